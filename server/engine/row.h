@@ -1,0 +1,32 @@
+/* row.h: the row every operator passes along.
+ *
+ * A row is ROWTIME plus ncols values.  A row made by sl_row_copy owns its VARCHAR bytes:
+ * they are packed into the same allocation right after the values, so one free releases
+ * everything.  Rows handed to a callback are borrowed for the duration of the call. */
+#ifndef SL_ROW_H
+#define SL_ROW_H
+
+#include "value.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sl_row {
+    int64_t rowtime; /* event time, epoch ms */
+    uint32_t ncols;
+    sl_value v[];
+} sl_row;
+
+/* A row of ncols NULLs with rowtime 0; caller frees with sl_row_free.  The caller may
+ * point VARCHAR values at memory it keeps alive for the row's life. */
+sl_row *sl_row_new(uint32_t ncols);
+/* A self-contained deep copy (strings packed inside); caller frees. */
+sl_row *sl_row_copy(const sl_row *r);
+/* A self-contained row from rowtime and ncols values (strings copied); caller frees. */
+sl_row *sl_row_make(int64_t rowtime, uint32_t ncols, const sl_value *v);
+/* Bytes a copy of this row occupies (for state accounting). */
+size_t sl_row_bytes(const sl_row *r);
+/* Accepts NULL. */
+void sl_row_free(sl_row *r);
+
+#endif

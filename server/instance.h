@@ -1,0 +1,146 @@
+/* instance.h: one sluice server's state, below HTTP: the live catalog of streams, the
+ * running queries and the store, wired together.
+ *
+ * It knows nothing of HTTP or JSON: the HTTP layer decodes requests into rows and
+ * statements, calls in here, and encodes what comes back.  All functions must be called
+ * by one thread at a time (the HTTP layer holds one lock around every call).
+ *
+ * A live query (sl_live) is a plan running over one stream, its output numbered by seq
+ * (1, 2, ... per query; deterministic, so a restarted query that replays the log from
+ * its start gives every change the seq it had before).  The last SL_MAX_OUTPUT_HISTORY
+ * changes are kept for `?from=SEQ`; the latest row per key is kept for snapshots.
+ * Listeners (the HTTP fan-out) are told of each change once it is recorded. */
+#ifndef SL_INSTANCE_H
+#define SL_INSTANCE_H
+
+#include "error.h"
+#include "parse.h"
+#include "plan.h"
+#include "query.h"
+#include "row.h"
+#include "schema.h"
+#include "store.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sl_instance sl_instance;
+typedef struct sl_live sl_live;
+
+typedef struct sl_instance_opts {
+    const char *data_dir;
+    sl_fsync fsync;
+    /* Wall clock in epoch ms: arrival time for events without ROWTIME. */
+    int64_t (*clock_ms)(void *ctx);
+    void *clock_ctx;
+} sl_instance_opts;
+
+/* Opens the store, loads the catalog and restarts every persistent query (each replays
+ * the log from where it started).  Caller closes with sl_instance_close. */
+int sl_instance_open(const sl_instance_opts *opts, sl_instance **out, sl_error *err);
+/* Stops every query (listeners get on_close) and closes the store. Accepts NULL. */
+void sl_instance_close(sl_instance *in);
+
+int64_t sl_instance_now_ms(sl_instance *in);
+
+/* The catalog for the compiler (valid while the instance lives). */
+const sl_catalog *sl_instance_catalog(sl_instance *in);
+
+/* --- Streams ----------------------------------------------------------------------- */
+
+typedef struct sl_stream_info {
+    const sl_schema *schema; /* borrowed */
+    uint64_t events;         /* events stored (next offset) */
+    int64_t watermark;       /* largest ROWTIME, INT64_MIN when empty */
+    const char *ddl;         /* the CREATE statement */
+} sl_stream_info;
+
+/* Executes a CREATE STREAM statement (stmt->kind SL_STMT_CREATE_STREAM).  EXISTS unless
+ * IF NOT EXISTS; *created (may be NULL) says whether a stream was made. */
+int sl_instance_create_stream(sl_instance *in, const sl_stmt *stmt, bool *created,
+                              sl_error *err);
+/* DROP STREAM: UNKNOWN_STREAM unless if_exists; UNSUPPORTED (422) while a query reads it. */
+int sl_instance_drop_stream(sl_instance *in, const char *name, bool if_exists, bool *dropped,
+                            sl_error *err);
+size_t sl_instance_stream_count(sl_instance *in);
+/* i-th stream in creation order; 0 when i is out of range. */
+int sl_instance_stream_at(sl_instance *in, size_t i, sl_stream_info *out);
+/* -1 when the name is unknown. */
+int sl_instance_stream_get(sl_instance *in, const char *name, sl_stream_info *out);
+
+/* Stores rows (source layout, ROWTIME set, borrowed) as one durable batch, then pushes
+ * them through every live query on the stream.  All or nothing: on error nothing is
+ * stored. */
+int sl_instance_ingest(sl_instance *in, const char *stream, sl_row *const *rows, size_t n,
+                       sl_error *err);
+
+/* --- Queries ------------------------------------------------------------------------ */
+
+typedef struct sl_live_stats {
+    sl_query_stats engine;
+    uint64_t seq; /* last seq emitted, 0 before the first */
+    size_t listeners;
+} sl_live_stats;
+
+typedef struct sl_live_listener {
+    void *ctx;
+    /* A new change (row borrowed for the call; result layout). */
+    void (*on_change)(void *ctx, uint64_t seq, sl_change change, const sl_row *row);
+    /* The query ended (dropped, or the server is closing); reason is a message. After
+     * this the listener is gone. */
+    void (*on_close)(void *ctx, const char *reason);
+} sl_live_listener;
+
+/* Compiles sql (one SELECT with EMIT) and starts it.  id NULL makes an id ("Q1", ...);
+ * persistent queries are recorded and survive restarts; transient ones (push queries
+ * of POST /v1/query) are not.  from_earliest replays the stored history first, else
+ * the query starts at the log's end.  EXISTS when the id is taken; SQL errors as
+ * sl_parse/sl_plan_build give them; UNSUPPORTED when the SELECT has no EMIT. */
+int sl_instance_query_create(sl_instance *in, const char *id, const char *sql, size_t len,
+                             bool persistent, bool from_earliest, sl_live **out,
+                             sl_error *err);
+/* Stops and removes a query (listeners get on_close). UNKNOWN_QUERY when none. */
+int sl_instance_query_drop(sl_instance *in, const char *id, sl_error *err);
+sl_live *sl_instance_query_find(sl_instance *in, const char *id);
+size_t sl_instance_query_count(sl_instance *in);
+sl_live *sl_instance_query_at(sl_instance *in, size_t i);
+
+const char *sl_live_id(const sl_live *q);
+const char *sl_live_sql(const sl_live *q);
+const sl_plan *sl_live_plan(const sl_live *q);
+bool sl_live_persistent(const sl_live *q);
+void sl_live_stats_get(const sl_live *q, sl_live_stats *out);
+
+/* Adds a listener (copied); returns a handle for sl_live_unlisten. */
+int sl_live_listen(sl_live *q, const sl_live_listener *l);
+/* Removes a listener without calling on_close. Unknown handles are ignored. */
+void sl_live_unlisten(sl_live *q, int handle);
+/* Calls fn for every kept change with seq > from_seq, in order.  GONE (410) when changes
+ * after from_seq are no longer kept. */
+int sl_live_replay(sl_live *q, uint64_t from_seq,
+                   void (*fn)(void *ctx, uint64_t seq, sl_change change, const sl_row *row),
+                   void *ctx, sl_error *err);
+/* Calls fn with the current row of every key (aggregates), ordered by first emission;
+ * the seq passed is the seq of that row's latest change. */
+void sl_live_snapshot(sl_live *q,
+                      void (*fn)(void *ctx, uint64_t seq, sl_change change, const sl_row *row),
+                      void *ctx);
+
+/* --- Batch queries ------------------------------------------------------------------ */
+
+typedef struct sl_batch sl_batch;
+
+/* Starts a batch run of a plan with emit SL_EMIT_BATCH over the stream's stored history
+ * (takes ownership of plan).  Caller frees with sl_batch_free. */
+int sl_instance_batch_open(sl_instance *in, sl_plan *plan, sl_batch **out, sl_error *err);
+/* Runs a bounded step (a few stored batches) and calls fn for each result row produced;
+ * after the last stored batch, finishes the query.  Returns 1 while more remains, 0 when
+ * done, -1 on error. */
+int sl_batch_step(sl_batch *b, void (*fn)(void *ctx, const sl_row *row), void *ctx,
+                  sl_error *err);
+const sl_plan *sl_batch_plan(const sl_batch *b);
+/* Accepts NULL. */
+void sl_batch_free(sl_batch *b);
+
+#endif

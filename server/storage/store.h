@@ -1,0 +1,85 @@
+/* store.h: everything sluice keeps on disk, in one SQLite database (DIR/sluice.db).
+ *
+ * The only SQLite user.  It holds the catalog (each stream's CREATE statement, re-parsed
+ * at start), the persistent queries (id, SQL, where in the log they start), and the
+ * event log.  The log stores events in batches: one SQLite row per ingest request (a
+ * blob of rows encoded by the engine's rowcodec; storage never looks inside), keyed by
+ * (stream, first offset).  Offsets count a stream's events from 0 and never repeat.
+ * Every write is one transaction, committed before the call returns: with
+ * SL_FSYNC_NORMAL (WAL, synchronous=NORMAL) it survives a crash of the process, with
+ * SL_FSYNC_ALWAYS (synchronous=FULL) a power loss.  Prepared statements only.
+ *
+ * Not thread-safe: one thread (or a caller-held lock) at a time. */
+#ifndef SL_STORE_H
+#define SL_STORE_H
+
+#include "error.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum sl_fsync { SL_FSYNC_NORMAL, SL_FSYNC_ALWAYS } sl_fsync;
+
+typedef struct sl_store sl_store;
+
+/* Opens (creating it and DIR when missing) DIR/sluice.db.  A file that is not a sluice
+ * database (wrong application_id) or is damaged fails with STORAGE_ERROR and a message
+ * naming the file.  On success *out is the store; caller closes with sl_store_close. */
+int sl_store_open(const char *dir, sl_fsync mode, sl_store **out, sl_error *err);
+/* Accepts NULL. */
+void sl_store_close(sl_store *s);
+
+/* --- Catalog -------------------------------------------------------------------- */
+
+/* Records a stream and the SQL that created it; EXISTS when the name is taken. */
+int sl_store_stream_put(sl_store *s, const char *name, const char *ddl, sl_error *err);
+/* Removes a stream and all its events; UNKNOWN_STREAM when there is none. */
+int sl_store_stream_drop(sl_store *s, const char *name, sl_error *err);
+/* Calls fn for every stream, in creation order; strings borrowed for the call.  A
+ * non-zero return from fn stops the walk and is returned. */
+typedef int (*sl_store_stream_fn)(void *ctx, const char *name, const char *ddl);
+int sl_store_stream_list(sl_store *s, sl_store_stream_fn fn, void *ctx, sl_error *err);
+
+/* Where a stream's log stands: the offset the next event gets (== events ever stored),
+ * and the largest ROWTIME stored (INT64_MIN when none). */
+int sl_store_stream_stats(sl_store *s, const char *stream, uint64_t *next_offset,
+                          int64_t *max_rowtime, sl_error *err);
+
+/* --- Persistent queries ---------------------------------------------------------- */
+
+/* Records a query: its id, SQL, and the offset of its source stream it starts from.
+ * EXISTS when the id is taken. */
+int sl_store_query_put(sl_store *s, const char *id, const char *sql, uint64_t start_offset,
+                       sl_error *err);
+/* UNKNOWN_QUERY when there is none. */
+int sl_store_query_drop(sl_store *s, const char *id, sl_error *err);
+/* Calls fn for every query in creation order; strings borrowed for the call. */
+typedef int (*sl_store_query_fn)(void *ctx, const char *id, const char *sql,
+                                 uint64_t start_offset);
+int sl_store_query_list(sl_store *s, sl_store_query_fn fn, void *ctx, sl_error *err);
+
+/* --- Event log --------------------------------------------------------------------- */
+
+/* Appends one batch of count events (an encoded blob) to a stream, durably, in one
+ * transaction.  min_rowtime/max_rowtime are the batch's ROWTIME range.  *first_offset
+ * (may be NULL) receives the offset of the batch's first event. */
+int sl_store_append(sl_store *s, const char *stream, const void *blob, size_t len,
+                    uint32_t count, int64_t min_rowtime, int64_t max_rowtime,
+                    uint64_t *first_offset, sl_error *err);
+
+/* A cursor over a stream's batches in offset order.  It starts at the batch holding
+ * from_offset (events before from_offset in that batch are the caller's to skip: the
+ * batch's first offset is reported) and ends at the log's end as it was when the cursor
+ * was opened, so rows appended while it is open are not seen. */
+typedef struct sl_store_cursor sl_store_cursor;
+
+int sl_store_scan(sl_store *s, const char *stream, uint64_t from_offset,
+                  sl_store_cursor **out, sl_error *err);
+/* Next batch: returns 1 and sets blob/len (valid until the next call or close), count
+ * and first_offset; 0 at the end; -1 on error. */
+int sl_store_cursor_next(sl_store_cursor *c, const void **blob, size_t *len, uint32_t *count,
+                         uint64_t *first_offset, sl_error *err);
+/* Accepts NULL. */
+void sl_store_cursor_close(sl_store_cursor *c);
+
+#endif
