@@ -11,7 +11,10 @@ typedef struct sl_buf {
     size_t cap;
 } sl_buf;
 
-#define SL_BUF_INIT {NULL, 0, 0}
+#define SL_BUF_INIT                                                                                \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 void sl_buf_reserve(sl_buf *b, size_t extra);
 void sl_buf_append(sl_buf *b, const void *p, size_t n);

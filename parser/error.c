@@ -25,8 +25,7 @@ void sl_error_clear(sl_error *err)
     err->index = -1;
 }
 
-int sl_error_setv(sl_error *err, sl_errcode code, int line, int column, const char *fmt,
-                  va_list ap)
+int sl_error_setv(sl_error *err, sl_errcode code, int line, int column, const char *fmt, va_list ap)
 {
     if (!err)
         return -1;

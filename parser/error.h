@@ -36,8 +36,8 @@ void sl_error_clear(sl_error *err);
  * -1 so that callers can write `return sl_error_set(...)`. */
 int sl_error_set(sl_error *err, sl_errcode code, int line, int column, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-int sl_error_setv(sl_error *err, sl_errcode code, int line, int column, const char *fmt,
-                  va_list ap) __attribute__((format(printf, 5, 0)));
+int sl_error_setv(sl_error *err, sl_errcode code, int line, int column, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
 
 /* The code's name as the API spells it ("SYNTAX_ERROR"); static storage. */
 const char *sl_error_code_name(sl_errcode code);

@@ -36,10 +36,10 @@ typedef struct sl_stmt {
     int line, column; /* where the statement starts, 1-based */
     bool if_exists;
     bool if_not_exists;
-    char *name;         /* normalised name for CREATE/DROP/DESCRIBE, query id for DROP QUERY */
-    sl_schema *schema;  /* CREATE STREAM: the declared schema (arena-owned) */
-    sl_select *select;  /* SELECT, EXPLAIN */
-    bool has_emit;      /* SELECT: an EMIT clause was given (continuous) */
+    char *name;        /* normalised name for CREATE/DROP/DESCRIBE, query id for DROP QUERY */
+    sl_schema *schema; /* CREATE STREAM: the declared schema (arena-owned) */
+    sl_select *select; /* SELECT, EXPLAIN */
+    bool has_emit;     /* SELECT: an EMIT clause was given (continuous) */
 } sl_stmt;
 
 typedef struct sl_stmt_list {

@@ -88,9 +88,9 @@ typedef enum sl_emit {
 
 typedef struct sl_aggcall {
     sl_agg_fn fn;
-    sl_expr *arg;    /* NULL for COUNT(*) */
-    sl_type type;    /* result type: COUNT BIGINT, SUM of INT/BIGINT BIGINT, SUM of DOUBLE
-                        DOUBLE, AVG DOUBLE, MIN/MAX the argument's type */
+    sl_expr *arg; /* NULL for COUNT(*) */
+    sl_type type; /* result type: COUNT BIGINT, SUM of INT/BIGINT BIGINT, SUM of DOUBLE
+                     DOUBLE, AVG DOUBLE, MIN/MAX the argument's type */
 } sl_aggcall;
 
 typedef struct sl_outcol {
@@ -135,15 +135,15 @@ struct sl_node {
 
 typedef struct sl_plan {
     sl_arena *arena;
-    sl_node *root;  /* its output is the query's result */
-    char *source;   /* the stream the query reads */
+    sl_node *root; /* its output is the query's result */
+    char *source;  /* the stream the query reads */
     sl_emit emit;
     bool aggregate; /* has an AGGREGATE node */
     bool windowed;  /* the AGGREGATE node has a window */
     int ncols;      /* == root->ncols / root->cols: the result columns */
     sl_outcol *cols;
-    int nkeys;      /* result columns that form the row key (upserts): WINDOWSTART, */
-    int *keys;      /* WINDOWEND and the grouping columns; 0 for non-aggregates */
+    int nkeys; /* result columns that form the row key (upserts): WINDOWSTART, */
+    int *keys; /* WINDOWEND and the grouping columns; 0 for non-aggregates */
 } sl_plan;
 
 /* Binds and plans a SELECT (from an sl_stmt of kind SELECT or EXPLAIN).  emit comes from
@@ -151,8 +151,7 @@ typedef struct sl_plan {
  * column: UNKNOWN_STREAM, UNKNOWN_COLUMN, TYPE_ERROR, UNSUPPORTED (e.g. EMIT FINAL
  * without a window, a non-aggregated column outside GROUP BY).  On success *out is a new
  * plan the caller frees with sl_plan_free. The catalog is only used during the call. */
-int sl_plan_build(const sl_select *select, const sl_catalog *catalog, sl_plan **out,
-                  sl_error *err);
+int sl_plan_build(const sl_select *select, const sl_catalog *catalog, sl_plan **out, sl_error *err);
 
 /* Frees a plan and its arena. Accepts NULL. */
 void sl_plan_free(sl_plan *plan);

@@ -58,8 +58,7 @@ typedef struct sl_stream_info {
 
 /* Executes a CREATE STREAM statement (stmt->kind SL_STMT_CREATE_STREAM).  EXISTS unless
  * IF NOT EXISTS; *created (may be NULL) says whether a stream was made. */
-int sl_instance_create_stream(sl_instance *in, const sl_stmt *stmt, bool *created,
-                              sl_error *err);
+int sl_instance_create_stream(sl_instance *in, const sl_stmt *stmt, bool *created, sl_error *err);
 /* DROP STREAM: UNKNOWN_STREAM unless if_exists; UNSUPPORTED (422) while a query reads it. */
 int sl_instance_drop_stream(sl_instance *in, const char *name, bool if_exists, bool *dropped,
                             sl_error *err);
@@ -98,8 +97,7 @@ typedef struct sl_live_listener {
  * the query starts at the log's end.  EXISTS when the id is taken; SQL errors as
  * sl_parse/sl_plan_build give them; UNSUPPORTED when the SELECT has no EMIT. */
 int sl_instance_query_create(sl_instance *in, const char *id, const char *sql, size_t len,
-                             bool persistent, bool from_earliest, sl_live **out,
-                             sl_error *err);
+                             bool persistent, bool from_earliest, sl_live **out, sl_error *err);
 /* Stops and removes a query (listeners get on_close). UNKNOWN_QUERY when none. */
 int sl_instance_query_drop(sl_instance *in, const char *id, sl_error *err);
 sl_live *sl_instance_query_find(sl_instance *in, const char *id);
@@ -110,6 +108,8 @@ const char *sl_live_id(const sl_live *q);
 const char *sl_live_sql(const sl_live *q);
 const sl_plan *sl_live_plan(const sl_live *q);
 bool sl_live_persistent(const sl_live *q);
+/* Why the query stopped (it failed alone, e.g. past a limit), or NULL while it runs. */
+const char *sl_live_error(const sl_live *q);
 void sl_live_stats_get(const sl_live *q, sl_live_stats *out);
 
 /* Adds a listener (copied); returns a handle for sl_live_unlisten. */
@@ -137,8 +137,7 @@ int sl_instance_batch_open(sl_instance *in, sl_plan *plan, sl_batch **out, sl_er
 /* Runs a bounded step (a few stored batches) and calls fn for each result row produced;
  * after the last stored batch, finishes the query.  Returns 1 while more remains, 0 when
  * done, -1 on error. */
-int sl_batch_step(sl_batch *b, void (*fn)(void *ctx, const sl_row *row), void *ctx,
-                  sl_error *err);
+int sl_batch_step(sl_batch *b, void (*fn)(void *ctx, const sl_row *row), void *ctx, sl_error *err);
 const sl_plan *sl_batch_plan(const sl_batch *b);
 /* Accepts NULL. */
 void sl_batch_free(sl_batch *b);

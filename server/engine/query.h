@@ -40,11 +40,11 @@ typedef struct sl_sink {
 } sl_sink;
 
 typedef struct sl_query_stats {
-    uint64_t rows_in;    /* source rows pushed */
-    uint64_t rows_out;   /* changes emitted */
-    uint64_t late_rows;  /* rows dropped as late */
-    size_t state_bytes;  /* memory the state holds (groups, windows, rows kept) */
-    int64_t watermark;   /* stream time, INT64_MIN before the first row */
+    uint64_t rows_in;   /* source rows pushed */
+    uint64_t rows_out;  /* changes emitted */
+    uint64_t late_rows; /* rows dropped as late */
+    size_t state_bytes; /* memory the state holds (groups, windows, rows kept) */
+    int64_t watermark;  /* stream time, INT64_MIN before the first row */
 } sl_query_stats;
 
 typedef struct sl_query sl_query;

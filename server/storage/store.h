@@ -54,8 +54,7 @@ int sl_store_query_put(sl_store *s, const char *id, const char *sql, uint64_t st
 /* UNKNOWN_QUERY when there is none. */
 int sl_store_query_drop(sl_store *s, const char *id, sl_error *err);
 /* Calls fn for every query in creation order; strings borrowed for the call. */
-typedef int (*sl_store_query_fn)(void *ctx, const char *id, const char *sql,
-                                 uint64_t start_offset);
+typedef int (*sl_store_query_fn)(void *ctx, const char *id, const char *sql, uint64_t start_offset);
 int sl_store_query_list(sl_store *s, sl_store_query_fn fn, void *ctx, sl_error *err);
 
 /* --- Event log --------------------------------------------------------------------- */
@@ -63,9 +62,9 @@ int sl_store_query_list(sl_store *s, sl_store_query_fn fn, void *ctx, sl_error *
 /* Appends one batch of count events (an encoded blob) to a stream, durably, in one
  * transaction.  min_rowtime/max_rowtime are the batch's ROWTIME range.  *first_offset
  * (may be NULL) receives the offset of the batch's first event. */
-int sl_store_append(sl_store *s, const char *stream, const void *blob, size_t len,
-                    uint32_t count, int64_t min_rowtime, int64_t max_rowtime,
-                    uint64_t *first_offset, sl_error *err);
+int sl_store_append(sl_store *s, const char *stream, const void *blob, size_t len, uint32_t count,
+                    int64_t min_rowtime, int64_t max_rowtime, uint64_t *first_offset,
+                    sl_error *err);
 
 /* A cursor over a stream's batches in offset order.  It starts at the batch holding
  * from_offset (events before from_offset in that batch are the caller's to skip: the
@@ -73,8 +72,8 @@ int sl_store_append(sl_store *s, const char *stream, const void *blob, size_t le
  * was opened, so rows appended while it is open are not seen. */
 typedef struct sl_store_cursor sl_store_cursor;
 
-int sl_store_scan(sl_store *s, const char *stream, uint64_t from_offset,
-                  sl_store_cursor **out, sl_error *err);
+int sl_store_scan(sl_store *s, const char *stream, uint64_t from_offset, sl_store_cursor **out,
+                  sl_error *err);
 /* Next batch: returns 1 and sets blob/len (valid until the next call or close), count
  * and first_offset; 0 at the end; -1 on error. */
 int sl_store_cursor_next(sl_store_cursor *c, const void **blob, size_t *len, uint32_t *count,

@@ -1,0 +1,204 @@
+/* eval.c: a tree-walking evaluator for bound expressions.
+ *
+ * Each node computes in the domain its operands call for: DOUBLE when either side is a
+ * DOUBLE, 64-bit integers otherwise (INT, BIGINT and TIMESTAMP alike), then the result
+ * is fitted to the node's bound type.  Invariant: no operation here can overflow or
+ * divide by zero; every such case is detected first and yields NULL. */
+#include "eval.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdint.h>
+
+static bool is_integer(sl_type t)
+{
+    return t == SL_T_INT || t == SL_T_BIGINT || t == SL_T_TIMESTAMP;
+}
+
+static double as_double(const sl_value *v)
+{
+    return v->type == SL_T_DOUBLE ? v->u.d : (double)v->u.i;
+}
+
+/* An integer result of bound type t: NULL when t is INT and i is outside 32 bits. */
+static sl_value fit_int(sl_type t, int64_t i)
+{
+    if (t == SL_T_INT && (i < INT32_MIN || i > INT32_MAX))
+        return sl_null();
+    return sl_int(t == SL_T_INT || t == SL_T_TIMESTAMP ? t : SL_T_BIGINT, i);
+}
+
+static sl_value fit_double(double d)
+{
+    return isfinite(d) ? sl_double(d) : sl_null();
+}
+
+static sl_value arith_int(sl_op op, sl_type t, int64_t a, int64_t b)
+{
+    int64_t r;
+
+    switch (op) {
+    case SL_OP_ADD:
+        if (__builtin_add_overflow(a, b, &r))
+            return sl_null();
+        break;
+    case SL_OP_SUB:
+        if (__builtin_sub_overflow(a, b, &r))
+            return sl_null();
+        break;
+    case SL_OP_MUL:
+        if (__builtin_mul_overflow(a, b, &r))
+            return sl_null();
+        break;
+    case SL_OP_DIV:
+        if (b == 0 || (a == INT64_MIN && b == -1))
+            return sl_null();
+        r = a / b;
+        break;
+    case SL_OP_MOD:
+        if (b == 0)
+            return sl_null();
+        r = b == -1 ? 0 : a % b;
+        break;
+    default:
+        assert(!"not an arithmetic operator");
+        return sl_null();
+    }
+    return fit_int(t, r);
+}
+
+static sl_value arith_double(sl_op op, double a, double b)
+{
+    switch (op) {
+    case SL_OP_ADD:
+        return fit_double(a + b);
+    case SL_OP_SUB:
+        return fit_double(a - b);
+    case SL_OP_MUL:
+        return fit_double(a * b);
+    case SL_OP_DIV:
+        return b == 0 ? sl_null() : fit_double(a / b);
+    case SL_OP_MOD:
+        return b == 0 ? sl_null() : fit_double(fmod(a, b));
+    default:
+        assert(!"not an arithmetic operator");
+        return sl_null();
+    }
+}
+
+/* A comparison of two non-NULL values. */
+static sl_value compare(sl_op op, const sl_value *a, const sl_value *b)
+{
+    int c = sl_value_cmp(a, b);
+
+    switch (op) {
+    case SL_OP_EQ:
+        return sl_bool(c == 0);
+    case SL_OP_NE:
+        return sl_bool(c != 0);
+    case SL_OP_LT:
+        return sl_bool(c < 0);
+    case SL_OP_LE:
+        return sl_bool(c <= 0);
+    case SL_OP_GT:
+        return sl_bool(c > 0);
+    default:
+        return sl_bool(c >= 0);
+    }
+}
+
+/* AND and OR: a side that decides the answer alone (FALSE for AND, TRUE for OR) wins
+ * over NULL, and the right side is not evaluated when the left one decides. */
+static sl_value logic(const sl_expr *e, const sl_row *row, sl_arena *scratch)
+{
+    bool decisive = e->u.binary.op == SL_OP_OR;
+    sl_value l = sl_eval(e->u.binary.left, row, scratch);
+
+    if (l.type == SL_T_BOOLEAN && l.u.b == decisive)
+        return l;
+    sl_value r = sl_eval(e->u.binary.right, row, scratch);
+    if (r.type == SL_T_BOOLEAN && r.u.b == decisive)
+        return r;
+    if (l.type == SL_T_NULL || r.type == SL_T_NULL)
+        return sl_null();
+    return sl_bool(!decisive);
+}
+
+static sl_value binary(const sl_expr *e, const sl_row *row, sl_arena *scratch)
+{
+    sl_op op = e->u.binary.op;
+
+    if (op == SL_OP_AND || op == SL_OP_OR)
+        return logic(e, row, scratch);
+
+    sl_value l = sl_eval(e->u.binary.left, row, scratch);
+    if (l.type == SL_T_NULL)
+        return l;
+    sl_value r = sl_eval(e->u.binary.right, row, scratch);
+    if (r.type == SL_T_NULL)
+        return r;
+
+    switch (op) {
+    case SL_OP_ADD:
+    case SL_OP_SUB:
+    case SL_OP_MUL:
+    case SL_OP_DIV:
+    case SL_OP_MOD:
+        if (is_integer(l.type) && is_integer(r.type) && e->type != SL_T_DOUBLE)
+            return arith_int(op, e->type, l.u.i, r.u.i);
+        return arith_double(op, as_double(&l), as_double(&r));
+    default:
+        return compare(op, &l, &r);
+    }
+}
+
+static sl_value unary(const sl_expr *e, const sl_row *row, sl_arena *scratch)
+{
+    sl_value a = sl_eval(e->u.unary.arg, row, scratch);
+
+    switch (e->u.unary.op) {
+    case SL_OP_IS_NULL:
+        return sl_bool(a.type == SL_T_NULL);
+    case SL_OP_IS_NOT_NULL:
+        return sl_bool(a.type != SL_T_NULL);
+    case SL_OP_NOT:
+        return a.type == SL_T_NULL ? a : sl_bool(!a.u.b);
+    case SL_OP_NEG:
+        if (a.type == SL_T_NULL)
+            return a;
+        if (a.type == SL_T_DOUBLE)
+            return sl_double(-a.u.d);
+        if (a.u.i == INT64_MIN)
+            return sl_null();
+        return fit_int(e->type, -a.u.i);
+    default:
+        assert(!"not a unary operator");
+        return sl_null();
+    }
+}
+
+sl_value sl_eval(const sl_expr *e, const sl_row *row, sl_arena *scratch)
+{
+    switch (e->kind) {
+    case SL_EX_LITERAL:
+        return e->u.lit;
+    case SL_EX_COLUMN:
+        assert(e->u.col >= 0 && (uint32_t)e->u.col < row->ncols);
+        return row->v[e->u.col];
+    case SL_EX_ROWTIME:
+        return sl_int(SL_T_BIGINT, row->rowtime);
+    case SL_EX_UNARY:
+        return unary(e, row, scratch);
+    case SL_EX_BINARY:
+        return binary(e, row, scratch);
+    }
+    assert(!"bad expression kind");
+    return sl_null();
+}
+
+bool sl_eval_pred(const sl_expr *e, const sl_row *row, sl_arena *scratch)
+{
+    sl_value v = sl_eval(e, row, scratch);
+
+    return v.type == SL_T_BOOLEAN && v.u.b;
+}

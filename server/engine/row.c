@@ -1,0 +1,73 @@
+/* row.c: making, copying and freeing rows.
+ *
+ * A self-contained row is one allocation: the sl_row header, its ncols values, then the
+ * bytes of every VARCHAR value packed one after another.  Invariant: in a row made here,
+ * every VARCHAR value points into that trailing area, so sl_row_free releases it all. */
+#include "row.h"
+
+#include "mem.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Bytes of the header plus the values of a row of ncols columns. */
+static size_t head_bytes(uint32_t ncols)
+{
+    return sizeof(sl_row) + (size_t)ncols * sizeof(sl_value);
+}
+
+/* Total length of the VARCHAR values in v[0..ncols). */
+static size_t string_bytes(uint32_t ncols, const sl_value *v)
+{
+    size_t n = 0;
+
+    for (uint32_t i = 0; i < ncols; i++)
+        if (v[i].type == SL_T_VARCHAR)
+            n += v[i].u.s.len;
+    return n;
+}
+
+sl_row *sl_row_new(uint32_t ncols)
+{
+    sl_row *r = sl_xcalloc(1, head_bytes(ncols));
+
+    r->ncols = ncols;
+    for (uint32_t i = 0; i < ncols; i++)
+        r->v[i] = sl_null();
+    return r;
+}
+
+sl_row *sl_row_make(int64_t rowtime, uint32_t ncols, const sl_value *v)
+{
+    size_t head = head_bytes(ncols);
+    sl_row *r = sl_xmalloc(head + string_bytes(ncols, v));
+    char *strings = (char *)r + head;
+
+    r->rowtime = rowtime;
+    r->ncols = ncols;
+    for (uint32_t i = 0; i < ncols; i++) {
+        r->v[i] = v[i];
+        if (v[i].type == SL_T_VARCHAR) {
+            if (v[i].u.s.len)
+                memcpy(strings, v[i].u.s.ptr, v[i].u.s.len);
+            r->v[i].u.s.ptr = strings;
+            strings += v[i].u.s.len;
+        }
+    }
+    return r;
+}
+
+sl_row *sl_row_copy(const sl_row *r)
+{
+    return sl_row_make(r->rowtime, r->ncols, r->v);
+}
+
+size_t sl_row_bytes(const sl_row *r)
+{
+    return head_bytes(r->ncols) + string_bytes(r->ncols, r->v);
+}
+
+void sl_row_free(sl_row *r)
+{
+    free(r);
+}

@@ -1,0 +1,278 @@
+/* rowcodec.c: encoding rows into log blobs and decoding them back.
+ *
+ * The byte layout is rowcodec.h's.  Column type bytes are this file's own tags, not
+ * sl_type values, so that reordering types.def never changes the stored format.
+ * Decoding never trusts the blob: every read is checked against the end first, a row
+ * is decoded in two passes (validate and measure, then fill one allocation), and any
+ * inconsistency is a STORAGE_ERROR.  Invariant: rd->p only moves past whole rows, so a
+ * failed read leaves the reader where the damaged row starts. */
+#include "rowcodec.h"
+
+#include "limits.h"
+#include "mem.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#define CODEC_VERSION 1
+
+/* Column tags of format version 1. */
+enum {
+    TAG_NULL = 0,
+    TAG_BOOLEAN = 1,
+    TAG_INT = 2,
+    TAG_BIGINT = 3,
+    TAG_DOUBLE = 4,
+    TAG_VARCHAR = 5,
+    TAG_TIMESTAMP = 6
+};
+
+/* The longest varint: ten bytes hold 64 bits. */
+#define VARINT_MAX 10
+
+static size_t put_varint(unsigned char *p, uint64_t v)
+{
+    size_t n = 0;
+
+    while (v >= 0x80) {
+        p[n++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (unsigned char)v;
+    return n;
+}
+
+static uint64_t zigzag(int64_t x)
+{
+    return x < 0 ? ~((uint64_t)x << 1) : (uint64_t)x << 1;
+}
+
+static int64_t unzigzag(uint64_t u)
+{
+    return (u & 1) ? -(int64_t)(u >> 1) - 1 : (int64_t)(u >> 1);
+}
+
+void sl_rowcodec_begin(sl_buf *out)
+{
+    sl_buf_putc(out, CODEC_VERSION);
+}
+
+static unsigned char tag_of(sl_type t)
+{
+    switch (t) {
+    case SL_T_BOOLEAN:
+        return TAG_BOOLEAN;
+    case SL_T_INT:
+        return TAG_INT;
+    case SL_T_BIGINT:
+        return TAG_BIGINT;
+    case SL_T_DOUBLE:
+        return TAG_DOUBLE;
+    case SL_T_VARCHAR:
+        return TAG_VARCHAR;
+    case SL_T_TIMESTAMP:
+        return TAG_TIMESTAMP;
+    default:
+        return TAG_NULL;
+    }
+}
+
+void sl_rowcodec_put(sl_buf *out, const sl_row *row)
+{
+    unsigned char tmp[1 + VARINT_MAX];
+    size_t n;
+
+    n = put_varint(tmp, zigzag(row->rowtime));
+    sl_buf_append(out, tmp, n);
+    n = put_varint(tmp, row->ncols);
+    sl_buf_append(out, tmp, n);
+    for (uint32_t i = 0; i < row->ncols; i++) {
+        const sl_value *v = &row->v[i];
+
+        tmp[0] = tag_of(v->type);
+        n = 1;
+        switch (tmp[0]) {
+        case TAG_BOOLEAN:
+            tmp[n++] = v->u.b ? 1 : 0;
+            break;
+        case TAG_INT:
+        case TAG_BIGINT:
+        case TAG_TIMESTAMP:
+            n += put_varint(tmp + n, zigzag(v->u.i));
+            break;
+        case TAG_DOUBLE: {
+            uint64_t bits;
+
+            memcpy(&bits, &v->u.d, sizeof(bits));
+            for (int k = 0; k < 8; k++)
+                tmp[n++] = (unsigned char)(bits >> (8 * k));
+            break;
+        }
+        case TAG_VARCHAR:
+            n += put_varint(tmp + n, v->u.s.len);
+            sl_buf_append(out, tmp, n);
+            sl_buf_append(out, v->u.s.ptr, v->u.s.len);
+            continue;
+        default:
+            break;
+        }
+        sl_buf_append(out, tmp, n);
+    }
+}
+
+int sl_rowcodec_open(sl_rowcodec_reader *rd, const void *data, size_t len, sl_error *err)
+{
+    const unsigned char *p = data;
+
+    if (len < 1 || p[0] != CODEC_VERSION)
+        return sl_error_set(err, SL_ERR_STORAGE_ERROR, 0, 0,
+                            "stored row batch has an unknown format version");
+    rd->p = p + 1;
+    rd->end = p + len;
+    return 0;
+}
+
+/* Reads a varint at *pp, never past end; rejects encodings longer than 64 bits. */
+static int get_varint(const unsigned char **pp, const unsigned char *end, uint64_t *out)
+{
+    const unsigned char *p = *pp;
+    uint64_t v = 0;
+
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (p == end)
+            return -1;
+        unsigned char b = *p++;
+        if (shift == 63 && b > 1)
+            return -1;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *pp = p;
+            *out = v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Decodes one row starting at *pp.  With row NULL it only validates, and sets *ncols
+ * and *nstr (the VARCHAR bytes the row holds); with row set (allocated for those sizes)
+ * it fills the values and copies strings to strings.  Returns 0, or -1 with *why set. */
+static int decode_row(const unsigned char **pp, const unsigned char *end, sl_row *row,
+                      char *strings, uint32_t *ncols, size_t *nstr, const char **why)
+{
+    const unsigned char *p = *pp;
+    uint64_t u, n;
+
+    *nstr = 0;
+    if (get_varint(&p, end, &u) < 0)
+        goto truncated;
+    if (row)
+        row->rowtime = unzigzag(u);
+    if (get_varint(&p, end, &n) < 0)
+        goto truncated;
+    /* Every column takes at least its tag byte. */
+    if (n > SL_MAX_COLUMNS || n > (uint64_t)(end - p)) {
+        *why = "bad column count";
+        return -1;
+    }
+    *ncols = (uint32_t)n;
+    for (uint32_t i = 0; i < n; i++) {
+        sl_value v = sl_null();
+
+        if (p == end)
+            goto truncated;
+        switch (*p++) {
+        case TAG_NULL:
+            break;
+        case TAG_BOOLEAN:
+            if (p == end)
+                goto truncated;
+            if (*p > 1) {
+                *why = "bad BOOLEAN";
+                return -1;
+            }
+            v = sl_bool(*p++ == 1);
+            break;
+        case TAG_INT:
+            if (get_varint(&p, end, &u) < 0)
+                goto truncated;
+            v = sl_int(SL_T_INT, unzigzag(u));
+            if (v.u.i < INT32_MIN || v.u.i > INT32_MAX) {
+                *why = "INT out of range";
+                return -1;
+            }
+            break;
+        case TAG_BIGINT:
+        case TAG_TIMESTAMP:
+            v.type = p[-1] == TAG_BIGINT ? SL_T_BIGINT : SL_T_TIMESTAMP;
+            if (get_varint(&p, end, &u) < 0)
+                goto truncated;
+            v.u.i = unzigzag(u);
+            break;
+        case TAG_DOUBLE: {
+            uint64_t bits = 0;
+
+            if (end - p < 8)
+                goto truncated;
+            for (int k = 0; k < 8; k++)
+                bits |= (uint64_t)p[k] << (8 * k);
+            p += 8;
+            v.type = SL_T_DOUBLE;
+            memcpy(&v.u.d, &bits, sizeof(bits));
+            break;
+        }
+        case TAG_VARCHAR:
+            if (get_varint(&p, end, &u) < 0)
+                goto truncated;
+            if (u > (uint64_t)(end - p))
+                goto truncated;
+            if (u > SL_MAX_STRING) {
+                *why = "VARCHAR too long";
+                return -1;
+            }
+            v = sl_str((const char *)p, (uint32_t)u);
+            if (row) {
+                if (u)
+                    memcpy(strings + *nstr, p, u);
+                v.u.s.ptr = strings + *nstr;
+            }
+            *nstr += u;
+            p += u;
+            break;
+        default:
+            *why = "bad type byte";
+            return -1;
+        }
+        if (row)
+            row->v[i] = v;
+    }
+    *pp = p;
+    return 0;
+
+truncated:
+    *why = "truncated";
+    return -1;
+}
+
+int sl_rowcodec_next(sl_rowcodec_reader *rd, sl_row **out, sl_error *err)
+{
+    const unsigned char *p = rd->p;
+    const char *why = NULL;
+    uint32_t ncols;
+    size_t nstr;
+    sl_row *row;
+
+    *out = NULL;
+    if (rd->p == rd->end)
+        return 0;
+    if (decode_row(&p, rd->end, NULL, NULL, &ncols, &nstr, &why) < 0)
+        return sl_error_set(err, SL_ERR_STORAGE_ERROR, 0, 0, "damaged stored row: %s", why);
+    /* The first pass proved the row well formed, so the second cannot fail. */
+    row = sl_xmalloc(sizeof(sl_row) + ncols * sizeof(sl_value) + nstr);
+    row->ncols = ncols;
+    p = rd->p;
+    decode_row(&p, rd->end, row, (char *)&row->v[ncols], &ncols, &nstr, &why);
+    rd->p = p;
+    *out = row;
+    return 1;
+}

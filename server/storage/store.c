@@ -1,0 +1,733 @@
+/* store.c: the durable side of sluice, kept in one SQLite database (DIR/sluice.db).
+ *
+ * This file is the only SQLite user.  It owns the schema (see README.md), the pragmas
+ * that make a commit durable, and the statements that read and write the catalog, the
+ * persistent queries and the event log.
+ *
+ * Invariants:
+ * - Every statement is prepared once in sl_store_open from a constant string and reused
+ *   with bound parameters; no SQL text is ever built from user input.
+ * - Every write runs inside one BEGIN IMMEDIATE ... COMMIT; any failure rolls the
+ *   transaction back before the call returns, so nothing is ever half-stored.
+ * - No statement stays active between calls: each one is stepped, read and reset
+ *   within the call, so a cursor never pins a read transaction and the caller may write
+ *   between two cursor_next calls.
+ * - streams.next_offset is the number of events ever appended to the stream and
+ *   streams.max_rowtime the largest ROWTIME among them (INT64_MIN when none); both are
+ *   updated in the same transaction as the events row, so they always agree with it.
+ * - Stream and query ids are AUTOINCREMENT: never reused, so a stream dropped and
+ *   created again gets a new id and a cursor on the old one simply ends. */
+#include "store.h"
+
+#include "mem.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* PRAGMA application_id of a sluice database: "SLUC" in ASCII. */
+#define SL_STORE_APP_ID 0x534C5543
+#define SL_STORE_APP_ID_STR "1397511491"
+/* PRAGMA user_version: the schema version this file writes and understands. */
+#define SL_STORE_SCHEMA_VERSION 1
+#define SL_STORE_SCHEMA_VERSION_STR "1"
+/* How long a write waits for another connection's lock before failing, in ms. */
+#define SL_STORE_BUSY_TIMEOUT_MS 5000
+
+/* The schema, created in one transaction when the database is new. */
+static const char schema_sql[] = "CREATE TABLE streams("
+                                 "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                                 "  name TEXT NOT NULL UNIQUE,"
+                                 "  ddl TEXT NOT NULL,"
+                                 "  next_offset INTEGER NOT NULL,"
+                                 "  max_rowtime INTEGER NOT NULL);"
+                                 "CREATE TABLE queries("
+                                 "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+                                 "  id TEXT NOT NULL UNIQUE,"
+                                 "  sql TEXT NOT NULL,"
+                                 "  start_offset INTEGER NOT NULL);"
+                                 "CREATE TABLE events("
+                                 "  stream_id INTEGER NOT NULL REFERENCES streams(id),"
+                                 "  first_offset INTEGER NOT NULL,"
+                                 "  count INTEGER NOT NULL,"
+                                 "  min_rowtime INTEGER NOT NULL,"
+                                 "  max_rowtime INTEGER NOT NULL,"
+                                 "  data BLOB NOT NULL,"
+                                 "  UNIQUE(stream_id, first_offset));"
+                                 "PRAGMA application_id = " SL_STORE_APP_ID_STR ";"
+                                 "PRAGMA user_version = " SL_STORE_SCHEMA_VERSION_STR ";";
+
+/* The prepared statements: X(name, SQL).  Parameters are numbered as the functions
+ * below bind them. */
+#define STORE_STATEMENTS                                                                           \
+    X(BEGIN, "BEGIN IMMEDIATE")                                                                    \
+    X(COMMIT, "COMMIT")                                                                            \
+    X(ROLLBACK, "ROLLBACK")                                                                        \
+    X(STREAM_PUT, "INSERT INTO streams(name, ddl, next_offset, max_rowtime) "                      \
+                  "VALUES (?1, ?2, 0, ?3)")                                                        \
+    X(STREAM_DROP_EVENTS,                                                                          \
+      "DELETE FROM events WHERE stream_id = (SELECT id FROM streams WHERE name = ?1)")             \
+    X(STREAM_DROP, "DELETE FROM streams WHERE name = ?1")                                          \
+    X(STREAM_LIST, "SELECT name, ddl FROM streams ORDER BY id")                                    \
+    X(STREAM_GET, "SELECT id, next_offset, max_rowtime FROM streams WHERE name = ?1")              \
+    X(QUERY_PUT, "INSERT INTO queries(id, sql, start_offset) VALUES (?1, ?2, ?3)")                 \
+    X(QUERY_DROP, "DELETE FROM queries WHERE id = ?1")                                             \
+    X(QUERY_LIST, "SELECT id, sql, start_offset FROM queries ORDER BY seq")                        \
+    X(APPEND_ADVANCE, "UPDATE streams SET next_offset = next_offset + ?2, "                        \
+                      "max_rowtime = max(max_rowtime, ?3) WHERE name = ?1 "                        \
+                      "RETURNING id, next_offset - ?2")                                            \
+    X(APPEND_INSERT, "INSERT INTO events(stream_id, first_offset, count, min_rowtime, "            \
+                     "max_rowtime, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                         \
+    X(BATCH_AT, "SELECT first_offset, count FROM events WHERE stream_id = ?1 AND "                 \
+                "first_offset <= ?2 ORDER BY first_offset DESC LIMIT 1")                           \
+    X(BATCH_NEXT, "SELECT first_offset, count, data FROM events WHERE stream_id = ?1 AND "         \
+                  "first_offset >= ?2 AND first_offset < ?3 ORDER BY first_offset LIMIT 1")
+
+enum stmt_id {
+#define X(name, sql) ST_##name,
+    STORE_STATEMENTS
+#undef X
+        ST__COUNT
+};
+
+static const char *const stmt_sql[] = {
+#define X(name, sql) sql,
+    STORE_STATEMENTS
+#undef X
+};
+
+struct sl_store {
+    sqlite3 *db;
+    char *path; /* DIR/sluice.db, for messages; owned */
+    sqlite3_stmt *st[ST__COUNT];
+};
+
+struct sl_store_cursor {
+    sl_store *s;         /* borrowed: the store outlives its cursors */
+    int64_t stream_id;   /* streams.id, fixed at open */
+    uint64_t pos;        /* the next batch starts at or after this offset */
+    uint64_t end;        /* next_offset when the cursor was opened */
+    unsigned char *data; /* the current batch's bytes; owned */
+    size_t cap;
+};
+
+/* Fills err from SQLite's error on s's connection after rc, and returns -1.  A full
+ * disk gets its own message; anything else names the file and quotes SQLite. */
+static int db_error(sl_store *s, int rc, sl_error *err)
+{
+    if ((rc & 0xff) == SQLITE_FULL)
+        return sl_error_set(err, SL_ERR_STORAGE_ERROR, 0, 0, "disk full");
+    return sl_error_set(err, SL_ERR_STORAGE_ERROR, 0, 0, "%s: %s", s->path, sqlite3_errmsg(s->db));
+}
+
+/* Resets a statement after use and drops its bindings, so that no blob or string of
+ * the caller's stays referenced once the call returns. */
+static void stmt_done(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+/* Starts a write transaction.  Returns 0 or -1 with err set. */
+static int tx_begin(sl_store *s, sl_error *err)
+{
+    sqlite3_stmt *st = s->st[ST_BEGIN];
+    int rc = sqlite3_step(st);
+
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return db_error(s, rc, err);
+    return 0;
+}
+
+/* Commits the write transaction.  Returns 0 or -1 with err set; on failure the caller
+ * still calls tx_rollback. */
+static int tx_commit(sl_store *s, sl_error *err)
+{
+    sqlite3_stmt *st = s->st[ST_COMMIT];
+    int rc = sqlite3_step(st);
+
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return db_error(s, rc, err);
+    return 0;
+}
+
+/* Rolls back the write transaction if one is still open (SQLite may already have
+ * rolled it back itself after an I/O error or a full disk). */
+static void tx_rollback(sl_store *s)
+{
+    if (sqlite3_get_autocommit(s->db))
+        return;
+    sqlite3_step(s->st[ST_ROLLBACK]);
+    sqlite3_reset(s->st[ST_ROLLBACK]);
+}
+
+/* Runs a statement that returns no rows and resets it.  Returns the SQLite code. */
+static int stmt_exec(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+
+    stmt_done(st);
+    return rc;
+}
+
+/* Creates dir and its missing parents with mode 0700, like mkdir -p.  Returns 0, or -1
+ * with errno set. */
+static int mkdir_p(const char *dir)
+{
+    char *p = sl_xstrdup(dir);
+    char *c = p;
+    struct stat sb;
+    int ret = -1;
+
+    for (;;) {
+        while (*c == '/')
+            c++;
+        while (*c && *c != '/')
+            c++;
+        char saved = *c;
+        *c = '\0';
+        if (mkdir(p, 0700) != 0 && errno != EEXIST)
+            goto fail;
+        *c = saved;
+        if (!saved)
+            break;
+    }
+    if (stat(p, &sb) != 0)
+        goto fail;
+    if (!S_ISDIR(sb.st_mode)) {
+        errno = ENOTDIR;
+        goto fail;
+    }
+    ret = 0;
+fail:
+    free(p);
+    return ret;
+}
+
+/* Reads one integer from a constant pragma query (e.g. "PRAGMA application_id").
+ * Returns the SQLite code; *out is set on SQLITE_OK. */
+static int pragma_int(sqlite3 *db, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Checks that the open file is a sluice database (or a new, empty one) and not damaged.
+ * Sets *fresh when it holds no schema yet.  Returns 0 or -1 with err naming the file. */
+static int check_identity(sl_store *s, int *fresh, sl_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t app_id = 0, tables = 0;
+    int rc;
+
+    rc = pragma_int(s->db, "PRAGMA application_id", &app_id);
+    if (rc == SQLITE_OK)
+        rc = pragma_int(s->db, "SELECT count(*) FROM sqlite_schema", &tables);
+    if (rc != SQLITE_OK)
+        return sl_error_set(err, SL_ERR_STORAGE_ERROR, 0, 0, "%s: not a sluice database: %s",
+                            s->path, sqlite3_errmsg(s->db));
+    if (app_id != SL_STORE_APP_ID && tables > 0)
+        return sl_error_set(err, SL_ERR_STORAGE_ERROR, 0, 0,
+                            "%s: not a sluice database (application_id %lld, %lld schema "
+                            "objects)",
+                            s->path, (long long)app_id, (long long)tables);
+    *fresh = tables == 0;
+    if (*fresh)
+        return 0;
+
+    /* quick_check answers one row "ok", or rows describing each problem found. */
+    rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check(1)", -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sl_error_set(err, SL_ERR_STORAGE_ERROR, 0, 0, "%s: damaged: %s", s->path,
+                     sqlite3_errmsg(s->db));
+        goto fail;
+    }
+    const char *verdict = (const char *)sqlite3_column_text(st, 0);
+    if (!verdict || strcmp(verdict, "ok") != 0) {
+        sl_error_set(err, SL_ERR_STORAGE_ERROR, 0, 0, "%s: damaged: %s", s->path,
+                     verdict ? verdict : "integrity check failed");
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    return 0;
+fail:
+    sqlite3_finalize(st);
+    return -1;
+}
+
+/* Creates the schema when the file is new, and refuses a schema newer than this code.
+ * Runs in one write transaction so that two processes opening a new directory at once
+ * create it once.  Returns 0 or -1 with err set. */
+static int init_schema(sl_store *s, sl_error *err)
+{
+    int64_t version = 0;
+    int rc;
+
+    rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return db_error(s, rc, err);
+    rc = pragma_int(s->db, "PRAGMA user_version", &version);
+    if (rc != SQLITE_OK)
+        goto fail_db;
+    if (version > SL_STORE_SCHEMA_VERSION) {
+        sl_error_set(err, SL_ERR_STORAGE_ERROR, 0, 0,
+                     "%s: written by a newer sluice (schema version %lld, this one reads "
+                     "up to %d)",
+                     s->path, (long long)version, SL_STORE_SCHEMA_VERSION);
+        goto fail;
+    }
+    if (version == 0) {
+        rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            goto fail_db;
+    }
+    rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        goto fail_db;
+    return 0;
+fail_db:
+    db_error(s, rc, err);
+fail:
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+/* Sets the connection's pragmas: WAL, the fsync policy, the busy timeout and foreign
+ * keys.  Returns 0 or -1 with err set. */
+static int set_pragmas(sl_store *s, sl_fsync mode, sl_error *err)
+{
+    const char *sync =
+        mode == SL_FSYNC_ALWAYS ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL";
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    /* journal_mode answers the mode in force, which stays "delete" when WAL is not
+     * possible (for instance on a file system without shared memory). */
+    rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        db_error(s, rc, err);
+        goto fail;
+    }
+    const char *jm = (const char *)sqlite3_column_text(st, 0);
+    if (!jm || strcmp(jm, "wal") != 0) {
+        sl_error_set(err, SL_ERR_STORAGE_ERROR, 0, 0,
+                     "%s: cannot use write-ahead logging (journal mode stays %s)", s->path,
+                     jm ? jm : "unknown");
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    rc = sqlite3_exec(s->db, sync, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        db_error(s, rc, err);
+        goto fail;
+    }
+    return 0;
+fail:
+    sqlite3_finalize(st);
+    return -1;
+}
+
+int sl_store_open(const char *dir, sl_fsync mode, sl_store **out, sl_error *err)
+{
+    sl_store *s = sl_xcalloc(1, sizeof(*s));
+    size_t n = strlen(dir) + sizeof("/sluice.db");
+    int fresh = 0;
+    int rc;
+
+    *out = NULL;
+    s->path = sl_xmalloc(n);
+    snprintf(s->path, n, "%s/sluice.db", dir);
+    if (mkdir_p(dir) != 0) {
+        sl_error_set(err, SL_ERR_STORAGE_ERROR, 0, 0, "%s: cannot create directory: %s", dir,
+                     strerror(errno));
+        goto fail;
+    }
+    rc = sqlite3_open_v2(s->path, &s->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        sl_error_set(err, SL_ERR_STORAGE_ERROR, 0, 0, "%s: cannot open: %s", s->path,
+                     s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, SL_STORE_BUSY_TIMEOUT_MS);
+    if (check_identity(s, &fresh, err) != 0)
+        goto fail;
+    if (set_pragmas(s, mode, err) != 0)
+        goto fail;
+    if (init_schema(s, err) != 0)
+        goto fail;
+    for (int i = 0; i < ST__COUNT; i++) {
+        rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
+        if (rc != SQLITE_OK) {
+            db_error(s, rc, err);
+            goto fail;
+        }
+    }
+    *out = s;
+    return 0;
+fail:
+    sl_store_close(s);
+    return -1;
+}
+
+void sl_store_close(sl_store *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < ST__COUNT; i++)
+        sqlite3_finalize(s->st[i]);
+    sqlite3_close(s->db);
+    free(s->path);
+    free(s);
+}
+
+/* --- Catalog -------------------------------------------------------------------- */
+
+int sl_store_stream_put(sl_store *s, const char *name, const char *ddl, sl_error *err)
+{
+    sqlite3_stmt *st = s->st[ST_STREAM_PUT];
+    int rc;
+
+    if (tx_begin(s, err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, ddl, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, INT64_MIN);
+    rc = stmt_exec(st);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+        sl_error_set(err, SL_ERR_EXISTS, 0, 0, "stream %s already exists", name);
+        goto fail;
+    }
+    if (rc != SQLITE_DONE) {
+        db_error(s, rc, err);
+        goto fail;
+    }
+    if (tx_commit(s, err) != 0)
+        goto fail;
+    return 0;
+fail:
+    tx_rollback(s);
+    return -1;
+}
+
+int sl_store_stream_drop(sl_store *s, const char *name, sl_error *err)
+{
+    sqlite3_stmt *del_events = s->st[ST_STREAM_DROP_EVENTS];
+    sqlite3_stmt *del_stream = s->st[ST_STREAM_DROP];
+    int rc;
+
+    if (tx_begin(s, err) != 0)
+        return -1;
+    sqlite3_bind_text(del_events, 1, name, -1, SQLITE_STATIC);
+    rc = stmt_exec(del_events);
+    if (rc == SQLITE_DONE) {
+        sqlite3_bind_text(del_stream, 1, name, -1, SQLITE_STATIC);
+        rc = stmt_exec(del_stream);
+    }
+    if (rc != SQLITE_DONE) {
+        db_error(s, rc, err);
+        goto fail;
+    }
+    if (sqlite3_changes(s->db) == 0) {
+        sl_error_set(err, SL_ERR_UNKNOWN_STREAM, 0, 0, "unknown stream %s", name);
+        goto fail;
+    }
+    if (tx_commit(s, err) != 0)
+        goto fail;
+    return 0;
+fail:
+    tx_rollback(s);
+    return -1;
+}
+
+int sl_store_stream_list(sl_store *s, sl_store_stream_fn fn, void *ctx, sl_error *err)
+{
+    sqlite3_stmt *st = s->st[ST_STREAM_LIST];
+    int rc, ret = 0;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ret = fn(ctx, (const char *)sqlite3_column_text(st, 0),
+                 (const char *)sqlite3_column_text(st, 1));
+        if (ret != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = db_error(s, rc, err);
+    stmt_done(st);
+    return ret;
+}
+
+/* Looks a stream up by name: its id, next offset and largest ROWTIME.  Returns 0, or -1
+ * with err set (UNKNOWN_STREAM when there is none). */
+static int stream_get(sl_store *s, const char *name, int64_t *id, uint64_t *next_offset,
+                      int64_t *max_rowtime, sl_error *err)
+{
+    sqlite3_stmt *st = s->st[ST_STREAM_GET];
+    int rc, ret = 0;
+
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        *next_offset = (uint64_t)sqlite3_column_int64(st, 1);
+        *max_rowtime = sqlite3_column_int64(st, 2);
+    } else if (rc == SQLITE_DONE) {
+        ret = sl_error_set(err, SL_ERR_UNKNOWN_STREAM, 0, 0, "unknown stream %s", name);
+    } else {
+        ret = db_error(s, rc, err);
+    }
+    stmt_done(st);
+    return ret;
+}
+
+int sl_store_stream_stats(sl_store *s, const char *stream, uint64_t *next_offset,
+                          int64_t *max_rowtime, sl_error *err)
+{
+    int64_t id;
+
+    return stream_get(s, stream, &id, next_offset, max_rowtime, err);
+}
+
+/* --- Persistent queries ---------------------------------------------------------- */
+
+int sl_store_query_put(sl_store *s, const char *id, const char *sql, uint64_t start_offset,
+                       sl_error *err)
+{
+    sqlite3_stmt *st = s->st[ST_QUERY_PUT];
+    int rc;
+
+    if (tx_begin(s, err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, sql, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)start_offset);
+    rc = stmt_exec(st);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+        sl_error_set(err, SL_ERR_EXISTS, 0, 0, "query %s already exists", id);
+        goto fail;
+    }
+    if (rc != SQLITE_DONE) {
+        db_error(s, rc, err);
+        goto fail;
+    }
+    if (tx_commit(s, err) != 0)
+        goto fail;
+    return 0;
+fail:
+    tx_rollback(s);
+    return -1;
+}
+
+int sl_store_query_drop(sl_store *s, const char *id, sl_error *err)
+{
+    sqlite3_stmt *st = s->st[ST_QUERY_DROP];
+    int rc;
+
+    if (tx_begin(s, err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    rc = stmt_exec(st);
+    if (rc != SQLITE_DONE) {
+        db_error(s, rc, err);
+        goto fail;
+    }
+    if (sqlite3_changes(s->db) == 0) {
+        sl_error_set(err, SL_ERR_UNKNOWN_QUERY, 0, 0, "unknown query %s", id);
+        goto fail;
+    }
+    if (tx_commit(s, err) != 0)
+        goto fail;
+    return 0;
+fail:
+    tx_rollback(s);
+    return -1;
+}
+
+int sl_store_query_list(sl_store *s, sl_store_query_fn fn, void *ctx, sl_error *err)
+{
+    sqlite3_stmt *st = s->st[ST_QUERY_LIST];
+    int rc, ret = 0;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ret = fn(ctx, (const char *)sqlite3_column_text(st, 0),
+                 (const char *)sqlite3_column_text(st, 1), (uint64_t)sqlite3_column_int64(st, 2));
+        if (ret != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = db_error(s, rc, err);
+    stmt_done(st);
+    return ret;
+}
+
+/* --- Event log --------------------------------------------------------------------- */
+
+int sl_store_append(sl_store *s, const char *stream, const void *blob, size_t len, uint32_t count,
+                    int64_t min_rowtime, int64_t max_rowtime, uint64_t *first_offset, sl_error *err)
+{
+    sqlite3_stmt *adv = s->st[ST_APPEND_ADVANCE];
+    sqlite3_stmt *ins = s->st[ST_APPEND_INSERT];
+    int64_t id = 0, first = 0;
+    int rc;
+
+    /* An empty batch stores nothing: it would take the next batch's first offset. */
+    if (count == 0) {
+        uint64_t next;
+        int64_t maxrt;
+
+        if (stream_get(s, stream, &id, &next, &maxrt, err) != 0)
+            return -1;
+        if (first_offset)
+            *first_offset = next;
+        return 0;
+    }
+    if (tx_begin(s, err) != 0)
+        return -1;
+    sqlite3_bind_text(adv, 1, stream, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(adv, 2, count);
+    sqlite3_bind_int64(adv, 3, max_rowtime);
+    rc = sqlite3_step(adv);
+    if (rc == SQLITE_ROW) {
+        id = sqlite3_column_int64(adv, 0);
+        first = sqlite3_column_int64(adv, 1);
+    }
+    stmt_done(adv);
+    if (rc == SQLITE_DONE) {
+        sl_error_set(err, SL_ERR_UNKNOWN_STREAM, 0, 0, "unknown stream %s", stream);
+        goto fail;
+    }
+    if (rc != SQLITE_ROW) {
+        db_error(s, rc, err);
+        goto fail;
+    }
+    sqlite3_bind_int64(ins, 1, id);
+    sqlite3_bind_int64(ins, 2, first);
+    sqlite3_bind_int64(ins, 3, count);
+    sqlite3_bind_int64(ins, 4, min_rowtime);
+    sqlite3_bind_int64(ins, 5, max_rowtime);
+    /* A batch longer than SQLite's blob limit fails here, with SQLITE_TOOBIG. */
+    rc = sqlite3_bind_blob64(ins, 6, len ? blob : "", (sqlite3_uint64)len, SQLITE_STATIC);
+    rc = rc == SQLITE_OK ? stmt_exec(ins) : rc;
+    if (rc != SQLITE_DONE) {
+        db_error(s, rc, err);
+        goto fail;
+    }
+    if (tx_commit(s, err) != 0)
+        goto fail;
+    if (first_offset)
+        *first_offset = (uint64_t)first;
+    return 0;
+fail:
+    tx_rollback(s);
+    return -1;
+}
+
+int sl_store_scan(sl_store *s, const char *stream, uint64_t from_offset, sl_store_cursor **out,
+                  sl_error *err)
+{
+    sqlite3_stmt *st = s->st[ST_BATCH_AT];
+    int64_t id, maxrt;
+    uint64_t end, pos = from_offset;
+    int rc;
+
+    *out = NULL;
+    if (stream_get(s, stream, &id, &end, &maxrt, err) != 0)
+        return -1;
+    /* Start at the batch holding from_offset when there is one: the last batch that
+     * starts at or before it, provided it reaches past it. */
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)from_offset);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        uint64_t first = (uint64_t)sqlite3_column_int64(st, 0);
+        uint64_t count = (uint64_t)sqlite3_column_int64(st, 1);
+
+        if (first + count > from_offset)
+            pos = first;
+    }
+    stmt_done(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_error(s, rc, err);
+
+    sl_store_cursor *c = sl_xcalloc(1, sizeof(*c));
+    c->s = s;
+    c->stream_id = id;
+    c->pos = pos;
+    c->end = end;
+    *out = c;
+    return 0;
+}
+
+int sl_store_cursor_next(sl_store_cursor *c, const void **blob, size_t *len, uint32_t *count,
+                         uint64_t *first_offset, sl_error *err)
+{
+    sqlite3_stmt *st = c->s->st[ST_BATCH_NEXT];
+    int rc, ret;
+
+    if (c->pos >= c->end)
+        return 0;
+    sqlite3_bind_int64(st, 1, c->stream_id);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)c->pos);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)c->end);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        uint64_t first = (uint64_t)sqlite3_column_int64(st, 0);
+        uint32_t n = (uint32_t)sqlite3_column_int64(st, 1);
+        const void *data = sqlite3_column_blob(st, 2);
+        size_t size = (size_t)sqlite3_column_bytes(st, 2);
+
+        /* One spare byte keeps the buffer non-empty for a zero-length blob. */
+        if (size + 1 > c->cap) {
+            c->cap = size + 1;
+            c->data = sl_xrealloc(c->data, c->cap);
+        }
+        if (size)
+            memcpy(c->data, data, size);
+        *blob = c->data;
+        *len = size;
+        *count = n;
+        *first_offset = first;
+        c->pos = first + n;
+        ret = 1;
+    } else if (rc == SQLITE_DONE) {
+        c->pos = c->end;
+        ret = 0;
+    } else {
+        ret = db_error(c->s, rc, err);
+    }
+    stmt_done(st);
+    return ret;
+}
+
+void sl_store_cursor_close(sl_store_cursor *c)
+{
+    if (!c)
+        return;
+    free(c->data);
+    free(c);
+}
