@@ -21,6 +21,7 @@
 #ifndef SL_PLAN_H
 #define SL_PLAN_H
 
+#include "buf.h"
 #include "error.h"
 #include "mem.h"
 #include "parse.h"
@@ -162,6 +163,11 @@ void sl_plan_free(sl_plan *plan);
  *       SOURCE PAGEVIEWS
  * Caller frees the returned string. */
 char *sl_plan_explain(const sl_plan *plan);
+
+/* Appends e in SQL form to out ("(PRICE * 2) > 10", "'it''s'"), naming each SL_EX_COLUMN
+ * after cols, the layout e is evaluated on (both borrowed).  Operands that are not
+ * leaves are parenthesised.  EXPLAIN uses it, and so do the names of aggregate columns. */
+void sl_expr_format(const sl_expr *e, const sl_outcol *cols, sl_buf *out);
 
 /* The SQL spelling of an operator and the name of an aggregate. */
 const char *sl_op_name(sl_op op);

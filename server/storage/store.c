@@ -15,14 +15,15 @@
  * - streams.next_offset is the number of events ever appended to the stream and
  *   streams.max_rowtime the largest ROWTIME among them (INT64_MIN when none); both are
  *   updated in the same transaction as the events row, so they always agree with it.
- * - Stream and query ids are AUTOINCREMENT: never reused, so a stream dropped and
- *   created again gets a new id and a cursor on the old one simply ends. */
+ * - streams.id and queries.seq are AUTOINCREMENT, never reused: a stream dropped and
+ *   created again gets a new id, so a cursor opened on the old one simply ends.
+ * - Pointers passed to the functions below are borrowed for the call unless a comment
+ *   says otherwise. */
 #include "store.h"
 
 #include "mem.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -262,8 +263,17 @@ static int check_identity(sl_store *s, int *fresh, sl_error *err)
     }
     const char *verdict = (const char *)sqlite3_column_text(st, 0);
     if (!verdict || strcmp(verdict, "ok") != 0) {
-        sl_error_set(err, SL_ERR_STORAGE_ERROR, 0, 0, "%s: damaged: %s", s->path,
-                     verdict ? verdict : "integrity check failed");
+        /* A problem reads "*** in database main ***\nPage 7: ..."; the message keeps
+         * the problem, on one line. */
+        const char *problem = verdict ? verdict : "integrity check failed";
+        const char *nl = strchr(problem, '\n');
+
+        if (problem[0] == '*' && nl)
+            problem = nl + 1;
+        sl_error_set(err, SL_ERR_STORAGE_ERROR, 0, 0, "%s: damaged: %s", s->path, problem);
+        for (char *c = err ? err->message : NULL; c && *c; c++)
+            if (*c == '\n')
+                *c = ' ';
         goto fail;
     }
     sqlite3_finalize(st);

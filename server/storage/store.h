@@ -72,6 +72,9 @@ int sl_store_append(sl_store *s, const char *stream, const void *blob, size_t le
  * was opened, so rows appended while it is open are not seen. */
 typedef struct sl_store_cursor sl_store_cursor;
 
+/* On success *out is the cursor (UNKNOWN_STREAM when there is no such stream); caller
+ * closes it with sl_store_cursor_close, before closing the store.  A cursor holds no
+ * SQLite statement between calls, so the caller may append while it is open. */
 int sl_store_scan(sl_store *s, const char *stream, uint64_t from_offset, sl_store_cursor **out,
                   sl_error *err);
 /* Next batch: returns 1 and sets blob/len (valid until the next call or close), count

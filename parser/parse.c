@@ -1,0 +1,1080 @@
+/* parse.c: the recursive-descent parser, SQL text to statements (sl_parse).
+ *
+ * One function per grammar production, each carrying its rule in a comment, in the
+ * manner of Lua's lparser.c.  The parser looks one token ahead (p->tok); a lexer error
+ * turns that token into SL_TK__COUNT, which no rule accepts, and syntax_error() then
+ * leaves the lexer's message in place, so every failure unwinds through the ordinary
+ * return paths (no longjmp).
+ *
+ * Invariants: every node, name and string of a statement list lives in list->arena;
+ * an expression's height never exceeds SL_MAX_EXPR_DEPTH, and neither does the nesting
+ * of the parser's own recursion (p->depth), so deep input gives LIMIT_EXCEEDED, never a
+ * stack overflow.  Unquoted identifiers are upper-cased, quoted ones kept as written.
+ *
+ * Leniency, documented in parser/README.md: the WINDOW clause may come right after FROM
+ * (ksqlDB's place) or after WHERE; LIST is a synonym of SHOW; `!=` of `<>`; non-reserved
+ * keywords (tokens.def) may be used as names. */
+#include "parse.h"
+
+#include "ast.h"
+#include "lexer.h"
+#include "limits.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Most bytes of a token quoted in a `near "..."` message. */
+#define NEAR_MAX 40
+
+typedef struct parser {
+    sl_lexer lx;
+    sl_token tok;         /* the lookahead; kind SL_TK__COUNT after a lexer error */
+    const char *last_end; /* end of the last token consumed (a statement's text end) */
+    sl_arena *arena;      /* the statement list's */
+    sl_error *err;
+    int depth; /* nesting of recursive expression rules */
+} parser;
+
+/* The time units of durations (WINDOW SIZE, RETENTION=...), each also accepted with a
+ * trailing S. */
+static const struct {
+    const char *name;
+    int64_t ms;
+} time_units[] = {
+    {"MILLISECOND", 1},      {"SECOND", 1000},    {"MINUTE", 60 * 1000},
+    {"HOUR", 3600 * 1000ll}, {"DAY", 86400000ll},
+};
+
+static void next(parser *p)
+{
+    if (p->tok.kind == SL_TK__COUNT)
+        return;
+    p->last_end = p->tok.start + p->tok.len;
+    if (sl_lexer_next(&p->lx, &p->tok, p->err) < 0)
+        p->tok.kind = SL_TK__COUNT;
+}
+
+static bool accept(parser *p, sl_tok kind)
+{
+    if (p->tok.kind != kind)
+        return false;
+    next(p);
+    return true;
+}
+
+/* Reports the lookahead as unexpected: `near "X": syntax error`, or `near "X": expected
+ * <expected>` when the caller knows what should have come; at the end of the text,
+ * `incomplete input`.  After a lexer error the lexer's message stays.  Returns -1. */
+static int syntax_error(parser *p, const char *expected)
+{
+    const sl_token *t = &p->tok;
+
+    if (t->kind == SL_TK__COUNT)
+        return -1;
+    if (t->kind == SL_TK_EOF) {
+        if (expected)
+            return sl_error_set(p->err, SL_ERR_SYNTAX_ERROR, t->line, t->column,
+                                "incomplete input: expected %s", expected);
+        return sl_error_set(p->err, SL_ERR_SYNTAX_ERROR, t->line, t->column, "incomplete input");
+    }
+    size_t n = t->len;
+    if (n > NEAR_MAX) {
+        n = NEAR_MAX;
+        while (n > 0 && ((unsigned char)t->start[n] & 0xC0) == 0x80)
+            n--;
+    }
+    if (expected)
+        return sl_error_set(p->err, SL_ERR_SYNTAX_ERROR, t->line, t->column,
+                            "near \"%.*s\": expected %s", (int)n, t->start, expected);
+    return sl_error_set(p->err, SL_ERR_SYNTAX_ERROR, t->line, t->column,
+                        "near \"%.*s\": syntax error", (int)n, t->start);
+}
+
+/* Consumes a token of the given kind or reports what was expected. */
+static int expect(parser *p, sl_tok kind)
+{
+    char what[32];
+
+    if (accept(p, kind))
+        return 0;
+    if (kind >= SL_TK_LPAREN && kind <= SL_TK_GE)
+        snprintf(what, sizeof(what), "'%s'", sl_tok_name(kind));
+    else
+        snprintf(what, sizeof(what), "%s", sl_tok_name(kind));
+    return syntax_error(p, what);
+}
+
+static int too_deep(parser *p, int line, int column)
+{
+    return sl_error_set(p->err, SL_ERR_LIMIT_EXCEEDED, line, column,
+                        "expression nested too deeply (limit %d levels)", SL_MAX_EXPR_DEPTH);
+}
+
+/* Counts one more level of recursion; LIMIT_EXCEEDED past SL_MAX_EXPR_DEPTH.  The
+ * caller decrements p->depth when it returns successfully. */
+static int enter(parser *p)
+{
+    if (++p->depth > SL_MAX_EXPR_DEPTH)
+        return too_deep(p, p->tok.line, p->tok.column);
+    return 0;
+}
+
+/* Appends one zeroed element of size bytes to the arena array *items holding *n of
+ * *cap, doubling it by copying when full (the old copy stays in the arena until the
+ * list is freed).  Returns the new element, owned by the arena. */
+static void *push(sl_arena *a, void **items, int *n, int *cap, size_t size)
+{
+    if (*n == *cap) {
+        int ncap = *cap ? *cap * 2 : 8;
+        void *bigger = sl_arena_alloc(a, (size_t)ncap * size);
+
+        if (*n)
+            memcpy(bigger, *items, (size_t)*n * size);
+        *items = bigger;
+        *cap = ncap;
+    }
+    return (char *)*items + (size_t)(*n)++ * size;
+}
+
+/* The body of a quoted token (string or quoted identifier) with its doubled quotes made
+ * single, as a NUL-terminated arena string; *len is its length. */
+static char *unquote(sl_arena *a, const sl_token *t, size_t *len)
+{
+    char q = t->start[0];
+    char *s = sl_arena_alloc(a, t->len);
+    size_t n = 0;
+
+    for (size_t i = 1; i + 1 < t->len; i++) {
+        s[n++] = t->start[i];
+        if (t->start[i] == q)
+            i++;
+    }
+    s[n] = '\0';
+    *len = n;
+    return s;
+}
+
+static int64_t unit_ms(const char *s, size_t len)
+{
+    for (size_t i = 0; i < sizeof(time_units) / sizeof(time_units[0]); i++) {
+        size_t n = strlen(time_units[i].name);
+
+        if ((len == n || (len == n + 1 && (s[n] == 'S' || s[n] == 's'))) &&
+            strncasecmp(s, time_units[i].name, n) == 0)
+            return time_units[i].ms;
+    }
+    return 0;
+}
+
+/* Reads a duration written as text, "<n> <unit>" ('7 DAYS'), into *ms.  Returns 0, -1
+ * when malformed, -2 when longer than SL_MAX_DURATION_MS. */
+static int duration_from_text(const char *s, size_t len, int64_t *ms)
+{
+    size_t i = 0, start;
+    int64_t n = 0, unit;
+
+    while (i < len && isspace((unsigned char)s[i]))
+        i++;
+    start = i;
+    while (i < len && s[i] >= '0' && s[i] <= '9') {
+        if (n > SL_MAX_DURATION_MS)
+            return -2;
+        n = n * 10 + (s[i++] - '0');
+    }
+    if (i == start)
+        return -1;
+    while (i < len && isspace((unsigned char)s[i]))
+        i++;
+    start = i;
+    while (i < len && isalpha((unsigned char)s[i]))
+        i++;
+    unit = unit_ms(s + start, i - start);
+    while (i < len && isspace((unsigned char)s[i]))
+        i++;
+    if (!unit || i != len)
+        return -1;
+    if (n > SL_MAX_DURATION_MS / unit)
+        return -2;
+    *ms = n * unit;
+    return 0;
+}
+
+static bool at_name(const parser *p)
+{
+    bool reserved;
+
+    return p->tok.kind == SL_TK_IDENT || p->tok.kind == SL_TK_QIDENT ||
+           (sl_tok_is_keyword(p->tok.kind, &reserved) && !reserved);
+}
+
+/* name -> IDENT | QIDENT | non-reserved keyword
+ * Returns the normalised name (arena-owned) and sets *quoted (may be NULL); NULL on
+ * error. */
+static char *parse_name(parser *p, bool *quoted)
+{
+    const sl_token *t = &p->tok;
+    char *s;
+    size_t n;
+
+    if (!at_name(p)) {
+        syntax_error(p, "a name");
+        return NULL;
+    }
+    if (t->kind == SL_TK_QIDENT) {
+        s = unquote(p->arena, t, &n);
+        if (n == 0 || memchr(s, '\0', n)) {
+            sl_error_set(p->err, SL_ERR_SYNTAX_ERROR, t->line, t->column,
+                         "a quoted identifier must be non-empty and contain no NUL byte");
+            return NULL;
+        }
+    } else {
+        n = t->len;
+        s = sl_arena_strndup(p->arena, t->start, n);
+        for (size_t i = 0; i < n; i++)
+            s[i] = (char)toupper((unsigned char)s[i]);
+    }
+    if (n > SL_MAX_IDENT) {
+        sl_error_set(p->err, SL_ERR_LIMIT_EXCEEDED, t->line, t->column,
+                     "identifier is longer than %d bytes", SL_MAX_IDENT);
+        return NULL;
+    }
+    if (quoted)
+        *quoted = t->kind == SL_TK_QIDENT;
+    next(p);
+    return s;
+}
+
+/* Converts the INTEGER lookahead, negated when negative, to an INT (when it fits 32
+ * bits) or a BIGINT.  Overflowing BIGINT is a SYNTAX_ERROR.  Does not consume it. */
+static int int_value(parser *p, bool negative, sl_value *out)
+{
+    const sl_token *t = &p->tok;
+    uint64_t limit = negative ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    uint64_t v = 0;
+
+    for (size_t i = 0; i < t->len; i++) {
+        unsigned d = (unsigned)(t->start[i] - '0');
+
+        if (v > (limit - d) / 10)
+            return sl_error_set(p->err, SL_ERR_SYNTAX_ERROR, t->line, t->column,
+                                "near \"%.*s\": integer out of range", (int)t->len, t->start);
+        v = v * 10 + d;
+    }
+    int64_t i = negative ? (v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v) : (int64_t)v;
+    *out = sl_int(i >= INT32_MIN && i <= INT32_MAX ? SL_T_INT : SL_T_BIGINT, i);
+    return 0;
+}
+
+/* Converts the DECIMAL lookahead, negated when negative, to a DOUBLE.  Does not consume
+ * it. */
+static int double_value(parser *p, bool negative, sl_value *out)
+{
+    const sl_token *t = &p->tok;
+    char *text = sl_arena_strndup(p->arena, t->start, t->len);
+    double d = strtod(text, NULL);
+
+    if (!isfinite(d))
+        return sl_error_set(p->err, SL_ERR_SYNTAX_ERROR, t->line, t->column,
+                            "near \"%.*s\": number out of range", (int)t->len, t->start);
+    *out = sl_double(negative ? -d : d);
+    return 0;
+}
+
+/* A new expression node of the given height, or NULL (LIMIT_EXCEEDED) when the height
+ * passes SL_MAX_EXPR_DEPTH. */
+static sl_ast_expr *new_expr(parser *p, sl_ast_kind kind, int line, int column, int height)
+{
+    if (height > SL_MAX_EXPR_DEPTH) {
+        too_deep(p, line, column);
+        return NULL;
+    }
+    sl_ast_expr *e = sl_arena_alloc(p->arena, sizeof(*e));
+    e->kind = kind;
+    e->line = line;
+    e->column = column;
+    e->height = height;
+    return e;
+}
+
+static sl_ast_expr *unary(parser *p, sl_op op, sl_ast_expr *arg, int line, int column)
+{
+    sl_ast_expr *e = new_expr(p, SL_AST_UNARY, line, column, arg->height + 1);
+
+    if (e) {
+        e->u.unary.op = op;
+        e->u.unary.arg = arg;
+    }
+    return e;
+}
+
+static sl_ast_expr *binary(parser *p, sl_op op, sl_ast_expr *l, sl_ast_expr *r, int line,
+                           int column)
+{
+    int h = (l->height > r->height ? l->height : r->height) + 1;
+    sl_ast_expr *e = new_expr(p, SL_AST_BINARY, line, column, h);
+
+    if (e) {
+        e->u.binary.op = op;
+        e->u.binary.left = l;
+        e->u.binary.right = r;
+    }
+    return e;
+}
+
+/* A literal node from the lookahead (INTEGER or DECIMAL, negated when negative; STRING;
+ * TRUE, FALSE, NULL), consuming it.  line/column: where the literal starts. */
+static sl_ast_expr *literal(parser *p, bool negative, int line, int column)
+{
+    sl_ast_expr *e = new_expr(p, SL_AST_LITERAL, line, column, 1);
+    size_t len;
+
+    switch (p->tok.kind) {
+    case SL_TK_INTEGER:
+        if (int_value(p, negative, &e->u.lit) < 0)
+            return NULL;
+        break;
+    case SL_TK_DECIMAL:
+        if (double_value(p, negative, &e->u.lit) < 0)
+            return NULL;
+        break;
+    case SL_TK_STRING: {
+        const char *s = unquote(p->arena, &p->tok, &len);
+        e->u.lit = sl_str(s, (uint32_t)len);
+        break;
+    }
+    case SL_TK_TRUE:
+    case SL_TK_FALSE:
+        e->u.lit = sl_bool(p->tok.kind == SL_TK_TRUE);
+        break;
+    default:
+        e->u.lit = sl_null();
+        break;
+    }
+    next(p);
+    return e;
+}
+
+static sl_ast_expr *parse_expr(parser *p);
+
+/* call -> name '(' ['*' | expr {',' expr}] ')'
+ * The name has been read; the lookahead is '('. */
+static sl_ast_expr *parse_call(parser *p, char *name, int line, int column)
+{
+    sl_ast_expr *e, **args = NULL;
+    void *items = NULL;
+    int n = 0, cap = 0, height = 1;
+    bool star = false;
+
+    next(p);
+    if (accept(p, SL_TK_STAR)) {
+        star = true;
+    } else if (p->tok.kind != SL_TK_RPAREN) {
+        do {
+            sl_ast_expr *arg = parse_expr(p);
+
+            if (!arg)
+                return NULL;
+            *(sl_ast_expr **)push(p->arena, &items, &n, &cap, sizeof(arg)) = arg;
+            if (arg->height + 1 > height)
+                height = arg->height + 1;
+        } while (accept(p, SL_TK_COMMA));
+        args = items;
+    }
+    if (expect(p, SL_TK_RPAREN) < 0)
+        return NULL;
+    e = new_expr(p, SL_AST_CALL, line, column, height);
+    if (e) {
+        e->u.call.name = name;
+        e->u.call.star = star;
+        e->u.call.nargs = n;
+        e->u.call.args = args;
+    }
+    return e;
+}
+
+/* primary -> INTEGER | DECIMAL | STRING | TRUE | FALSE | NULL | '(' expr ')'
+ *          | call | name ['.' name] */
+static sl_ast_expr *parse_primary(parser *p)
+{
+    int line = p->tok.line, column = p->tok.column;
+
+    switch (p->tok.kind) {
+    case SL_TK_INTEGER:
+    case SL_TK_DECIMAL:
+    case SL_TK_STRING:
+    case SL_TK_TRUE:
+    case SL_TK_FALSE:
+    case SL_TK_NULL:
+        return literal(p, false, line, column);
+    case SL_TK_LPAREN: {
+        next(p);
+        sl_ast_expr *e = parse_expr(p);
+        if (!e || expect(p, SL_TK_RPAREN) < 0)
+            return NULL;
+        return e;
+    }
+    default:
+        break;
+    }
+    if (!at_name(p)) {
+        syntax_error(p, NULL);
+        return NULL;
+    }
+    char *qualifier = NULL, *name = parse_name(p, NULL);
+    if (!name)
+        return NULL;
+    if (p->tok.kind == SL_TK_LPAREN)
+        return parse_call(p, name, line, column);
+    if (accept(p, SL_TK_DOT)) {
+        qualifier = name;
+        if (!(name = parse_name(p, NULL)))
+            return NULL;
+    }
+    sl_ast_expr *e = new_expr(p, SL_AST_COLUMN, line, column, 1);
+    e->u.col.qualifier = qualifier;
+    e->u.col.name = name;
+    return e;
+}
+
+/* unary -> '-' (INTEGER | DECIMAL) | '-' unary | primary
+ * A minus before a number is folded into the literal, so that -9223372036854775808 is a
+ * BIGINT and -2147483648 an INT. */
+static sl_ast_expr *parse_unary(parser *p)
+{
+    int line = p->tok.line, column = p->tok.column;
+
+    if (!accept(p, SL_TK_MINUS))
+        return parse_primary(p);
+    if (p->tok.kind == SL_TK_INTEGER || p->tok.kind == SL_TK_DECIMAL)
+        return literal(p, true, line, column);
+    if (enter(p) < 0)
+        return NULL;
+    sl_ast_expr *arg = parse_unary(p);
+    if (!arg)
+        return NULL;
+    p->depth--;
+    return unary(p, SL_OP_NEG, arg, line, column);
+}
+
+/* mul_expr -> unary {('*' | '/' | '%') unary} */
+static sl_ast_expr *parse_mul(parser *p)
+{
+    sl_ast_expr *e = parse_unary(p);
+
+    while (e) {
+        sl_op op;
+        int line = p->tok.line, column = p->tok.column;
+
+        if (p->tok.kind == SL_TK_STAR)
+            op = SL_OP_MUL;
+        else if (p->tok.kind == SL_TK_SLASH)
+            op = SL_OP_DIV;
+        else if (p->tok.kind == SL_TK_PERCENT)
+            op = SL_OP_MOD;
+        else
+            break;
+        next(p);
+        sl_ast_expr *r = parse_unary(p);
+        e = r ? binary(p, op, e, r, line, column) : NULL;
+    }
+    return e;
+}
+
+/* add_expr -> mul_expr {('+' | '-') mul_expr} */
+static sl_ast_expr *parse_add(parser *p)
+{
+    sl_ast_expr *e = parse_mul(p);
+
+    while (e && (p->tok.kind == SL_TK_PLUS || p->tok.kind == SL_TK_MINUS)) {
+        sl_op op = p->tok.kind == SL_TK_PLUS ? SL_OP_ADD : SL_OP_SUB;
+        int line = p->tok.line, column = p->tok.column;
+
+        next(p);
+        sl_ast_expr *r = parse_mul(p);
+        e = r ? binary(p, op, e, r, line, column) : NULL;
+    }
+    return e;
+}
+
+static bool comparison_op(sl_tok kind, sl_op *op)
+{
+    switch (kind) {
+    case SL_TK_EQ:
+        *op = SL_OP_EQ;
+        return true;
+    case SL_TK_NE:
+        *op = SL_OP_NE;
+        return true;
+    case SL_TK_LT:
+        *op = SL_OP_LT;
+        return true;
+    case SL_TK_LE:
+        *op = SL_OP_LE;
+        return true;
+    case SL_TK_GT:
+        *op = SL_OP_GT;
+        return true;
+    case SL_TK_GE:
+        *op = SL_OP_GE;
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* cmp_expr -> add_expr {cmp_op add_expr | IS [NOT] NULL}
+ * cmp_op -> '=' | '<>' | '!=' | '<' | '<=' | '>' | '>=' */
+static sl_ast_expr *parse_cmp(parser *p)
+{
+    sl_ast_expr *e = parse_add(p);
+
+    while (e) {
+        sl_op op;
+        int line = p->tok.line, column = p->tok.column;
+
+        if (accept(p, SL_TK_IS)) {
+            op = accept(p, SL_TK_NOT) ? SL_OP_IS_NOT_NULL : SL_OP_IS_NULL;
+            if (expect(p, SL_TK_NULL) < 0)
+                return NULL;
+            e = unary(p, op, e, line, column);
+            continue;
+        }
+        if (!comparison_op(p->tok.kind, &op))
+            break;
+        next(p);
+        sl_ast_expr *r = parse_add(p);
+        e = r ? binary(p, op, e, r, line, column) : NULL;
+    }
+    return e;
+}
+
+/* not_expr -> NOT not_expr | cmp_expr */
+static sl_ast_expr *parse_not(parser *p)
+{
+    int line = p->tok.line, column = p->tok.column;
+
+    if (!accept(p, SL_TK_NOT))
+        return parse_cmp(p);
+    if (enter(p) < 0)
+        return NULL;
+    sl_ast_expr *arg = parse_not(p);
+    if (!arg)
+        return NULL;
+    p->depth--;
+    return unary(p, SL_OP_NOT, arg, line, column);
+}
+
+/* and_expr -> not_expr {AND not_expr} */
+static sl_ast_expr *parse_and(parser *p)
+{
+    sl_ast_expr *e = parse_not(p);
+
+    while (e && p->tok.kind == SL_TK_AND) {
+        int line = p->tok.line, column = p->tok.column;
+
+        next(p);
+        sl_ast_expr *r = parse_not(p);
+        e = r ? binary(p, SL_OP_AND, e, r, line, column) : NULL;
+    }
+    return e;
+}
+
+/* expr -> and_expr {OR and_expr} */
+static sl_ast_expr *parse_expr(parser *p)
+{
+    if (enter(p) < 0)
+        return NULL;
+    sl_ast_expr *e = parse_and(p);
+
+    while (e && p->tok.kind == SL_TK_OR) {
+        int line = p->tok.line, column = p->tok.column;
+
+        next(p);
+        sl_ast_expr *r = parse_and(p);
+        e = r ? binary(p, SL_OP_OR, e, r, line, column) : NULL;
+    }
+    if (e)
+        p->depth--;
+    return e;
+}
+
+/* duration -> INTEGER unit
+ * unit -> MILLISECOND[S] | SECOND[S] | MINUTE[S] | HOUR[S] | DAY[S]
+ * Sets *ms and the position of the number; LIMIT_EXCEEDED past SL_MAX_DURATION_MS. */
+static int parse_duration(parser *p, int64_t *ms, int *line, int *column)
+{
+    sl_value n;
+    int64_t unit;
+
+    *line = p->tok.line;
+    *column = p->tok.column;
+    if (p->tok.kind != SL_TK_INTEGER)
+        return syntax_error(p, "an integer");
+    if (int_value(p, false, &n) < 0)
+        return -1;
+    next(p);
+    if (p->tok.kind != SL_TK_IDENT || !(unit = unit_ms(p->tok.start, p->tok.len)))
+        return syntax_error(p, "a time unit");
+    next(p);
+    if (n.u.i > SL_MAX_DURATION_MS / unit)
+        return sl_error_set(p->err, SL_ERR_LIMIT_EXCEEDED, *line, *column,
+                            "duration is longer than the limit of %lld ms",
+                            (long long)SL_MAX_DURATION_MS);
+    *ms = n.u.i * unit;
+    return 0;
+}
+
+/* window -> WINDOW TUMBLING '(' SIZE duration [',' GRACE PERIOD duration] ')' */
+static int parse_window(parser *p, sl_select *sel)
+{
+    int64_t size, grace = 0;
+    int line, column;
+
+    sel->window_line = p->tok.line;
+    sel->window_column = p->tok.column;
+    next(p);
+    if (expect(p, SL_TK_TUMBLING) < 0 || expect(p, SL_TK_LPAREN) < 0 || expect(p, SL_TK_SIZE) < 0 ||
+        parse_duration(p, &size, &line, &column) < 0)
+        return -1;
+    if (size == 0)
+        return sl_error_set(p->err, SL_ERR_SYNTAX_ERROR, line, column,
+                            "window SIZE must be greater than 0");
+    if (accept(p, SL_TK_COMMA)) {
+        if (expect(p, SL_TK_GRACE) < 0 || expect(p, SL_TK_PERIOD) < 0 ||
+            parse_duration(p, &grace, &line, &column) < 0)
+            return -1;
+    }
+    if (expect(p, SL_TK_RPAREN) < 0)
+        return -1;
+    sel->window.kind = SL_WINDOW_TUMBLING;
+    sel->window.size_ms = size;
+    sel->window.advance_ms = size;
+    sel->window.grace_ms = grace;
+    return 0;
+}
+
+/* emit -> EMIT (CHANGES | FINAL) */
+static int parse_emit(parser *p, sl_select *sel)
+{
+    sel->emit_line = p->tok.line;
+    sel->emit_column = p->tok.column;
+    next(p);
+    if (accept(p, SL_TK_CHANGES))
+        sel->emit = SL_EMIT_CHANGES;
+    else if (accept(p, SL_TK_FINAL))
+        sel->emit = SL_EMIT_FINAL;
+    else
+        return syntax_error(p, "CHANGES or FINAL");
+    return 0;
+}
+
+/* True when the lookahead starts `name '.' '*'` (a qualified star). */
+static bool at_qualified_star(const parser *p)
+{
+    sl_lexer lx = p->lx;
+    sl_token t;
+
+    if (!at_name(p) || sl_lexer_next(&lx, &t, NULL) < 0 || t.kind != SL_TK_DOT)
+        return false;
+    return sl_lexer_next(&lx, &t, NULL) == 0 && t.kind == SL_TK_STAR;
+}
+
+/* item -> '*' | name '.' '*' | expr [[AS] name] */
+static int parse_item(parser *p, sl_select_item *item)
+{
+    item->line = p->tok.line;
+    item->column = p->tok.column;
+    if (accept(p, SL_TK_STAR))
+        return 0;
+    if (at_qualified_star(p)) {
+        if (!(item->star_qualifier = parse_name(p, NULL)))
+            return -1;
+        next(p);
+        next(p);
+        return 0;
+    }
+    if (!(item->expr = parse_expr(p)))
+        return -1;
+    if (accept(p, SL_TK_AS) || at_name(p)) {
+        if (!(item->alias = parse_name(p, NULL)))
+            return -1;
+    }
+    return 0;
+}
+
+/* Parses expr {',' expr} into an arena array; LIMIT_EXCEEDED past SL_MAX_COLUMNS. */
+static int parse_expr_list(parser *p, sl_ast_expr ***out, int *n)
+{
+    void *items = NULL;
+    int cap = 0;
+
+    *n = 0;
+    do {
+        if (*n == SL_MAX_COLUMNS)
+            return sl_error_set(p->err, SL_ERR_LIMIT_EXCEEDED, p->tok.line, p->tok.column,
+                                "more than %d expressions in a list", SL_MAX_COLUMNS);
+        sl_ast_expr *e = parse_expr(p);
+        if (!e)
+            return -1;
+        *(sl_ast_expr **)push(p->arena, &items, n, &cap, sizeof(e)) = e;
+    } while (accept(p, SL_TK_COMMA));
+    *out = items;
+    return 0;
+}
+
+/* select -> SELECT item {',' item} FROM name [[AS] name] [window] [WHERE expr] [window]
+ *           [GROUP BY expr {',' expr}] [HAVING expr] [emit]
+ * (at most one window) */
+static sl_select *parse_select(parser *p)
+{
+    sl_select *sel = sl_arena_alloc(p->arena, sizeof(*sel));
+    void *items = NULL;
+    int cap = 0;
+
+    sel->line = p->tok.line;
+    sel->column = p->tok.column;
+    sel->window.kind = SL_WINDOW_NONE;
+    sel->emit = SL_EMIT_BATCH;
+    if (expect(p, SL_TK_SELECT) < 0)
+        return NULL;
+    do {
+        if (sel->nitems == SL_MAX_COLUMNS) {
+            sl_error_set(p->err, SL_ERR_LIMIT_EXCEEDED, p->tok.line, p->tok.column,
+                         "more than %d columns in a SELECT list", SL_MAX_COLUMNS);
+            return NULL;
+        }
+        sl_select_item *item = push(p->arena, &items, &sel->nitems, &cap, sizeof(*item));
+        if (parse_item(p, item) < 0)
+            return NULL;
+    } while (accept(p, SL_TK_COMMA));
+    sel->items = items;
+    if (expect(p, SL_TK_FROM) < 0)
+        return NULL;
+    sel->from_line = p->tok.line;
+    sel->from_column = p->tok.column;
+    if (!(sel->from = parse_name(p, NULL)))
+        return NULL;
+    if (accept(p, SL_TK_AS) || at_name(p)) {
+        if (!(sel->alias = parse_name(p, NULL)))
+            return NULL;
+    }
+    if (p->tok.kind == SL_TK_WINDOW && parse_window(p, sel) < 0)
+        return NULL;
+    if (accept(p, SL_TK_WHERE)) {
+        sel->where_line = p->tok.line;
+        sel->where_column = p->tok.column;
+        if (!(sel->where = parse_expr(p)))
+            return NULL;
+    }
+    if (p->tok.kind == SL_TK_WINDOW && sel->window.kind == SL_WINDOW_NONE &&
+        parse_window(p, sel) < 0)
+        return NULL;
+    if (accept(p, SL_TK_GROUP)) {
+        if (expect(p, SL_TK_BY) < 0 || parse_expr_list(p, &sel->groups, &sel->ngroups) < 0)
+            return NULL;
+    }
+    if (accept(p, SL_TK_HAVING)) {
+        sel->having_line = p->tok.line;
+        sel->having_column = p->tok.column;
+        if (!(sel->having = parse_expr(p)))
+            return NULL;
+    }
+    if (p->tok.kind == SL_TK_EMIT && parse_emit(p, sel) < 0)
+        return NULL;
+    return sel;
+}
+
+/* column_def -> name type [KEY]
+ * Checks the name against the columns already declared and the reserved names. */
+static int parse_column_def(parser *p, sl_schema *s, sl_column *col)
+{
+    static const char *const reserved[] = {"ROWTIME", "WINDOWSTART", "WINDOWEND"};
+    int line = p->tok.line, column = p->tok.column;
+
+    if (!(col->name = parse_name(p, &col->quoted)))
+        return -1;
+    for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+        if (strcmp(col->name, reserved[i]) == 0)
+            return sl_error_set(p->err, SL_ERR_SYNTAX_ERROR, line, column,
+                                "'%s' is a reserved column name", col->name);
+    }
+    if (sl_schema_find(s, col->name, strlen(col->name)) >= 0)
+        return sl_error_set(p->err, SL_ERR_SYNTAX_ERROR, line, column, "duplicate column name '%s'",
+                            col->name);
+    if (p->tok.kind != SL_TK_IDENT || sl_type_from_name(p->tok.start, p->tok.len, &col->type) < 0)
+        return syntax_error(p, "a type (BOOLEAN, INT, BIGINT, DOUBLE, VARCHAR, TIMESTAMP)");
+    next(p);
+    col->key = accept(p, SL_TK_KEY);
+    return 0;
+}
+
+/* The value of WITH (TIMESTAMP='col'): the column's name, matched exactly or else as an
+ * unquoted identifier would be; it must be a BIGINT or TIMESTAMP column. */
+static int timestamp_property(parser *p, sl_schema *s)
+{
+    const sl_token *t = &p->tok;
+    size_t len;
+    char *name;
+    int i;
+
+    if (t->kind != SL_TK_STRING)
+        return syntax_error(p, "a string");
+    name = unquote(p->arena, t, &len);
+    if ((i = sl_schema_find(s, name, len)) < 0) {
+        for (size_t k = 0; k < len; k++)
+            name[k] = (char)toupper((unsigned char)name[k]);
+        i = sl_schema_find(s, name, len);
+    }
+    if (i < 0)
+        return sl_error_set(p->err, SL_ERR_UNKNOWN_COLUMN, t->line, t->column,
+                            "unknown column '%.*s'", (int)(t->len - 2), t->start + 1);
+    if (s->cols[i].type != SL_T_BIGINT && s->cols[i].type != SL_T_TIMESTAMP)
+        return sl_error_set(p->err, SL_ERR_TYPE_ERROR, t->line, t->column,
+                            "TIMESTAMP column '%s' must be BIGINT or TIMESTAMP, not %s",
+                            s->cols[i].name, sl_type_name(s->cols[i].type));
+    s->timestamp_col = i;
+    return 0;
+}
+
+/* The value of a duration property such as RETENTION='7 DAYS'; must be positive. */
+static int duration_property(parser *p, const char *prop, int64_t *ms)
+{
+    const sl_token *t = &p->tok;
+    size_t len;
+    char *text;
+
+    if (t->kind != SL_TK_STRING)
+        return syntax_error(p, "a string");
+    text = unquote(p->arena, t, &len);
+    switch (duration_from_text(text, len, ms)) {
+    case -1:
+        return sl_error_set(p->err, SL_ERR_SYNTAX_ERROR, t->line, t->column,
+                            "invalid duration '%s' for %s (expected e.g. '7 DAYS')", text, prop);
+    case -2:
+        return sl_error_set(p->err, SL_ERR_LIMIT_EXCEEDED, t->line, t->column,
+                            "%s is longer than the limit of %lld ms", prop,
+                            (long long)SL_MAX_DURATION_MS);
+    default:
+        break;
+    }
+    if (*ms == 0)
+        return sl_error_set(p->err, SL_ERR_SYNTAX_ERROR, t->line, t->column,
+                            "%s must be greater than 0", prop);
+    return 0;
+}
+
+/* property -> name '=' (STRING | INTEGER | DECIMAL | TRUE | FALSE)
+ * TIMESTAMP, RETENTION and IDLE_TIMEOUT mean something; any other property is accepted
+ * and ignored (KAFKA_TOPIC, VALUE_FORMAT, ...). */
+static int parse_property(parser *p, sl_schema *s)
+{
+    char *name = parse_name(p, NULL);
+    sl_tok k;
+    int rc = 0;
+
+    if (!name || expect(p, SL_TK_EQ) < 0)
+        return -1;
+    k = p->tok.kind;
+    if (k != SL_TK_STRING && k != SL_TK_INTEGER && k != SL_TK_DECIMAL && k != SL_TK_TRUE &&
+        k != SL_TK_FALSE)
+        return syntax_error(p, "a string or a number");
+    if (strcmp(name, "TIMESTAMP") == 0)
+        rc = timestamp_property(p, s);
+    else if (strcmp(name, "RETENTION") == 0)
+        rc = duration_property(p, name, &s->retention_ms);
+    else if (strcmp(name, "IDLE_TIMEOUT") == 0)
+        rc = duration_property(p, name, &s->idle_timeout_ms);
+    if (rc < 0)
+        return -1;
+    next(p);
+    return 0;
+}
+
+/* create_stream -> CREATE STREAM [IF NOT EXISTS] name
+ *                  '(' column_def {',' column_def} ')' [with]
+ * with -> WITH '(' property {',' property} ')' */
+static int parse_create_stream(parser *p, sl_stmt *st)
+{
+    sl_schema *s = sl_arena_alloc(p->arena, sizeof(*s));
+    void *cols = NULL;
+    int cap = 0;
+
+    next(p);
+    if (expect(p, SL_TK_STREAM) < 0)
+        return -1;
+    if (accept(p, SL_TK_IF)) {
+        if (expect(p, SL_TK_NOT) < 0 || expect(p, SL_TK_EXISTS) < 0)
+            return -1;
+        st->if_not_exists = true;
+    }
+    if (!(s->name = parse_name(p, &s->name_quoted)) || expect(p, SL_TK_LPAREN) < 0)
+        return -1;
+    s->timestamp_col = -1;
+    s->retention_ms = SL_DEFAULT_RETENTION_MS;
+    do {
+        if (s->ncols == SL_MAX_COLUMNS)
+            return sl_error_set(p->err, SL_ERR_LIMIT_EXCEEDED, p->tok.line, p->tok.column,
+                                "more than %d columns in a stream", SL_MAX_COLUMNS);
+        sl_column col = {0};
+
+        if (parse_column_def(p, s, &col) < 0)
+            return -1;
+        *(sl_column *)push(p->arena, &cols, &s->ncols, &cap, sizeof(col)) = col;
+        s->cols = cols;
+    } while (accept(p, SL_TK_COMMA));
+    if (expect(p, SL_TK_RPAREN) < 0)
+        return -1;
+    if (accept(p, SL_TK_WITH)) {
+        if (expect(p, SL_TK_LPAREN) < 0)
+            return -1;
+        do {
+            if (parse_property(p, s) < 0)
+                return -1;
+        } while (accept(p, SL_TK_COMMA));
+        if (expect(p, SL_TK_RPAREN) < 0)
+            return -1;
+    }
+    st->kind = SL_STMT_CREATE_STREAM;
+    st->schema = s;
+    st->name = s->name;
+    return 0;
+}
+
+/* drop -> DROP STREAM [IF EXISTS] name | DROP QUERY (name | STRING) */
+static int parse_drop(parser *p, sl_stmt *st)
+{
+    next(p);
+    if (accept(p, SL_TK_QUERY)) {
+        st->kind = SL_STMT_DROP_QUERY;
+        if (p->tok.kind == SL_TK_STRING) {
+            size_t len;
+            st->name = unquote(p->arena, &p->tok, &len);
+            next(p);
+            return 0;
+        }
+        return (st->name = parse_name(p, NULL)) ? 0 : -1;
+    }
+    if (p->tok.kind != SL_TK_STREAM)
+        return syntax_error(p, "STREAM or QUERY");
+    next(p);
+    st->kind = SL_STMT_DROP_STREAM;
+    if (accept(p, SL_TK_IF)) {
+        if (expect(p, SL_TK_EXISTS) < 0)
+            return -1;
+        st->if_exists = true;
+    }
+    return (st->name = parse_name(p, NULL)) ? 0 : -1;
+}
+
+/* show -> (SHOW | LIST) (STREAMS | QUERIES) */
+static int parse_show(parser *p, sl_stmt *st)
+{
+    next(p);
+    if (accept(p, SL_TK_STREAMS))
+        st->kind = SL_STMT_SHOW_STREAMS;
+    else if (accept(p, SL_TK_QUERIES))
+        st->kind = SL_STMT_SHOW_QUERIES;
+    else
+        return syntax_error(p, "STREAMS or QUERIES");
+    return 0;
+}
+
+/* stmt -> create_stream | drop | show | DESCRIBE name | EXPLAIN select | select */
+static int parse_stmt(parser *p, sl_stmt *st)
+{
+    switch (p->tok.kind) {
+    case SL_TK_CREATE:
+        return parse_create_stream(p, st);
+    case SL_TK_DROP:
+        return parse_drop(p, st);
+    case SL_TK_SHOW:
+    case SL_TK_LIST:
+        return parse_show(p, st);
+    case SL_TK_DESCRIBE:
+        next(p);
+        st->kind = SL_STMT_DESCRIBE;
+        return (st->name = parse_name(p, NULL)) ? 0 : -1;
+    case SL_TK_EXPLAIN:
+        next(p);
+        st->kind = SL_STMT_EXPLAIN;
+        break;
+    case SL_TK_SELECT:
+        st->kind = SL_STMT_SELECT;
+        break;
+    default:
+        return syntax_error(p, NULL);
+    }
+    if (!(st->select = parse_select(p)))
+        return -1;
+    st->has_emit = st->select->emit != SL_EMIT_BATCH;
+    return 0;
+}
+
+/* script -> [stmt] {';' [stmt]} EOF */
+int sl_parse(const char *sql, size_t len, sl_stmt_list **out, sl_error *err)
+{
+    sl_stmt_list *list = sl_xcalloc(1, sizeof(*list));
+    parser p = {.err = err};
+    void *stmts = NULL;
+    int cap = 0;
+
+    *out = NULL;
+    sl_error_clear(err);
+    list->arena = sl_arena_new();
+    if (len > SL_MAX_SQL) {
+        sl_error_set(err, SL_ERR_LIMIT_EXCEEDED, 0, 0, "SQL text is longer than %d bytes",
+                     SL_MAX_SQL);
+        goto fail;
+    }
+    p.arena = list->arena;
+    p.tok.kind = SL_TK_EOF;
+    p.tok.start = sql;
+    sl_lexer_init(&p.lx, sql, len);
+    next(&p);
+    for (;;) {
+        while (accept(&p, SL_TK_SEMI))
+            continue;
+        if (p.tok.kind == SL_TK_EOF)
+            break;
+        if (list->n == SL_MAX_STATEMENTS) {
+            sl_error_set(err, SL_ERR_LIMIT_EXCEEDED, p.tok.line, p.tok.column,
+                         "more than %d statements", SL_MAX_STATEMENTS);
+            goto fail;
+        }
+        sl_stmt *st = push(list->arena, &stmts, &list->n, &cap, sizeof(*st));
+        list->stmts = stmts;
+        st->text = p.tok.start;
+        st->line = p.tok.line;
+        st->column = p.tok.column;
+        if (parse_stmt(&p, st) < 0)
+            goto fail;
+        st->text_len = (size_t)(p.last_end - st->text);
+        if (p.tok.kind != SL_TK_SEMI && p.tok.kind != SL_TK_EOF) {
+            syntax_error(&p, NULL);
+            goto fail;
+        }
+    }
+    if (list->n == 0) {
+        sl_error_set(err, SL_ERR_SYNTAX_ERROR, p.tok.line, p.tok.column, "no statement");
+        goto fail;
+    }
+    *out = list;
+    return 0;
+
+fail:
+    sl_stmt_list_free(list);
+    return -1;
+}
+
+void sl_stmt_list_free(sl_stmt_list *list)
+{
+    if (!list)
+        return;
+    sl_arena_free(list->arena);
+    free(list);
+}

@@ -1,0 +1,108 @@
+/* query.c: a running query: the operator chain of a plan, stream time and statistics.
+ *
+ * sl_query_new walks the plan from its root down to the SOURCE node and makes one
+ * operator per node; each operator's `down` is the operator of the node above it, and
+ * the root's output goes to the sink.  Rows enter at the SOURCE operator.
+ *
+ * Invariants: ctx.stats.watermark only rises; it is raised to a row's ROWTIME before
+ * the row is processed, and the chain is told through advance after the row, so that
+ * windows the new stream time closes close once the row is in. */
+#include "query.h"
+
+#include "op.h"
+
+#include <assert.h>
+#include <stdlib.h>
+
+struct sl_query {
+    const sl_plan *plan; /* borrowed */
+    sl_opctx ctx;
+    int nops;
+    sl_operator **ops;   /* ops[0] is the root's operator, ops[nops - 1] the source's */
+    sl_operator *source; /* == ops[nops - 1] */
+};
+
+static sl_operator *operator_new(const sl_node *node, sl_opctx *ctx)
+{
+    switch (node->kind) {
+    case SL_NODE_SOURCE:
+        return sl_op_source_new(node, ctx);
+    case SL_NODE_FILTER:
+        return sl_op_filter_new(node, ctx);
+    case SL_NODE_AGGREGATE:
+        return sl_op_aggregate_new(node, ctx);
+    case SL_NODE_PROJECT:
+        return sl_op_project_new(node, ctx);
+    }
+    assert(!"bad plan node kind");
+    return NULL;
+}
+
+sl_query *sl_query_new(const sl_plan *plan, const sl_sink *sink)
+{
+    sl_query *q = sl_xcalloc(1, sizeof(*q));
+    const sl_node *node;
+    int i;
+
+    assert(sink->emit);
+    q->plan = plan;
+    q->ctx.sink = *sink;
+    q->ctx.stats.watermark = INT64_MIN;
+    q->ctx.scratch = sl_arena_new();
+    for (node = plan->root; node; node = node->input)
+        q->nops++;
+    q->ops = sl_xcalloc((size_t)q->nops, sizeof(sl_operator *));
+    for (node = plan->root, i = 0; node; node = node->input, i++) {
+        q->ops[i] = operator_new(node, &q->ctx);
+        q->ops[i]->down = i > 0 ? q->ops[i - 1] : NULL;
+    }
+    assert(q->nops > 0 && q->ops[q->nops - 1]->node->kind == SL_NODE_SOURCE);
+    q->source = q->ops[q->nops - 1];
+    return q;
+}
+
+void sl_query_free(sl_query *q)
+{
+    if (!q)
+        return;
+    for (int i = 0; i < q->nops; i++)
+        q->ops[i]->free(q->ops[i]);
+    free(q->ops);
+    sl_arena_free(q->ctx.scratch);
+    free(q);
+}
+
+int sl_query_push(sl_query *q, const sl_row *row, sl_error *err)
+{
+    bool raised = row->rowtime > q->ctx.stats.watermark;
+
+    if (row->ncols != (uint32_t)q->source->node->ncols)
+        return sl_error_set(err, SL_ERR_INTERNAL, 0, 0, "row has %u columns where stream %s has %d",
+                            row->ncols, q->plan->source, q->source->node->ncols);
+    sl_arena_reset(q->ctx.scratch);
+    if (raised)
+        q->ctx.stats.watermark = row->rowtime;
+    q->source->push(q->source, row, SL_CHANGE_INSERT);
+    if (raised)
+        q->source->advance(q->source, row->rowtime);
+    return 0;
+}
+
+void sl_query_advance(sl_query *q, int64_t wm)
+{
+    if (wm <= q->ctx.stats.watermark)
+        return;
+    q->ctx.stats.watermark = wm;
+    q->source->advance(q->source, wm);
+}
+
+void sl_query_finish(sl_query *q)
+{
+    sl_query_advance(q, INT64_MAX);
+    q->source->finish(q->source);
+}
+
+void sl_query_stats_get(const sl_query *q, sl_query_stats *out)
+{
+    *out = q->ctx.stats;
+}

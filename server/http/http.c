@@ -1,0 +1,1501 @@
+/* http.c: the HTTP API on libmicrohttpd: daemon, routing, request bodies, auth, JSON
+ * answers and errors, the dashboard, metrics, and the heartbeat thread.
+ *
+ * A request goes through MHD's access handler several times.  The first call routes it
+ * (path, method, auth) and answers at once what needs no body: errors, GETs, and a
+ * Content-Length beyond --max-body.  Body chunks are then accumulated in the request's
+ * sl_buf (bounded by --max-body, also for chunked bodies).  The request is processed as
+ * soon as the whole body is there (with a Content-Length, in the call that delivers the
+ * last byte, so a client that vanishes right after sending does not lose its events),
+ * and the answer is queued in the final call.
+ *
+ * Invariants: every answer is JSON with the status sl_error_http_status gives its code
+ * (except the dashboard, metrics and result streams); every call into the instance and
+ * into results.c happens with h->lock held; nothing user-sized is read without a bound. */
+#include "http.h"
+
+#include "json_in.h"
+#include "json_out.h"
+#include "limits.h"
+#include "mem.h"
+#include "results.h"
+#include "web_assets.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Most simultaneous connections (result streams included). */
+#define CONNECTION_LIMIT 1024
+/* Seconds without progress after which MHD closes a connection. */
+#define CONNECTION_TIMEOUT_S 60
+/* Largest dashboard file served from --web-root. */
+#define MAX_ASSET_BYTES (16 * 1024 * 1024)
+/* Largest result a SELECT in POST /v1/statements may collect (POST /v1/query streams). */
+#define MAX_STATEMENT_RESULT (64 * 1024 * 1024)
+/* Bytes of a chunked body past --max-body read and discarded (to answer 413) before the
+ * connection is closed instead. */
+#define MAX_DISCARD (16 * 1024 * 1024)
+/* How long sl_http_stop lets result streams deliver their last line. */
+#define DRAIN_MS 2000
+
+struct sl_http {
+    struct MHD_Daemon *daemon;
+    sl_instance *in;
+    sl_results *results;
+    pthread_mutex_t lock;
+    pthread_cond_t tick;
+    pthread_t heartbeat;
+    bool heartbeat_started, stopping;
+    char *token;
+    char *tls_cert, *tls_key;
+    char *web_root;
+    size_t max_body;
+    unsigned heartbeat_ms;
+    unsigned port;
+    uint64_t events_ingested; /* since start, for /metrics */
+};
+
+typedef enum route {
+    R_NONE,
+    R_HEALTH,
+    R_ASSET,
+    R_METRICS,
+    R_STATEMENTS,
+    R_QUERY,
+    R_QUERIES,
+    R_QUERY_ONE,
+    R_RESULTS,
+    R_LATE,
+    R_STREAMS,
+    R_STREAM_ONE,
+    R_EVENTS
+} route;
+
+typedef struct request {
+    route route;
+    char *arg; /* the {name} or {id} of the path */
+    bool has_length;
+    uint64_t length; /* Content-Length */
+    sl_buf body;
+    uint64_t dropped; /* bytes discarded after the body passed --max-body */
+    bool too_large;
+    bool processed;
+    bool queued; /* an answer went to MHD already */
+    unsigned status;
+    struct MHD_Response *resp; /* the answer, queued in the final call */
+} request;
+
+/* --- logging ------------------------------------------------------------------------ */
+
+static sl_log_level log_level = SL_LOG_INFO;
+
+void sl_log_set_level(sl_log_level level)
+{
+    log_level = level;
+}
+
+void sl_log(sl_log_level level, const char *fmt, ...)
+{
+    static const char *const names[] = {"error", "warning", "info", "debug"};
+    va_list ap;
+
+    if (level > log_level)
+        return;
+    va_start(ap, fmt);
+    flockfile(stderr);
+    fprintf(stderr, "sluice: %s: ", names[level]);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    funlockfile(stderr);
+    va_end(ap);
+}
+
+/* MHD's messages (they end with a newline) go to stderr at debug level: once running
+ * they mostly report clients that went away, and a failure to start is reported by
+ * sl_http_start's caller in one line of its own. */
+static void __attribute__((format(printf, 2, 0))) mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+    if (log_level < SL_LOG_DEBUG)
+        return;
+    flockfile(stderr);
+    fputs("sluice: debug: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    funlockfile(stderr);
+}
+
+/* --- responses ----------------------------------------------------------------------- */
+
+/* A response holding b's bytes (takes them; b is left empty). */
+static struct MHD_Response *buf_response(sl_buf *b, const char *type)
+{
+    size_t len = b->len;
+    char *data = sl_buf_steal(b);
+    struct MHD_Response *resp;
+
+    resp = MHD_create_response_from_buffer(len, data ? data : "",
+                                           data ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        free(data);
+        return NULL;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    return resp;
+}
+
+static void set_json(request *req, unsigned status, sl_buf *b)
+{
+    if (req->resp)
+        MHD_destroy_response(req->resp);
+    req->status = status;
+    req->resp = buf_response(b, "application/json");
+}
+
+static void set_error(request *req, const sl_error *err)
+{
+    sl_buf b = SL_BUF_INIT;
+
+    sl_json_error(&b, err);
+    set_json(req, (unsigned)sl_error_http_status(err->code), &b);
+    if (!req->resp)
+        return;
+    if (err->code == SL_ERR_UNAUTHORIZED)
+        MHD_add_response_header(req->resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                "Bearer realm=\"sluice\"");
+}
+
+static void __attribute__((format(printf, 3, 4)))
+fail_with(request *req, sl_errcode code, const char *fmt, ...)
+{
+    sl_error err;
+    va_list ap;
+
+    va_start(ap, fmt);
+    sl_error_setv(&err, code, 0, 0, fmt, ap);
+    va_end(ap);
+    set_error(req, &err);
+}
+
+static void method_not_allowed(request *req, const char *allow)
+{
+    fail_with(req, SL_ERR_METHOD_NOT_ALLOWED, "method not allowed here; allowed: %s", allow);
+    if (req->resp)
+        MHD_add_response_header(req->resp, MHD_HTTP_HEADER_ALLOW, allow);
+}
+
+/* --- request helpers ---------------------------------------------------------------- */
+
+static const char *header(struct MHD_Connection *conn, const char *name)
+{
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+}
+
+/* True when the header's value mentions the media type (case-insensitive). */
+static bool header_has(struct MHD_Connection *conn, const char *name, const char *type)
+{
+    const char *v = header(conn, name);
+
+    return v && strcasestr(v, type) != NULL;
+}
+
+/* Parses a decimal uint64; false unless s is all digits and fits. */
+static bool parse_u64(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    if (!s || !*s)
+        return false;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+            return false;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* Compares in constant time for equal lengths, so the token cannot be timed out. */
+static bool token_equal(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = la != lb;
+
+    for (size_t i = 0; i < la && i < lb; i++)
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+static bool authorized(const sl_http *h, struct MHD_Connection *conn)
+{
+    const char *v = header(conn, MHD_HTTP_HEADER_AUTHORIZATION);
+
+    if (!h->token)
+        return true;
+    if (!v || strncasecmp(v, "Bearer ", 7) != 0)
+        return false;
+    for (v += 7; *v == ' '; v++)
+        ;
+    return token_equal(v, h->token);
+}
+
+/* The SQL of a body: the text itself, or the "sql" member when the body is JSON (it
+ * starts with '{' or is sent as application/json).  sql points into the body or into r
+ * (which the caller clears). */
+static int body_sql(struct MHD_Connection *conn, request *req, sl_sql_request *r, const char **sql,
+                    size_t *len, sl_error *err)
+{
+    const char *p = req->body.data ? req->body.data : "";
+    size_t n = req->body.len;
+    size_t i = 0;
+
+    memset(r, 0, sizeof(*r));
+    while (i < n && isspace((unsigned char)p[i]))
+        i++;
+    if ((i < n && p[i] == '{') || header_has(conn, MHD_HTTP_HEADER_CONTENT_TYPE, "json")) {
+        if (sl_sql_request_parse(p, n, r, err) < 0)
+            return -1;
+        p = r->sql;
+        n = r->sql_len;
+    }
+    if (n > SL_MAX_SQL)
+        return sl_error_set(err, SL_ERR_LIMIT_EXCEEDED, 0, 0, "SQL text longer than %d bytes",
+                            SL_MAX_SQL);
+    *sql = p;
+    *len = n;
+    return 0;
+}
+
+/* Moves a position reported for a statement's own text to the whole request text. */
+static void shift_error(sl_error *err, const sl_stmt *stmt)
+{
+    if (err->line <= 0)
+        return;
+    if (err->line == 1)
+        err->column += stmt->column - 1;
+    err->line += stmt->line - 1;
+}
+
+/* A stream by a path name: as written, else as an unquoted (upper-cased) identifier. */
+static int stream_lookup(sl_instance *in, const char *name, sl_stream_info *info)
+{
+    char upper[SL_MAX_IDENT + 1];
+    size_t n = strlen(name);
+
+    if (sl_instance_stream_get(in, name, info) == 0)
+        return 0;
+    if (n > SL_MAX_IDENT)
+        return -1;
+    for (size_t i = 0; i <= n; i++)
+        upper[i] = (char)toupper((unsigned char)name[i]);
+    return sl_instance_stream_get(in, upper, info);
+}
+
+/* A query by id: exactly, else the only one whose id matches ignoring case. */
+static sl_live *query_lookup(sl_instance *in, const char *id)
+{
+    sl_live *q = sl_instance_query_find(in, id), *found = NULL;
+    size_t n = sl_instance_query_count(in);
+
+    if (q)
+        return q;
+    for (size_t i = 0; i < n; i++) {
+        sl_live *c = sl_instance_query_at(in, i);
+        if (strcasecmp(sl_live_id(c), id) == 0) {
+            if (found)
+                return NULL;
+            found = c;
+        }
+    }
+    return found;
+}
+
+/* --- JSON objects -------------------------------------------------------------------- */
+
+static void stream_json(sl_buf *b, const sl_stream_info *info)
+{
+    const sl_schema *s = info->schema;
+
+    sl_buf_puts(b, "{\"name\":");
+    sl_json_cstr(b, s->name);
+    sl_buf_puts(b, ",\"columns\":");
+    sl_json_schema_columns(b, s);
+    sl_buf_puts(b, ",\"timestamp\":");
+    if (s->timestamp_col >= 0)
+        sl_json_cstr(b, s->cols[s->timestamp_col].name);
+    else
+        sl_buf_puts(b, "null");
+    sl_buf_printf(b, ",\"retention_ms\":%" PRId64 ",\"idle_timeout_ms\":%" PRId64, s->retention_ms,
+                  s->idle_timeout_ms);
+    sl_buf_printf(b, ",\"events\":%" PRIu64 ",\"watermark\":", info->events);
+    sl_json_watermark(b, info->watermark);
+    sl_buf_puts(b, ",\"ddl\":");
+    sl_json_cstr(b, info->ddl ? info->ddl : "");
+    sl_buf_putc(b, '}');
+}
+
+static void streams_array(sl_http *h, sl_buf *b)
+{
+    size_t n = sl_instance_stream_count(h->in);
+    sl_stream_info info;
+
+    sl_buf_putc(b, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (sl_instance_stream_at(h->in, i, &info) < 0)
+            continue;
+        if (b->data[b->len - 1] != '[')
+            sl_buf_putc(b, ',');
+        stream_json(b, &info);
+    }
+    sl_buf_putc(b, ']');
+}
+
+static void query_json(sl_http *h, sl_buf *b, sl_live *q)
+{
+    const sl_plan *plan = sl_live_plan(q);
+    const char *error = sl_live_error(q);
+    sl_live_stats st;
+
+    sl_live_stats_get(q, &st);
+    sl_buf_puts(b, "{\"id\":");
+    sl_json_cstr(b, sl_live_id(q));
+    sl_buf_puts(b, ",\"sql\":");
+    sl_json_cstr(b, sl_live_sql(q));
+    sl_buf_printf(b, ",\"persistent\":%s,\"state\":\"%s\",\"error\":",
+                  sl_live_persistent(q) ? "true" : "false", error ? "failed" : "running");
+    if (error)
+        sl_json_cstr(b, error);
+    else
+        sl_buf_puts(b, "null");
+    sl_buf_puts(b, ",\"columns\":");
+    sl_json_out_columns(b, plan->ncols, plan->cols);
+    sl_buf_puts(b, ",\"key\":");
+    sl_json_key_names(b, plan);
+    sl_buf_printf(b,
+                  ",\"rows_in\":%" PRIu64 ",\"rows_out\":%" PRIu64 ",\"late_rows\":%" PRIu64
+                  ",\"state_bytes\":%zu,\"watermark\":",
+                  st.engine.rows_in, st.engine.rows_out, st.engine.late_rows,
+                  st.engine.state_bytes);
+    sl_json_watermark(b, st.engine.watermark);
+    sl_buf_printf(b, ",\"seq\":%" PRIu64 ",\"subscribers\":%zu}", st.seq,
+                  sl_results_subscribers(h->results, q));
+}
+
+static void queries_array(sl_http *h, sl_buf *b)
+{
+    size_t n = sl_instance_query_count(h->in);
+
+    sl_buf_putc(b, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            sl_buf_putc(b, ',');
+        query_json(h, b, sl_instance_query_at(h->in, i));
+    }
+    sl_buf_putc(b, ']');
+}
+
+/* {"id":...,"sql":...,"columns":[...],"key":[...]} of a query just made (no braces). */
+static void created_members(sl_buf *b, sl_live *q)
+{
+    const sl_plan *plan = sl_live_plan(q);
+
+    sl_buf_puts(b, "\"id\":");
+    sl_json_cstr(b, sl_live_id(q));
+    sl_buf_puts(b, ",\"sql\":");
+    sl_json_cstr(b, sl_live_sql(q));
+    sl_buf_puts(b, ",\"columns\":");
+    sl_json_out_columns(b, plan->ncols, plan->cols);
+    sl_buf_puts(b, ",\"key\":");
+    sl_json_key_names(b, plan);
+}
+
+/* --- POST /v1/statements ------------------------------------------------------------- */
+
+typedef struct collect {
+    sl_buf *b;
+    const sl_plan *plan;
+    bool any;
+} collect;
+
+static void collect_row(void *ctx, const sl_row *row)
+{
+    collect *c = ctx;
+
+    if (c->any)
+        sl_buf_putc(c->b, ',');
+    c->any = true;
+    sl_json_row(c->b, row, c->plan->ncols, c->plan->cols);
+}
+
+/* A SELECT without EMIT, run to completion into "columns" and "rows". */
+static int run_batch(sl_http *h, const sl_stmt *stmt, sl_buf *b, sl_error *err)
+{
+    sl_plan *plan = NULL;
+    sl_batch *batch = NULL;
+    collect c = {b, NULL, false};
+    int rc;
+
+    if (sl_plan_build(stmt->select, sl_instance_catalog(h->in), &plan, err) < 0)
+        return -1;
+    if (sl_instance_batch_open(h->in, plan, &batch, err) < 0)
+        return -1;
+    c.plan = sl_batch_plan(batch);
+    sl_buf_puts(b, ",\"type\":\"rows\",\"columns\":");
+    sl_json_out_columns(b, c.plan->ncols, c.plan->cols);
+    sl_buf_puts(b, ",\"rows\":[");
+    while ((rc = sl_batch_step(batch, collect_row, &c, err)) > 0) {
+        if (b->len > MAX_STATEMENT_RESULT) {
+            rc = sl_error_set(err, SL_ERR_LIMIT_EXCEEDED, stmt->line, stmt->column,
+                              "the result is larger than %d bytes; stream it with POST "
+                              "/v1/query",
+                              MAX_STATEMENT_RESULT);
+            break;
+        }
+    }
+    sl_buf_putc(b, ']');
+    sl_batch_free(batch);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Executes one statement, appending its answer object's members after "statement". */
+static int exec_stmt(sl_http *h, const sl_stmt *stmt, sl_buf *b, sl_error *err)
+{
+    sl_stream_info info;
+    sl_plan *plan = NULL;
+    sl_live *q;
+    bool flag;
+
+    switch (stmt->kind) {
+    case SL_STMT_CREATE_STREAM:
+        if (sl_instance_create_stream(h->in, stmt, &flag, err) < 0)
+            return -1;
+        sl_buf_puts(b, ",\"type\":\"stream_created\",\"name\":");
+        sl_json_cstr(b, stmt->name);
+        sl_buf_printf(b, ",\"created\":%s", flag ? "true" : "false");
+        return 0;
+    case SL_STMT_DROP_STREAM:
+        if (sl_instance_drop_stream(h->in, stmt->name, stmt->if_exists, &flag, err) < 0)
+            return -1;
+        sl_buf_puts(b, ",\"type\":\"stream_dropped\",\"name\":");
+        sl_json_cstr(b, stmt->name);
+        sl_buf_printf(b, ",\"dropped\":%s", flag ? "true" : "false");
+        return 0;
+    case SL_STMT_DROP_QUERY:
+        q = query_lookup(h->in, stmt->name);
+        if (!q)
+            return sl_error_set(err, SL_ERR_UNKNOWN_QUERY, stmt->line, stmt->column,
+                                "unknown query '%s'", stmt->name);
+        sl_buf_puts(b, ",\"type\":\"query_dropped\",\"id\":");
+        sl_json_cstr(b, sl_live_id(q));
+        return sl_instance_query_drop(h->in, sl_live_id(q), err);
+    case SL_STMT_SHOW_STREAMS:
+        sl_buf_puts(b, ",\"type\":\"streams\",\"streams\":");
+        streams_array(h, b);
+        return 0;
+    case SL_STMT_SHOW_QUERIES:
+        sl_buf_puts(b, ",\"type\":\"queries\",\"queries\":");
+        queries_array(h, b);
+        return 0;
+    case SL_STMT_DESCRIBE:
+        if (sl_instance_stream_get(h->in, stmt->name, &info) < 0)
+            return sl_error_set(err, SL_ERR_UNKNOWN_STREAM, stmt->line, stmt->column,
+                                "unknown stream '%s'", stmt->name);
+        sl_buf_puts(b, ",\"type\":\"description\",");
+        /* The stream object's members follow, without its opening brace. */
+        {
+            sl_buf obj = SL_BUF_INIT;
+            stream_json(&obj, &info);
+            sl_buf_append(b, obj.data + 1, obj.len - 2);
+            sl_buf_free(&obj);
+        }
+        return 0;
+    case SL_STMT_EXPLAIN: {
+        if (sl_plan_build(stmt->select, sl_instance_catalog(h->in), &plan, err) < 0)
+            return -1;
+        char *text = sl_plan_explain(plan);
+        sl_buf_puts(b, ",\"type\":\"plan\",\"plan\":");
+        sl_json_cstr(b, text);
+        sl_buf_puts(b, ",\"columns\":");
+        sl_json_out_columns(b, plan->ncols, plan->cols);
+        sl_buf_puts(b, ",\"key\":");
+        sl_json_key_names(b, plan);
+        free(text);
+        sl_plan_free(plan);
+        return 0;
+    }
+    case SL_STMT_SELECT:
+        if (!stmt->has_emit)
+            return run_batch(h, stmt, b, err);
+        if (sl_instance_query_create(h->in, NULL, stmt->text, stmt->text_len, true, true, &q, err) <
+            0) {
+            shift_error(err, stmt);
+            return -1;
+        }
+        sl_buf_puts(b, ",\"type\":\"query_created\",");
+        created_members(b, q);
+        return 0;
+    }
+    return sl_error_set(err, SL_ERR_INTERNAL, stmt->line, stmt->column, "unknown statement");
+}
+
+static void do_statements(sl_http *h, struct MHD_Connection *conn, request *req)
+{
+    sl_sql_request r;
+    sl_stmt_list *list = NULL;
+    sl_buf b = SL_BUF_INIT;
+    const char *sql;
+    size_t len;
+    sl_error err;
+    bool executing = false;
+    int i = 0;
+
+    sl_error_clear(&err);
+    if (body_sql(conn, req, &r, &sql, &len, &err) < 0 || sl_parse(sql, len, &list, &err) < 0)
+        goto fail;
+    if (list->n > SL_MAX_STATEMENTS) {
+        sl_error_set(&err, SL_ERR_LIMIT_EXCEEDED, 0, 0, "more than %d statements",
+                     SL_MAX_STATEMENTS);
+        goto fail;
+    }
+    sl_buf_putc(&b, '[');
+    executing = true;
+    pthread_mutex_lock(&h->lock);
+    for (i = 0; i < list->n; i++) {
+        const sl_stmt *stmt = &list->stmts[i];
+        size_t mark = b.len;
+        if (i)
+            sl_buf_putc(&b, ',');
+        sl_buf_puts(&b, "{\"statement\":");
+        sl_json_str(&b, stmt->text, stmt->text_len);
+        if (exec_stmt(h, stmt, &b, &err) < 0) {
+            b.len = mark;
+            break;
+        }
+        sl_buf_putc(&b, '}');
+    }
+    pthread_mutex_unlock(&h->lock);
+    if (i < list->n)
+        goto fail;
+    sl_buf_putc(&b, ']');
+    set_json(req, MHD_HTTP_OK, &b);
+    goto done;
+fail:
+    sl_buf_reset(&b);
+    sl_buf_puts(&b, "{\"error\":{");
+    sl_json_error_members(&b, &err);
+    if (executing)
+        sl_buf_printf(&b, ",\"statement_index\":%d", i);
+    sl_buf_puts(&b, "}}");
+    set_json(req, (unsigned)sl_error_http_status(err.code), &b);
+done:
+    sl_buf_free(&b);
+    sl_stmt_list_free(list);
+    sl_sql_request_clear(&r);
+}
+
+/* --- queries ------------------------------------------------------------------------- */
+
+/* Parses a body that must hold exactly one SELECT; *list is the caller's to free. */
+static int one_select(const char *sql, size_t len, sl_stmt_list **list, sl_error *err)
+{
+    if (sl_parse(sql, len, list, err) < 0)
+        return -1;
+    if ((*list)->n != 1 || (*list)->stmts[0].kind != SL_STMT_SELECT)
+        return sl_error_set(err, SL_ERR_BAD_REQUEST, (*list)->stmts[0].line,
+                            (*list)->stmts[0].column, "expected exactly one SELECT statement");
+    return 0;
+}
+
+static sl_framing stream_framing(struct MHD_Connection *conn)
+{
+    return header_has(conn, MHD_HTTP_HEADER_ACCEPT, "text/event-stream") ? SL_FRAME_SSE
+                                                                         : SL_FRAME_NDJSON;
+}
+
+static void do_create_query(sl_http *h, struct MHD_Connection *conn, request *req)
+{
+    sl_sql_request r;
+    sl_stmt_list *list = NULL;
+    const char *sql;
+    size_t len;
+    sl_live *q;
+    sl_buf b = SL_BUF_INIT;
+    sl_error err;
+
+    if (body_sql(conn, req, &r, &sql, &len, &err) < 0 || one_select(sql, len, &list, &err) < 0)
+        goto fail;
+    const sl_stmt *stmt = &list->stmts[0];
+    pthread_mutex_lock(&h->lock);
+    int rc = sl_instance_query_create(h->in, r.name, stmt->text, stmt->text_len, true,
+                                      !r.has_from || r.from_earliest, &q, &err);
+    if (rc == 0) {
+        sl_buf_putc(&b, '{');
+        created_members(&b, q);
+        sl_buf_putc(&b, '}');
+    }
+    pthread_mutex_unlock(&h->lock);
+    if (rc < 0) {
+        shift_error(&err, stmt);
+        goto fail;
+    }
+    set_json(req, MHD_HTTP_CREATED, &b);
+    goto done;
+fail:
+    set_error(req, &err);
+done:
+    sl_buf_free(&b);
+    sl_stmt_list_free(list);
+    sl_sql_request_clear(&r);
+}
+
+/* POST /v1/query: a batch result, or a transient push query streamed on this answer. */
+static void do_query(sl_http *h, struct MHD_Connection *conn, request *req)
+{
+    sl_sql_request r;
+    sl_stmt_list *list = NULL;
+    const char *sql;
+    size_t len;
+    sl_error err;
+    sl_live *q;
+    sl_plan *plan = NULL;
+    sl_batch *batch = NULL;
+    struct MHD_Response *resp = NULL;
+    int rc;
+
+    if (body_sql(conn, req, &r, &sql, &len, &err) < 0 || one_select(sql, len, &list, &err) < 0)
+        goto fail;
+    const sl_stmt *stmt = &list->stmts[0];
+    pthread_mutex_lock(&h->lock);
+    if (stmt->has_emit) {
+        sl_subscribe_opts opts = {.framing = stream_framing(conn), .owns_query = true};
+        rc = sl_instance_query_create(h->in, NULL, stmt->text, stmt->text_len, false,
+                                      r.has_from && r.from_earliest, &q, &err);
+        if (rc < 0) {
+            shift_error(&err, stmt);
+        } else if ((rc = sl_results_subscribe(h->results, conn, q, &opts, &resp, &err)) < 0) {
+            sl_error ignored;
+            sl_instance_query_drop(h->in, sl_live_id(q), &ignored);
+        }
+    } else {
+        rc = sl_plan_build(stmt->select, sl_instance_catalog(h->in), &plan, &err);
+        if (rc == 0)
+            rc = sl_instance_batch_open(h->in, plan, &batch, &err);
+        if (rc == 0)
+            rc = sl_results_batch(h->results, batch,
+                                  header_has(conn, MHD_HTTP_HEADER_ACCEPT, "application/x-ndjson"),
+                                  &resp, &err);
+    }
+    pthread_mutex_unlock(&h->lock);
+    if (rc < 0)
+        goto fail;
+    req->status = MHD_HTTP_OK;
+    req->resp = resp;
+    goto done;
+fail:
+    set_error(req, &err);
+done:
+    sl_stmt_list_free(list);
+    sl_sql_request_clear(&r);
+}
+
+static void do_query_one(sl_http *h, const char *method, request *req)
+{
+    sl_buf b = SL_BUF_INIT;
+    sl_error err;
+    sl_live *q;
+    int rc = 0;
+
+    pthread_mutex_lock(&h->lock);
+    q = query_lookup(h->in, req->arg);
+    if (!q) {
+        rc = sl_error_set(&err, SL_ERR_UNKNOWN_QUERY, 0, 0, "unknown query '%s'", req->arg);
+    } else if (strcmp(method, MHD_HTTP_METHOD_DELETE) == 0) {
+        sl_buf_puts(&b, "{\"id\":");
+        sl_json_cstr(&b, sl_live_id(q));
+        sl_buf_puts(&b, ",\"dropped\":true}");
+        rc = sl_instance_query_drop(h->in, sl_live_id(q), &err);
+    } else {
+        query_json(h, &b, q);
+    }
+    pthread_mutex_unlock(&h->lock);
+    if (rc < 0)
+        set_error(req, &err);
+    else
+        set_json(req, MHD_HTTP_OK, &b);
+    sl_buf_free(&b);
+}
+
+static void do_results(sl_http *h, struct MHD_Connection *conn, request *req)
+{
+    const char *from = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "from");
+    const char *snap = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "snapshot");
+    sl_subscribe_opts opts = {.framing = stream_framing(conn)};
+    struct MHD_Response *resp = NULL;
+    sl_error err;
+    sl_live *q;
+    int rc;
+
+    if (!from && opts.framing == SL_FRAME_SSE)
+        from = header(conn, "Last-Event-ID");
+    if (from) {
+        if (!parse_u64(from, &opts.from_seq)) {
+            fail_with(req, SL_ERR_BAD_REQUEST, "from must be a sequence number, not '%.40s'", from);
+            return;
+        }
+        opts.has_from = true;
+    }
+    opts.snapshot = snap && (strcmp(snap, "true") == 0 || strcmp(snap, "1") == 0);
+    pthread_mutex_lock(&h->lock);
+    q = query_lookup(h->in, req->arg);
+    if (!q)
+        rc = sl_error_set(&err, SL_ERR_UNKNOWN_QUERY, 0, 0, "unknown query '%s'", req->arg);
+    else
+        rc = sl_results_subscribe(h->results, conn, q, &opts, &resp, &err);
+    pthread_mutex_unlock(&h->lock);
+    if (rc < 0) {
+        set_error(req, &err);
+        return;
+    }
+    req->status = MHD_HTTP_OK;
+    req->resp = resp;
+}
+
+static void do_late(sl_http *h, request *req)
+{
+    bool known;
+
+    pthread_mutex_lock(&h->lock);
+    known = query_lookup(h->in, req->arg) != NULL;
+    pthread_mutex_unlock(&h->lock);
+    if (!known)
+        fail_with(req, SL_ERR_UNKNOWN_QUERY, "unknown query '%s'", req->arg);
+    else
+        fail_with(req, SL_ERR_NOT_FOUND, "late row streams are not available yet");
+}
+
+/* --- streams ------------------------------------------------------------------------- */
+
+static void do_streams(sl_http *h, request *req)
+{
+    sl_buf b = SL_BUF_INIT;
+
+    sl_buf_puts(&b, "{\"streams\":");
+    pthread_mutex_lock(&h->lock);
+    streams_array(h, &b);
+    pthread_mutex_unlock(&h->lock);
+    sl_buf_putc(&b, '}');
+    set_json(req, MHD_HTTP_OK, &b);
+    sl_buf_free(&b);
+}
+
+static void do_stream_one(sl_http *h, request *req)
+{
+    sl_buf b = SL_BUF_INIT;
+    sl_stream_info info;
+    int rc;
+
+    pthread_mutex_lock(&h->lock);
+    rc = stream_lookup(h->in, req->arg, &info);
+    if (rc == 0)
+        stream_json(&b, &info);
+    pthread_mutex_unlock(&h->lock);
+    if (rc < 0)
+        fail_with(req, SL_ERR_UNKNOWN_STREAM, "unknown stream '%s'", req->arg);
+    else
+        set_json(req, MHD_HTTP_OK, &b);
+    sl_buf_free(&b);
+}
+
+/* POST /v1/streams/{name}/events: parse outside the lock, convert and store under it. */
+static void do_events(sl_http *h, struct MHD_Connection *conn, request *req)
+{
+    bool ndjson = header_has(conn, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
+    sl_json_events *ev = NULL;
+    sl_row **rows = NULL;
+    size_t n = 0;
+    sl_stream_info info;
+    sl_buf b = SL_BUF_INIT;
+    sl_error err;
+    int rc;
+
+    pthread_mutex_lock(&h->lock);
+    rc = stream_lookup(h->in, req->arg, &info);
+    pthread_mutex_unlock(&h->lock);
+    if (rc < 0) {
+        sl_error_set(&err, SL_ERR_UNKNOWN_STREAM, 0, 0, "unknown stream '%s'", req->arg);
+        goto fail;
+    }
+    if (sl_json_events_parse(req->body.data ? req->body.data : "", req->body.len, ndjson, &ev,
+                             &err) < 0)
+        goto fail;
+    n = sl_json_events_count(ev);
+    pthread_mutex_lock(&h->lock);
+    /* Looked up again: the stream may have been dropped while the body was parsed. */
+    rc = stream_lookup(h->in, req->arg, &info);
+    if (rc < 0)
+        sl_error_set(&err, SL_ERR_UNKNOWN_STREAM, 0, 0, "unknown stream '%s'", req->arg);
+    else
+        rc = sl_json_events_rows(ev, info.schema, sl_instance_now_ms(h->in), &rows, &err);
+    if (rc == 0)
+        rc = sl_instance_ingest(h->in, info.schema->name, rows, n, &err);
+    if (rc == 0)
+        h->events_ingested += n;
+    pthread_mutex_unlock(&h->lock);
+    if (rc < 0)
+        goto fail;
+    sl_buf_printf(&b, "{\"accepted\":%zu}", n);
+    set_json(req, MHD_HTTP_OK, &b);
+    goto done;
+fail:
+    set_error(req, &err);
+done:
+    sl_json_rows_free(rows, rows ? n : 0);
+    sl_json_events_free(ev);
+    sl_buf_free(&b);
+}
+
+/* --- metrics ------------------------------------------------------------------------- */
+
+/* A Prometheus label value: '\\', '"' and newlines escaped. */
+static void prom_label(sl_buf *b, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            sl_buf_putc(b, '\\');
+        if (*s == '\n')
+            sl_buf_puts(b, "\\n");
+        else
+            sl_buf_putc(b, *s);
+    }
+}
+
+static void prom_family(sl_buf *b, const char *name, const char *type, const char *help)
+{
+    sl_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void do_metrics(sl_http *h, request *req)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } per_query[] = {
+        {"sluice_query_rows_in_total", "counter", "Source rows a query processed."},
+        {"sluice_query_rows_out_total", "counter", "Changes a query emitted."},
+        {"sluice_query_late_rows_total", "counter", "Rows a query left out as late."},
+        {"sluice_query_state_bytes", "gauge", "Memory a query's state holds."},
+        {"sluice_query_subscribers", "gauge", "Clients streaming a query's results."},
+    };
+    sl_buf b = SL_BUF_INIT;
+    sl_stream_info info;
+
+    pthread_mutex_lock(&h->lock);
+    size_t nstreams = sl_instance_stream_count(h->in);
+    size_t nqueries = sl_instance_query_count(h->in);
+    prom_family(&b, "sluice_events_ingested_total", "counter",
+                "Events accepted by ingest since the server started.");
+    sl_buf_printf(&b, "sluice_events_ingested_total %" PRIu64 "\n", h->events_ingested);
+    prom_family(&b, "sluice_streams", "gauge", "Streams in the catalog.");
+    sl_buf_printf(&b, "sluice_streams %zu\n", nstreams);
+    prom_family(&b, "sluice_stream_events", "gauge", "Events stored in a stream.");
+    for (size_t i = 0; i < nstreams; i++) {
+        if (sl_instance_stream_at(h->in, i, &info) < 0)
+            continue;
+        sl_buf_puts(&b, "sluice_stream_events{stream=\"");
+        prom_label(&b, info.schema->name);
+        sl_buf_printf(&b, "\"} %" PRIu64 "\n", info.events);
+    }
+    prom_family(&b, "sluice_queries", "gauge", "Running continuous queries.");
+    sl_buf_printf(&b, "sluice_queries %zu\n", nqueries);
+    for (size_t m = 0; m < sizeof(per_query) / sizeof(per_query[0]); m++) {
+        prom_family(&b, per_query[m].name, per_query[m].type, per_query[m].help);
+        for (size_t i = 0; i < nqueries; i++) {
+            sl_live *q = sl_instance_query_at(h->in, i);
+            sl_live_stats st;
+            uint64_t v;
+            sl_live_stats_get(q, &st);
+            switch (m) {
+            case 0:
+                v = st.engine.rows_in;
+                break;
+            case 1:
+                v = st.engine.rows_out;
+                break;
+            case 2:
+                v = st.engine.late_rows;
+                break;
+            case 3:
+                v = st.engine.state_bytes;
+                break;
+            default:
+                v = sl_results_subscribers(h->results, q);
+                break;
+            }
+            sl_buf_printf(&b, "%s{query=\"", per_query[m].name);
+            prom_label(&b, sl_live_id(q));
+            sl_buf_printf(&b, "\"} %" PRIu64 "\n", v);
+        }
+    }
+    pthread_mutex_unlock(&h->lock);
+    req->status = MHD_HTTP_OK;
+    req->resp = buf_response(&b, "text/plain; version=0.0.4; charset=utf-8");
+    sl_buf_free(&b);
+}
+
+/* --- dashboard ----------------------------------------------------------------------- */
+
+static const char *content_type(const char *path)
+{
+    static const struct {
+        const char *ext, *type;
+    } types[] = {
+        {".html", "text/html; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".json", "application/json"},
+        {".svg", "image/svg+xml"},
+        {".png", "image/png"},
+        {".ico", "image/x-icon"},
+    };
+    const char *dot = strrchr(path, '.');
+
+    for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
+        if (strcmp(dot, types[i].ext) == 0)
+            return types[i].type;
+    return "application/octet-stream";
+}
+
+/* True for "/a/b.c" paths whose segments are [A-Za-z0-9_-][A-Za-z0-9._-]*: no "..", no
+ * hidden files, nothing a file system would interpret. */
+static bool safe_path(const char *path)
+{
+    bool seg_start = true;
+
+    if (path[0] != '/' || strlen(path) > 256)
+        return false;
+    for (const char *p = path + 1; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '/') {
+            if (seg_start)
+                return false;
+            seg_start = true;
+            continue;
+        }
+        if (!(isalnum(c) || c == '_' || c == '-' || (c == '.' && !seg_start)))
+            return false;
+        seg_start = false;
+    }
+    return !seg_start;
+}
+
+/* Reads root/path into b (at most MAX_ASSET_BYTES); -1 when it is not a readable file. */
+static int read_asset(const char *root, const char *path, sl_buf *b)
+{
+    char full[4096];
+    struct stat st;
+    int fd;
+    int rc = -1;
+
+    if ((size_t)snprintf(full, sizeof(full), "%s%s", root, path) >= sizeof(full))
+        return -1;
+    fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_ASSET_BYTES)
+        goto done;
+    sl_buf_reserve(b, (size_t)st.st_size);
+    for (;;) {
+        ssize_t n = read(fd, b->data + b->len, b->cap - b->len - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            goto done;
+        if (n == 0)
+            break;
+        b->len += (size_t)n;
+        if (b->len > MAX_ASSET_BYTES)
+            goto done;
+        sl_buf_reserve(b, 4096);
+    }
+    b->data[b->len] = '\0';
+    rc = 0;
+done:
+    close(fd);
+    return rc;
+}
+
+static void do_asset(sl_http *h, const char *url, request *req)
+{
+    const char *path = strcmp(url, "/") == 0 ? "/index.html" : url;
+    sl_buf b = SL_BUF_INIT;
+
+    if (h->web_root) {
+        if (safe_path(path) && read_asset(h->web_root, path, &b) == 0) {
+            req->status = MHD_HTTP_OK;
+            req->resp = buf_response(&b, content_type(path));
+        } else {
+            fail_with(req, SL_ERR_NOT_FOUND, "no such page: %.200s", url);
+        }
+        sl_buf_free(&b);
+        return;
+    }
+    for (const sl_web_asset *a = sl_web_assets; a->path; a++) {
+        if (strcmp(a->path, path) != 0)
+            continue;
+        req->status = MHD_HTTP_OK;
+        req->resp =
+            MHD_create_response_from_buffer(a->size, (void *)a->data, MHD_RESPMEM_PERSISTENT);
+        if (req->resp)
+            MHD_add_response_header(req->resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type(path));
+        return;
+    }
+    fail_with(req, SL_ERR_NOT_FOUND, "no such page: %.200s", url);
+}
+
+/* --- routing ------------------------------------------------------------------------- */
+
+/* The next path segment of *p (after "/"), copied into seg; false when there is none or
+ * it is empty or too long. */
+static bool next_segment(const char **p, char *seg, size_t cap)
+{
+    const char *s = *p, *end;
+
+    if (*s != '/')
+        return false;
+    s++;
+    end = strchr(s, '/');
+    if (!end)
+        end = s + strlen(s);
+    if (end == s || (size_t)(end - s) >= cap)
+        return false;
+    memcpy(seg, s, (size_t)(end - s));
+    seg[end - s] = '\0';
+    *p = end;
+    return true;
+}
+
+/* Maps the path to a route and its argument; R_NONE when nothing matches. */
+static route route_of(const char *url, char **arg)
+{
+    char a[32], b[SL_MAX_IDENT + 2], c[32];
+    const char *p = url;
+
+    *arg = NULL;
+    if (strcmp(url, "/health") == 0)
+        return R_HEALTH;
+    if (strcmp(url, "/metrics") == 0)
+        return R_METRICS;
+    if (strncmp(url, "/v1/", 4) != 0)
+        return R_ASSET;
+    p += 3;
+    if (!next_segment(&p, a, sizeof(a)))
+        return R_NONE;
+    if (*p == '\0') {
+        if (strcmp(a, "statements") == 0)
+            return R_STATEMENTS;
+        if (strcmp(a, "query") == 0)
+            return R_QUERY;
+        if (strcmp(a, "queries") == 0)
+            return R_QUERIES;
+        if (strcmp(a, "streams") == 0)
+            return R_STREAMS;
+        return R_NONE;
+    }
+    if (!next_segment(&p, b, sizeof(b)) || strlen(b) > SL_MAX_IDENT)
+        return R_NONE;
+    if (strcmp(a, "queries") != 0 && strcmp(a, "streams") != 0)
+        return R_NONE;
+    bool queries = strcmp(a, "queries") == 0;
+    route r = R_NONE;
+    if (*p == '\0') {
+        r = queries ? R_QUERY_ONE : R_STREAM_ONE;
+    } else if (next_segment(&p, c, sizeof(c)) && *p == '\0') {
+        if (queries && strcmp(c, "results") == 0)
+            r = R_RESULTS;
+        else if (queries && strcmp(c, "late") == 0)
+            r = R_LATE;
+        else if (!queries && strcmp(c, "events") == 0)
+            r = R_EVENTS;
+    }
+    if (r != R_NONE)
+        *arg = sl_xstrdup(b);
+    return r;
+}
+
+static bool is_get(const char *m)
+{
+    return strcmp(m, MHD_HTTP_METHOD_GET) == 0 || strcmp(m, MHD_HTTP_METHOD_HEAD) == 0;
+}
+
+static bool is_post(const char *m)
+{
+    return strcmp(m, MHD_HTTP_METHOD_POST) == 0;
+}
+
+/* The methods a route takes, for checks and the Allow header. */
+static const char *allowed(route r)
+{
+    switch (r) {
+    case R_STATEMENTS:
+    case R_QUERY:
+    case R_EVENTS:
+        return "POST";
+    case R_QUERIES:
+        return "GET, POST";
+    case R_QUERY_ONE:
+        return "GET, DELETE";
+    default:
+        return "GET";
+    }
+}
+
+static bool method_ok(route r, const char *m)
+{
+    switch (r) {
+    case R_STATEMENTS:
+    case R_QUERY:
+    case R_EVENTS:
+        return is_post(m);
+    case R_QUERIES:
+        return is_get(m) || is_post(m);
+    case R_QUERY_ONE:
+        return is_get(m) || strcmp(m, MHD_HTTP_METHOD_DELETE) == 0;
+    default:
+        return is_get(m);
+    }
+}
+
+/* Answers a request that needs no body (everything but the POST routes). */
+static void handle_get(sl_http *h, struct MHD_Connection *conn, const char *url, const char *method,
+                       request *req)
+{
+    sl_buf b = SL_BUF_INIT;
+
+    switch (req->route) {
+    case R_HEALTH:
+        sl_buf_puts(&b, "{\"status\":\"ok\"}");
+        set_json(req, MHD_HTTP_OK, &b);
+        break;
+    case R_ASSET:
+        do_asset(h, url, req);
+        break;
+    case R_METRICS:
+        do_metrics(h, req);
+        break;
+    case R_QUERIES:
+        sl_buf_puts(&b, "{\"queries\":");
+        pthread_mutex_lock(&h->lock);
+        queries_array(h, &b);
+        pthread_mutex_unlock(&h->lock);
+        sl_buf_putc(&b, '}');
+        set_json(req, MHD_HTTP_OK, &b);
+        break;
+    case R_QUERY_ONE:
+        do_query_one(h, method, req);
+        break;
+    case R_RESULTS:
+        do_results(h, conn, req);
+        break;
+    case R_LATE:
+        do_late(h, req);
+        break;
+    case R_STREAMS:
+        do_streams(h, req);
+        break;
+    case R_STREAM_ONE:
+        do_stream_one(h, req);
+        break;
+    default:
+        fail_with(req, SL_ERR_NOT_FOUND, "no such resource: %.200s", url);
+        break;
+    }
+    sl_buf_free(&b);
+}
+
+/* Runs a POST route once its body is complete. */
+static void process_body(sl_http *h, struct MHD_Connection *conn, request *req)
+{
+    req->processed = true;
+    switch (req->route) {
+    case R_STATEMENTS:
+        do_statements(h, conn, req);
+        break;
+    case R_QUERY:
+        do_query(h, conn, req);
+        break;
+    case R_QUERIES:
+        do_create_query(h, conn, req);
+        break;
+    case R_EVENTS:
+        do_events(h, conn, req);
+        break;
+    default:
+        fail_with(req, SL_ERR_NOT_FOUND, "no such resource");
+        break;
+    }
+}
+
+static enum MHD_Result queue(struct MHD_Connection *conn, request *req)
+{
+    enum MHD_Result ret;
+
+    if (req->queued)
+        return MHD_YES;
+    if (!req->resp)
+        return MHD_NO; /* out of memory inside MHD: drop the connection */
+    req->queued = true;
+    ret = MHD_queue_response(conn, req->status, req->resp);
+    MHD_destroy_response(req->resp);
+    req->resp = NULL;
+    return ret;
+}
+
+static void too_large(sl_http *h, request *req)
+{
+    fail_with(req, SL_ERR_TOO_LARGE, "request body larger than %zu bytes (--max-body)",
+              h->max_body);
+}
+
+/* The first call: route, method, auth, Content-Length.  An error is answered at once
+ * when a body follows (MHD then closes the connection without reading it); otherwise it
+ * waits for the final call, which keeps the connection alive. */
+static enum MHD_Result first_call(sl_http *h, struct MHD_Connection *conn, const char *url,
+                                  const char *method, request *req)
+{
+    const char *cl = header(conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    bool body = header(conn, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+
+    if (cl) {
+        req->has_length = parse_u64(cl, &req->length);
+        body = body || !req->has_length || req->length > 0;
+    }
+    req->route = route_of(url, &req->arg);
+    sl_log(SL_LOG_DEBUG, "%s %s", method, url);
+    if (req->route == R_NONE)
+        fail_with(req, SL_ERR_NOT_FOUND, "no such resource: %.200s", url);
+    else if (req->route != R_HEALTH && req->route != R_ASSET && !authorized(h, conn))
+        fail_with(req, SL_ERR_UNAUTHORIZED, "missing or wrong bearer token");
+    else if (!method_ok(req->route, method))
+        method_not_allowed(req, allowed(req->route));
+    else if (req->has_length && req->length > h->max_body)
+        too_large(h, req);
+    else
+        return MHD_YES;
+    req->processed = true;
+    return body ? queue(conn, req) : MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    sl_http *h = cls;
+    request *req = *con_cls;
+
+    if (!req) {
+        req = sl_xcalloc(1, sizeof(*req));
+        *con_cls = req;
+        return first_call(h, conn, url, method, req);
+    }
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (req->processed || !is_post(method) || req->too_large ||
+            req->body.len + n > h->max_body) {
+            /* A body nobody reads, or one past --max-body (chunked): discard it, answer
+             * (413) at the end, and give up on the connection if much more comes. */
+            if (!req->processed && is_post(method)) {
+                req->too_large = true;
+                sl_buf_free(&req->body);
+            }
+            req->dropped += n;
+            return req->dropped > MAX_DISCARD ? MHD_NO : MHD_YES;
+        }
+        sl_buf_append(&req->body, upload_data, n);
+        if (req->has_length && req->body.len == req->length)
+            process_body(h, conn, req);
+        return MHD_YES;
+    }
+    if (!req->processed) {
+        if (!is_post(method))
+            handle_get(h, conn, url, method, req);
+        else if (req->too_large)
+            too_large(h, req);
+        else
+            process_body(h, conn, req);
+    }
+    return queue(conn, req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    request *req = *con_cls;
+
+    if (!req)
+        return;
+    if (req->resp)
+        MHD_destroy_response(req->resp);
+    sl_buf_free(&req->body);
+    free(req->arg);
+    free(req);
+    *con_cls = NULL;
+}
+
+/* --- heartbeat ----------------------------------------------------------------------- */
+
+static void *heartbeat_main(void *arg)
+{
+    sl_http *h = arg;
+    struct timespec deadline;
+
+    pthread_mutex_lock(&h->lock);
+    while (!h->stopping) {
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += h->heartbeat_ms / 1000;
+        deadline.tv_nsec += (long)(h->heartbeat_ms % 1000) * 1000000;
+        if (deadline.tv_nsec >= 1000000000) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000;
+        }
+        /* Waits out the whole period (spurious wake-ups included) unless stopped. */
+        while (!h->stopping && pthread_cond_timedwait(&h->tick, &h->lock, &deadline) != ETIMEDOUT)
+            ;
+        if (!h->stopping)
+            sl_results_heartbeat(h->results);
+    }
+    pthread_mutex_unlock(&h->lock);
+    return NULL;
+}
+
+/* --- start and stop ------------------------------------------------------------------ */
+
+static char *dup_or_null(const char *s)
+{
+    return s ? sl_xstrdup(s) : NULL;
+}
+
+static void http_free(sl_http *h)
+{
+    sl_results_free(h->results);
+    pthread_cond_destroy(&h->tick);
+    pthread_mutex_destroy(&h->lock);
+    free(h->token);
+    free(h->tls_cert);
+    free(h->tls_key);
+    free(h->web_root);
+    free(h);
+}
+
+int sl_http_start(const sl_http_config *cfg, sl_instance *in, sl_http **out, char *msg,
+                  size_t msglen)
+{
+    sl_http *h = sl_xcalloc(1, sizeof(*h));
+    pthread_condattr_t ca;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
+    const union MHD_DaemonInfo *di;
+
+    *out = NULL;
+    h->in = in;
+    h->token = dup_or_null(cfg->auth_token);
+    h->tls_cert = dup_or_null(cfg->tls_cert);
+    h->tls_key = dup_or_null(cfg->tls_key);
+    h->web_root = dup_or_null(cfg->web_root);
+    h->max_body = cfg->max_body;
+    h->heartbeat_ms = cfg->heartbeat_ms ? cfg->heartbeat_ms : 15000;
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->tick, &ca);
+    pthread_condattr_destroy(&ca);
+    h->results = sl_results_new(in, &h->lock, cfg->subscriber_buffer);
+    if (cfg->addr->sa_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    if (h->tls_cert) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            snprintf(msg, msglen, "this libmicrohttpd was built without TLS support");
+            goto fail;
+        }
+        flags |= MHD_USE_TLS;
+    }
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, h},
+        {MHD_OPTION_SOCK_ADDR, 0, (void *)cfg->addr},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
+        {MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S, NULL},
+        /* The TLS options come last so that plain HTTP ends the array before them. */
+        {h->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, h->tls_cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    errno = 0;
+    h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_ARRAY, opts,
+                                 MHD_OPTION_END);
+    if (!h->daemon) {
+        snprintf(msg, msglen, "cannot listen%s: %s", h->tls_cert ? " with TLS" : "",
+                 errno ? strerror(errno) : "libmicrohttpd refused to start");
+        goto fail;
+    }
+    di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = di ? di->port : 0;
+    if (pthread_create(&h->heartbeat, NULL, heartbeat_main, h) != 0) {
+        snprintf(msg, msglen, "cannot start the heartbeat thread");
+        goto fail;
+    }
+    h->heartbeat_started = true;
+    *out = h;
+    return 0;
+fail:
+    if (h->daemon)
+        MHD_stop_daemon(h->daemon);
+    http_free(h);
+    return -1;
+}
+
+unsigned sl_http_port(const sl_http *h)
+{
+    return h->port;
+}
+
+void sl_http_stop(sl_http *h)
+{
+    sl_error why;
+    MHD_socket listen_fd;
+
+    if (!h)
+        return;
+    listen_fd = MHD_quiesce_daemon(h->daemon);
+    if (listen_fd != MHD_INVALID_SOCKET)
+        close(listen_fd);
+    sl_error_set(&why, SL_ERR_OVERLOADED, 0, 0, "the server is shutting down");
+    pthread_mutex_lock(&h->lock);
+    h->stopping = true;
+    sl_results_close_all(h->results, &why);
+    pthread_cond_broadcast(&h->tick);
+    pthread_mutex_unlock(&h->lock);
+    if (h->heartbeat_started)
+        pthread_join(h->heartbeat, NULL);
+    /* Let the streams deliver their last line (bounded: a client that does not read is
+     * cut off when MHD stops). */
+    for (int waited = 0; waited < DRAIN_MS; waited += 20) {
+        pthread_mutex_lock(&h->lock);
+        size_t open = sl_results_open(h->results);
+        pthread_mutex_unlock(&h->lock);
+        if (open == 0)
+            break;
+        nanosleep(&(struct timespec){0, 20 * 1000000}, NULL);
+    }
+    MHD_stop_daemon(h->daemon);
+    http_free(h);
+}

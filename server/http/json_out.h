@@ -1,0 +1,58 @@
+/* json_out.h: values, rows and errors written as JSON text straight into an sl_buf.
+ *
+ * No JSON library is involved: results are encoded once per change and fanned out, so
+ * this path appends bytes and never builds a tree.  Every function appends to b (which
+ * the caller owns) and never fails.  Output is always valid JSON and valid UTF-8:
+ *   - strings are quoted; '"', '\\' and control characters are escaped (\n, \t, ...,
+ *     else \u00XX); a byte sequence that is not valid UTF-8 becomes U+FFFD;
+ *   - DOUBLE is the shortest of %.15g, %.16g, %.17g that reads back to the same
+ *     double; NaN and infinities are null;
+ *   - TIMESTAMP is an ISO-8601 UTC string with milliseconds ("2026-11-24T10:00:00.000Z")
+ *     for years 0000 to 9999, and the epoch-ms integer outside that range;
+ *   - INT and BIGINT are integers, BOOLEAN true/false, NULL null. */
+#ifndef SL_JSON_OUT_H
+#define SL_JSON_OUT_H
+
+#include "buf.h"
+#include "error.h"
+#include "plan.h"
+#include "row.h"
+#include "schema.h"
+#include "value.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* s[0..len) as a quoted, escaped JSON string (s need not be NUL-terminated). */
+void sl_json_str(sl_buf *b, const char *s, size_t len);
+/* A NUL-terminated string as a JSON string. */
+void sl_json_cstr(sl_buf *b, const char *s);
+void sl_json_double(sl_buf *b, double d);
+void sl_json_timestamp(sl_buf *b, int64_t ms);
+void sl_json_value(sl_buf *b, const sl_value *v);
+
+/* Formats epoch ms as "YYYY-MM-DDTHH:MM:SS.mmmZ" into out (NUL-terminated).  Returns 0,
+ * or -1 when the year is outside 0000..9999 (out is then left empty). */
+int sl_json_format_iso8601(int64_t ms, char out[32]);
+
+/* {"COL":value,...} over the row's first ncols values, named by cols (borrowed). */
+void sl_json_row(sl_buf *b, const sl_row *row, int ncols, const sl_outcol *cols);
+/* {"KEY":value,...} over the plan's key columns only (all columns when it has none):
+ * the body of a delete. */
+void sl_json_row_key(sl_buf *b, const sl_row *row, const sl_plan *plan);
+/* [{"name":...,"type":...},...] for result columns. */
+void sl_json_out_columns(sl_buf *b, int ncols, const sl_outcol *cols);
+/* ["KEY",...]: the names of the plan's key columns. */
+void sl_json_key_names(sl_buf *b, const sl_plan *plan);
+/* [{"name":...,"type":...,"key":bool},...] for a stream's columns. */
+void sl_json_schema_columns(sl_buf *b, const sl_schema *s);
+/* An epoch-ms watermark as an integer, or null for INT64_MIN (nothing seen yet). */
+void sl_json_watermark(sl_buf *b, int64_t wm);
+
+/* The members of an error object, without braces: "code":...,"message":... and, when
+ * set, "line"/"column" and "index"/"field". */
+void sl_json_error_members(sl_buf *b, const sl_error *err);
+/* {"error":{...}}: the body of every error answer and the last line of a stream. */
+void sl_json_error(sl_buf *b, const sl_error *err);
+
+#endif

@@ -1,0 +1,608 @@
+/* test_store.c: the store against real SQLite files in a fresh temporary directory.
+ *
+ * Covers the catalog and query tables (EXISTS, UNKNOWN_*), appending and scanning the
+ * event log (from 0, mid-batch, past the end), the cursor's snapshot of the log end,
+ * durability across close and reopen and across a SIGKILL right after an append, the
+ * rejection of files that are not sluice databases, and a full disk (through a VFS that
+ * fails writes on demand) leaving nothing half-stored.  Each test gets its own directory,
+ * removed afterwards. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "buf.h"
+#include "store.h"
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct fixture {
+    char dir[64];
+    char db[96];
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+
+    strcpy(f->dir, "/tmp/sluice-store-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    snprintf(f->db, sizeof(f->db), "%s/sluice.db", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    int rc = nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+
+    free(f);
+    return rc;
+}
+
+/* Opens the fixture's store, failing the test on error; caller closes. */
+static sl_store *open_store(const fixture *f, sl_fsync mode)
+{
+    sl_store *s = NULL;
+    sl_error err;
+
+    sl_error_clear(&err);
+    if (sl_store_open(f->dir, mode, &s, &err) != 0)
+        fail_msg("open %s: %s", f->dir, err.message);
+    return s;
+}
+
+static void append(sl_store *s, const char *stream, const char *blob, uint32_t count,
+                   int64_t min_rowtime, int64_t max_rowtime, uint64_t expect_first)
+{
+    uint64_t first = UINT64_MAX;
+    sl_error err;
+
+    if (sl_store_append(s, stream, blob, strlen(blob), count, min_rowtime, max_rowtime, &first,
+                        &err) != 0)
+        fail_msg("append: %s", err.message);
+    assert_int_equal(first, expect_first);
+}
+
+/* Scans a stream from an offset and writes "first:count:blob " per batch into a string
+ * (caller frees). */
+static char *scan_all(sl_store *s, const char *stream, uint64_t from)
+{
+    sl_store_cursor *c = NULL;
+    sl_buf out = SL_BUF_INIT;
+    const void *blob;
+    size_t len;
+    uint32_t count;
+    uint64_t first;
+    sl_error err;
+    int rc;
+
+    if (sl_store_scan(s, stream, from, &c, &err) != 0)
+        fail_msg("scan: %s", err.message);
+    while ((rc = sl_store_cursor_next(c, &blob, &len, &count, &first, &err)) == 1)
+        sl_buf_printf(&out, "%llu:%u:%.*s ", (unsigned long long)first, count, (int)len,
+                      (const char *)blob);
+    assert_int_equal(rc, 0);
+    sl_store_cursor_close(c);
+    sl_buf_putc(&out, '\0');
+    return sl_buf_steal(&out);
+}
+
+static void assert_scan(sl_store *s, const char *stream, uint64_t from, const char *expect)
+{
+    char *got = scan_all(s, stream, from);
+
+    assert_string_equal(got, expect);
+    free(got);
+}
+
+static int collect_stream(void *ctx, const char *name, const char *ddl)
+{
+    sl_buf_printf(ctx, "%s=%s;", name, ddl);
+    return 0;
+}
+
+static int collect_query(void *ctx, const char *id, const char *sql, uint64_t start_offset)
+{
+    sl_buf_printf(ctx, "%s=%s@%llu;", id, sql, (unsigned long long)start_offset);
+    return 0;
+}
+
+static int stop_at_first(void *ctx, const char *name, const char *ddl)
+{
+    ++*(int *)ctx;
+    return 7;
+}
+
+static void assert_streams(sl_store *s, const char *expect)
+{
+    sl_buf b = SL_BUF_INIT;
+    sl_error err;
+
+    assert_int_equal(sl_store_stream_list(s, collect_stream, &b, &err), 0);
+    assert_string_equal(b.data ? b.data : "", expect);
+    sl_buf_free(&b);
+}
+
+static void assert_queries(sl_store *s, const char *expect)
+{
+    sl_buf b = SL_BUF_INIT;
+    sl_error err;
+
+    assert_int_equal(sl_store_query_list(s, collect_query, &b, &err), 0);
+    assert_string_equal(b.data ? b.data : "", expect);
+    sl_buf_free(&b);
+}
+
+static void assert_stats(sl_store *s, const char *stream, uint64_t next, int64_t max_rowtime)
+{
+    uint64_t got_next = 0;
+    int64_t got_max = 0;
+    sl_error err;
+
+    if (sl_store_stream_stats(s, stream, &got_next, &got_max, &err) != 0)
+        fail_msg("stats: %s", err.message);
+    assert_int_equal(got_next, next);
+    assert_int_equal(got_max, max_rowtime);
+}
+
+/* Runs one SQL text on the fixture's database file with a separate connection. */
+static void raw_sql(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    sqlite3_close(db);
+}
+
+/* Opening must fail with STORAGE_ERROR, a message naming the file and containing what. */
+static void assert_open_fails(const fixture *f, const char *what)
+{
+    sl_store *s = (sl_store *)1;
+    sl_error err;
+
+    sl_error_clear(&err);
+    assert_int_equal(sl_store_open(f->dir, SL_FSYNC_NORMAL, &s, &err), -1);
+    assert_null(s);
+    assert_int_equal(err.code, SL_ERR_STORAGE_ERROR);
+    assert_non_null(strstr(err.message, f->db));
+    assert_null(strchr(err.message, '\n'));
+    if (!strstr(err.message, what))
+        fail_msg("message \"%s\" lacks \"%s\"", err.message, what);
+}
+
+static void test_streams(void **state)
+{
+    fixture *f = *state;
+    sl_store *s = open_store(f, SL_FSYNC_NORMAL);
+    uint64_t next;
+    int64_t maxrt;
+    int calls = 0;
+    sl_error err;
+
+    assert_streams(s, "");
+    assert_int_equal(sl_store_stream_put(s, "b", "CREATE STREAM b (x INT)", &err), 0);
+    assert_int_equal(sl_store_stream_put(s, "a", "CREATE STREAM a (y INT)", &err), 0);
+    assert_int_equal(sl_store_stream_put(s, "c", "CREATE STREAM c (z INT)", &err), 0);
+    assert_int_equal(sl_store_stream_put(s, "a", "CREATE STREAM a (w INT)", &err), -1);
+    assert_int_equal(err.code, SL_ERR_EXISTS);
+    assert_streams(s, "b=CREATE STREAM b (x INT);a=CREATE STREAM a (y INT);"
+                      "c=CREATE STREAM c (z INT);");
+    assert_int_equal(sl_store_stream_list(s, stop_at_first, &calls, &err), 7);
+    assert_int_equal(calls, 1);
+
+    assert_int_equal(sl_store_stream_drop(s, "a", &err), 0);
+    assert_int_equal(sl_store_stream_drop(s, "a", &err), -1);
+    assert_int_equal(err.code, SL_ERR_UNKNOWN_STREAM);
+    assert_int_equal(sl_store_stream_stats(s, "a", &next, &maxrt, &err), -1);
+    assert_int_equal(err.code, SL_ERR_UNKNOWN_STREAM);
+    /* A stream created again after a drop goes last in creation order. */
+    assert_int_equal(sl_store_stream_put(s, "a", "CREATE STREAM a (v INT)", &err), 0);
+    assert_streams(s, "b=CREATE STREAM b (x INT);c=CREATE STREAM c (z INT);"
+                      "a=CREATE STREAM a (v INT);");
+    assert_stats(s, "a", 0, INT64_MIN);
+    sl_store_close(s);
+
+    s = open_store(f, SL_FSYNC_NORMAL);
+    assert_streams(s, "b=CREATE STREAM b (x INT);c=CREATE STREAM c (z INT);"
+                      "a=CREATE STREAM a (v INT);");
+    sl_store_close(s);
+}
+
+static void test_queries(void **state)
+{
+    fixture *f = *state;
+    sl_store *s = open_store(f, SL_FSYNC_NORMAL);
+    const uint64_t big = (uint64_t)1 << 40;
+    sl_error err;
+
+    assert_queries(s, "");
+    assert_int_equal(sl_store_query_put(s, "q2", "SELECT * FROM b", 5, &err), 0);
+    assert_int_equal(sl_store_query_put(s, "q1", "SELECT * FROM a", big, &err), 0);
+    assert_int_equal(sl_store_query_put(s, "q1", "SELECT 1", 0, &err), -1);
+    assert_int_equal(err.code, SL_ERR_EXISTS);
+    assert_int_equal(sl_store_query_drop(s, "nope", &err), -1);
+    assert_int_equal(err.code, SL_ERR_UNKNOWN_QUERY);
+    assert_int_equal(sl_store_query_put(s, "q3", "SELECT * FROM c", 0, &err), 0);
+    assert_int_equal(sl_store_query_drop(s, "q2", &err), 0);
+    sl_store_close(s);
+
+    s = open_store(f, SL_FSYNC_ALWAYS);
+    assert_queries(s, "q1=SELECT * FROM a@1099511627776;q3=SELECT * FROM c@0;");
+    sl_store_close(s);
+}
+
+static void test_append_scan(void **state)
+{
+    fixture *f = *state;
+    sl_store *s = open_store(f, SL_FSYNC_NORMAL);
+    uint64_t first = 99;
+    sl_store_cursor *c = (sl_store_cursor *)1;
+    sl_error err;
+
+    assert_int_equal(sl_store_stream_put(s, "s", "CREATE STREAM s (x INT)", &err), 0);
+    assert_int_equal(sl_store_stream_put(s, "t", "CREATE STREAM t (x INT)", &err), 0);
+    assert_scan(s, "s", 0, "");
+    append(s, "s", "aaa", 3, 10, 30, 0);
+    append(s, "t", "other", 1, 10, 30, 0);
+    append(s, "s", "bbbbb", 5, 5, 50, 3);
+    assert_int_equal(sl_store_append(s, "s", "cc", 2, 2, 40, 45, NULL, &err), 0);
+
+    assert_scan(s, "s", 0, "0:3:aaa 3:5:bbbbb 8:2:cc ");
+    assert_scan(s, "s", 2, "0:3:aaa 3:5:bbbbb 8:2:cc ");
+    assert_scan(s, "s", 3, "3:5:bbbbb 8:2:cc ");
+    assert_scan(s, "s", 6, "3:5:bbbbb 8:2:cc ");
+    assert_scan(s, "s", 9, "8:2:cc ");
+    assert_scan(s, "s", 10, "");
+    assert_scan(s, "s", 1000, "");
+    assert_scan(s, "t", 0, "0:1:other ");
+
+    /* An empty batch stores nothing and reports where the next event goes. */
+    assert_int_equal(sl_store_append(s, "s", "", 0, 0, 0, 0, &first, &err), 0);
+    assert_int_equal(first, 10);
+    assert_scan(s, "s", 0, "0:3:aaa 3:5:bbbbb 8:2:cc ");
+
+    assert_int_equal(sl_store_append(s, "nope", "x", 1, 1, 0, 0, NULL, &err), -1);
+    assert_int_equal(err.code, SL_ERR_UNKNOWN_STREAM);
+    assert_int_equal(sl_store_scan(s, "nope", 0, &c, &err), -1);
+    assert_int_equal(err.code, SL_ERR_UNKNOWN_STREAM);
+    assert_null(c);
+    sl_store_close(s);
+}
+
+/* A cursor ends at the log end as of its opening, even when the caller appends between
+ * two next() calls; a cursor opened afterwards sees everything. */
+static void test_cursor_snapshot(void **state)
+{
+    fixture *f = *state;
+    sl_store *s = open_store(f, SL_FSYNC_NORMAL);
+    sl_store_cursor *c = NULL;
+    const void *blob;
+    size_t len;
+    uint32_t count;
+    uint64_t first;
+    sl_error err;
+
+    assert_int_equal(sl_store_stream_put(s, "s", "CREATE STREAM s (x INT)", &err), 0);
+    append(s, "s", "one", 1, 1, 1, 0);
+    append(s, "s", "two", 2, 2, 2, 1);
+    assert_int_equal(sl_store_scan(s, "s", 0, &c, &err), 0);
+    append(s, "s", "three", 3, 3, 3, 3);
+    assert_int_equal(sl_store_cursor_next(c, &blob, &len, &count, &first, &err), 1);
+    assert_int_equal(first, 0);
+    assert_memory_equal(blob, "one", 3);
+    append(s, "s", "four", 4, 4, 4, 6);
+    assert_int_equal(sl_store_cursor_next(c, &blob, &len, &count, &first, &err), 1);
+    assert_int_equal(first, 1);
+    assert_int_equal(count, 2);
+    assert_int_equal(len, 3);
+    assert_memory_equal(blob, "two", 3);
+    append(s, "s", "five", 5, 5, 5, 10);
+    assert_int_equal(sl_store_cursor_next(c, &blob, &len, &count, &first, &err), 0);
+    assert_int_equal(sl_store_cursor_next(c, &blob, &len, &count, &first, &err), 0);
+    sl_store_cursor_close(c);
+    sl_store_cursor_close(NULL);
+    assert_scan(s, "s", 0, "0:1:one 1:2:two 3:3:three 6:4:four 10:5:five ");
+    sl_store_close(s);
+}
+
+static void test_stats_durable(void **state)
+{
+    fixture *f = *state;
+    sl_store *s = open_store(f, SL_FSYNC_ALWAYS);
+    sl_error err;
+
+    assert_int_equal(sl_store_stream_put(s, "s", "CREATE STREAM s (x INT)", &err), 0);
+    assert_stats(s, "s", 0, INT64_MIN);
+    append(s, "s", "a", 4, -5, 1000, 0);
+    assert_stats(s, "s", 4, 1000);
+    /* A batch of older events does not move max_rowtime back. */
+    append(s, "s", "b", 6, 1, 999, 4);
+    assert_stats(s, "s", 10, 1000);
+    append(s, "s", "c", 1, 2000, 2000, 10);
+    assert_stats(s, "s", 11, 2000);
+    sl_store_close(s);
+
+    s = open_store(f, SL_FSYNC_NORMAL);
+    assert_stats(s, "s", 11, 2000);
+    assert_scan(s, "s", 0, "0:4:a 4:6:b 10:1:c ");
+    append(s, "s", "d", 2, 0, 0, 11);
+    sl_store_close(s);
+    s = open_store(f, SL_FSYNC_NORMAL);
+    assert_stats(s, "s", 13, 2000);
+    sl_store_close(s);
+}
+
+static void test_drop_deletes_events(void **state)
+{
+    fixture *f = *state;
+    sl_store *s = open_store(f, SL_FSYNC_NORMAL);
+    sl_store_cursor *c = NULL;
+    const void *blob;
+    size_t len;
+    uint32_t count;
+    uint64_t first;
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    sl_error err;
+
+    assert_int_equal(sl_store_stream_put(s, "s", "CREATE STREAM s (x INT)", &err), 0);
+    assert_int_equal(sl_store_stream_put(s, "keep", "CREATE STREAM keep (x INT)", &err), 0);
+    append(s, "s", "aa", 2, 1, 2, 0);
+    append(s, "s", "bb", 2, 3, 4, 2);
+    append(s, "keep", "kk", 2, 3, 4, 0);
+    assert_int_equal(sl_store_scan(s, "s", 0, &c, &err), 0);
+    assert_int_equal(sl_store_stream_drop(s, "s", &err), 0);
+    /* A cursor over a dropped stream just ends, even once the name is taken again. */
+    assert_int_equal(sl_store_stream_put(s, "s", "CREATE STREAM s (y INT)", &err), 0);
+    append(s, "s", "new", 1, 7, 7, 0);
+    assert_int_equal(sl_store_cursor_next(c, &blob, &len, &count, &first, &err), 0);
+    sl_store_cursor_close(c);
+    assert_stats(s, "s", 1, 7);
+    assert_scan(s, "s", 0, "0:1:new ");
+    assert_scan(s, "keep", 0, "0:2:kk ");
+    sl_store_close(s);
+
+    /* The dropped stream's rows are gone from the file, not merely hidden. */
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM events", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 2);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static void test_open_creates_dir(void **state)
+{
+    fixture *f = *state;
+    char dir[128];
+    struct stat sb;
+    sl_store *s = NULL;
+    sl_error err;
+
+    snprintf(dir, sizeof(dir), "%s/a/b/c", f->dir);
+    assert_int_equal(sl_store_open(dir, SL_FSYNC_NORMAL, &s, &err), 0);
+    sl_store_close(s);
+    sl_store_close(NULL);
+    assert_int_equal(stat(dir, &sb), 0);
+    assert_true(S_ISDIR(sb.st_mode));
+    assert_int_equal(sb.st_mode & 0777, 0700);
+
+    /* A path through a regular file cannot become a directory. */
+    snprintf(dir, sizeof(dir), "%s/a/b/c/sluice.db/x", f->dir);
+    assert_int_equal(sl_store_open(dir, SL_FSYNC_NORMAL, &s, &err), -1);
+    assert_int_equal(err.code, SL_ERR_STORAGE_ERROR);
+    assert_non_null(strstr(err.message, dir));
+}
+
+static void test_open_garbage(void **state)
+{
+    fixture *f = *state;
+    char junk[8192];
+    int fd = open(f->db, O_CREAT | O_WRONLY, 0600);
+
+    for (size_t i = 0; i < sizeof(junk); i++)
+        junk[i] = (char)(i * 7 + 3);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+    close(fd);
+    assert_open_fails(f, "not a sluice database");
+}
+
+static void test_open_foreign_sqlite(void **state)
+{
+    fixture *f = *state;
+
+    raw_sql(f->db, "CREATE TABLE t(x); INSERT INTO t VALUES (1);");
+    assert_open_fails(f, "not a sluice database (application_id 0");
+}
+
+static void test_open_newer_schema(void **state)
+{
+    fixture *f = *state;
+
+    sl_store_close(open_store(f, SL_FSYNC_NORMAL));
+    raw_sql(f->db, "PRAGMA user_version = 99;");
+    assert_open_fails(f, "newer sluice");
+}
+
+static void test_open_damaged(void **state)
+{
+    fixture *f = *state;
+    sl_store *s = open_store(f, SL_FSYNC_NORMAL);
+    char blob[3000], junk[4096];
+    sl_error err;
+    int fd;
+
+    memset(blob, 'x', sizeof(blob));
+    blob[sizeof(blob) - 1] = '\0';
+    assert_int_equal(sl_store_stream_put(s, "s", "CREATE STREAM s (x INT)", &err), 0);
+    for (uint64_t i = 0; i < 50; i++)
+        append(s, "s", blob, 1, 0, 0, i);
+    sl_store_close(s);
+
+    /* Closing the last connection checkpoints the WAL, so the events now live in the
+     * main file; overwrite a few of its pages past the schema. */
+    memset(junk, 0xA5, sizeof(junk));
+    fd = open(f->db, O_WRONLY);
+    assert_true(fd >= 0);
+    for (int page = 4; page < 8; page++)
+        assert_int_equal(pwrite(fd, junk, sizeof(junk), (off_t)page * 4096), (ssize_t)sizeof(junk));
+    close(fd);
+    assert_open_fails(f, "damaged: ");
+}
+
+/* The child appends and is killed with SIGKILL as soon as the append returns; the
+ * parent must find every acknowledged batch. */
+static void test_crash_after_append(void **state)
+{
+    fixture *f = *state;
+    sl_store *s = open_store(f, SL_FSYNC_NORMAL);
+    sl_error err;
+    pid_t pid;
+    int status = 0;
+
+    assert_int_equal(sl_store_stream_put(s, "s", "CREATE STREAM s (x INT)", &err), 0);
+    sl_store_close(s);
+
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        sl_store *cs = NULL;
+        uint64_t first;
+
+        if (sl_store_open(f->dir, SL_FSYNC_NORMAL, &cs, &err) != 0)
+            _exit(2);
+        if (sl_store_append(cs, "s", "first", 5, 5, 1, 1, &first, &err) != 0)
+            _exit(3);
+        if (sl_store_append(cs, "s", "acked", 5, 5, 2, 2, &first, &err) != 0)
+            _exit(4);
+        kill(getpid(), SIGKILL);
+        _exit(5);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGKILL);
+
+    s = open_store(f, SL_FSYNC_NORMAL);
+    assert_stats(s, "s", 10, 2);
+    assert_scan(s, "s", 0, "0:5:first 5:5:acked ");
+    sl_store_close(s);
+}
+
+/* A VFS over the default one whose writes fail with SQLITE_FULL while disk_full is
+ * set.  A file opened through it is the default VFS's file with a copy of its methods in
+ * which only xWrite differs; the default VFS uses a few method tables (one per locking
+ * style), each copied once into full_methods. */
+#define FULL_MAX_METHODS 4
+static sqlite3_vfs *base_vfs;
+static sqlite3_vfs full_vfs;
+static const sqlite3_io_methods *base_methods[FULL_MAX_METHODS];
+static sqlite3_io_methods full_methods[FULL_MAX_METHODS];
+static int disk_full;
+
+static int full_write(sqlite3_file *file, const void *p, int n, sqlite3_int64 off)
+{
+    const sqlite3_io_methods *base = base_methods[file->pMethods - full_methods];
+
+    if (disk_full)
+        return SQLITE_FULL;
+    return base->xWrite(file, p, n, off);
+}
+
+static int full_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags,
+                     int *out_flags)
+{
+    int rc = base_vfs->xOpen(base_vfs, name, file, flags, out_flags);
+    int i = 0;
+
+    if (rc != SQLITE_OK || !file->pMethods)
+        return rc;
+    while (i < FULL_MAX_METHODS && base_methods[i] && base_methods[i] != file->pMethods)
+        i++;
+    assert_true(i < FULL_MAX_METHODS);
+    if (!base_methods[i]) {
+        base_methods[i] = file->pMethods;
+        full_methods[i] = *file->pMethods;
+        full_methods[i].xWrite = full_write;
+    }
+    file->pMethods = &full_methods[i];
+    return rc;
+}
+
+static void test_disk_full(void **state)
+{
+    fixture *f = *state;
+    sl_store *s;
+    sl_error err;
+
+    base_vfs = sqlite3_vfs_find(NULL);
+    full_vfs = *base_vfs;
+    full_vfs.zName = "sluice-test-full";
+    full_vfs.xOpen = full_open;
+    assert_int_equal(sqlite3_vfs_register(&full_vfs, 1), SQLITE_OK);
+
+    s = open_store(f, SL_FSYNC_NORMAL);
+    assert_int_equal(sl_store_stream_put(s, "s", "CREATE STREAM s (x INT)", &err), 0);
+    append(s, "s", "kept", 4, 1, 1, 0);
+    disk_full = 1;
+    assert_int_equal(sl_store_append(s, "s", "lost", 4, 4, 9, 9, NULL, &err), -1);
+    assert_int_equal(err.code, SL_ERR_STORAGE_ERROR);
+    assert_string_equal(err.message, "disk full");
+    assert_int_equal(sl_store_stream_put(s, "t", "CREATE STREAM t (x INT)", &err), -1);
+    assert_string_equal(err.message, "disk full");
+    disk_full = 0;
+
+    /* Nothing of the failed writes is stored, and the store goes on working. */
+    assert_stats(s, "s", 4, 1);
+    assert_streams(s, "s=CREATE STREAM s (x INT);");
+    append(s, "s", "next", 2, 2, 2, 4);
+    sl_store_close(s);
+    s = open_store(f, SL_FSYNC_NORMAL);
+    assert_scan(s, "s", 0, "0:4:kept 4:2:next ");
+    sl_store_close(s);
+
+    sqlite3_vfs_unregister(&full_vfs);
+    sqlite3_vfs_register(base_vfs, 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_streams, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_scan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cursor_snapshot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stats_durable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drop_deletes_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_creates_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_garbage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_foreign_sqlite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_newer_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_damaged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_after_append, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
