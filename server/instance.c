@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* How many stored batches one sl_batch_step processes. */
 #define BATCH_STEP_BATCHES 16
@@ -380,24 +381,27 @@ static void live_emit(void *ctx, sl_change change, const sl_row *row)
 }
 
 /* Tells every listener that the query's output ended, and forgets them. */
-static void close_listeners(sl_live *q, const char *reason)
+static void close_listeners(sl_live *q, sl_errcode code, const char *reason)
 {
+    sl_error why;
+
+    sl_error_set(&why, code, 0, 0, "%s", reason);
     q->dispatching++;
     for (size_t i = 0; i < q->nlisteners; i++) {
         listener_slot *s = &q->listeners[i];
         if (s->active && s->l.on_close)
-            s->l.on_close(s->l.ctx, reason);
+            s->l.on_close(s->l.ctx, &why);
         s->active = false;
     }
     if (--q->dispatching == 0)
         listeners_compact(q);
 }
 
-static void live_free(sl_live *q, const char *reason)
+static void live_free(sl_live *q, sl_errcode code, const char *reason)
 {
     if (!q)
         return;
-    close_listeners(q, reason);
+    close_listeners(q, code, reason);
     sl_query_free(q->query);
     sl_plan_free(q->plan);
     for (size_t i = 0; i < q->hist_len; i++)
@@ -615,7 +619,7 @@ static int start_live(sl_instance *in, const char *id, const char *sql, size_t l
         *out = q;
     return 0;
 fail:
-    live_free(q, "query failed while replaying the log");
+    live_free(q, SL_ERR_QUERY_FAILED, "query failed while replaying the log");
     return -1;
 }
 
@@ -665,7 +669,7 @@ fail:
 sl_live *sl_instance_query_find(sl_instance *in, const char *id)
 {
     for (size_t i = 0; i < in->nqueries; i++) {
-        if (strcmp(in->queries[i]->id, id) == 0)
+        if (strcasecmp(in->queries[i]->id, id) == 0)
             return in->queries[i];
     }
     return NULL;
@@ -675,13 +679,13 @@ int sl_instance_query_drop(sl_instance *in, const char *id, sl_error *err)
 {
     for (size_t i = 0; i < in->nqueries; i++) {
         sl_live *q = in->queries[i];
-        if (strcmp(q->id, id) != 0)
+        if (strcasecmp(q->id, id) != 0)
             continue;
         if (q->persistent && sl_store_query_drop(in->store, id, err) < 0)
             return -1;
         memmove(&in->queries[i], &in->queries[i + 1], (in->nqueries - i - 1) * sizeof(sl_live *));
         in->nqueries--;
-        live_free(q, "query dropped");
+        live_free(q, SL_ERR_QUERY_DROPPED, "query dropped");
         return 0;
     }
     return sl_error_set(err, SL_ERR_UNKNOWN_QUERY, 0, 0, "unknown query '%s'", id);
@@ -755,7 +759,7 @@ int sl_instance_ingest(sl_instance *in, const char *stream_name, sl_row *const *
             if (sl_query_push(q->query, rows[i], &qerr) < 0) {
                 /* The query fails alone; the stream and other queries go on. */
                 q->error = sl_xstrdup(qerr.message);
-                close_listeners(q, q->error);
+                close_listeners(q, SL_ERR_QUERY_FAILED, q->error);
             }
         }
     }
@@ -934,7 +938,7 @@ void sl_instance_close(sl_instance *in)
     if (!in)
         return;
     for (size_t i = 0; i < in->nqueries; i++)
-        live_free(in->queries[i], "server shutting down");
+        live_free(in->queries[i], SL_ERR_SHUTTING_DOWN, "the server is shutting down");
     free(in->queries);
     for (size_t i = 0; i < in->nstreams; i++) {
         sl_schema_free(in->streams[i].schema);

@@ -86,9 +86,10 @@ typedef struct sl_live_listener {
     void *ctx;
     /* A new change (row borrowed for the call; result layout). */
     void (*on_change)(void *ctx, uint64_t seq, sl_change change, const sl_row *row);
-    /* The query ended (dropped, or the server is closing); reason is a message. After
-     * this the listener is gone. */
-    void (*on_close)(void *ctx, const char *reason);
+    /* The query's output ended: why->code is QUERY_DROPPED, QUERY_FAILED or
+     * SHUTTING_DOWN, with a message (borrowed).  After this the listener is gone and
+     * must not call back into the instance from here. */
+    void (*on_close)(void *ctx, const sl_error *why);
 } sl_live_listener;
 
 /* Compiles sql (one SELECT with EMIT) and starts it.  id NULL makes an id ("Q1", ...);
@@ -100,6 +101,8 @@ int sl_instance_query_create(sl_instance *in, const char *id, const char *sql, s
                              bool persistent, bool from_earliest, sl_live **out, sl_error *err);
 /* Stops and removes a query (listeners get on_close). UNKNOWN_QUERY when none. */
 int sl_instance_query_drop(sl_instance *in, const char *id, sl_error *err);
+/* Query ids are case-insensitive, like SQL identifiers: `DROP QUERY q1` (which the
+ * parser upper-cases) finds a query named "q1".  NULL when there is none. */
 sl_live *sl_instance_query_find(sl_instance *in, const char *id);
 size_t sl_instance_query_count(sl_instance *in);
 sl_live *sl_instance_query_at(sl_instance *in, size_t i);
@@ -112,7 +115,7 @@ bool sl_live_persistent(const sl_live *q);
 const char *sl_live_error(const sl_live *q);
 void sl_live_stats_get(const sl_live *q, sl_live_stats *out);
 
-/* Adds a listener (copied); returns a handle for sl_live_unlisten. */
+/* Adds a listener (copied); returns a handle (> 0) for sl_live_unlisten. */
 int sl_live_listen(sl_live *q, const sl_live_listener *l);
 /* Removes a listener without calling on_close. Unknown handles are ignored. */
 void sl_live_unlisten(sl_live *q, int handle);

@@ -301,25 +301,6 @@ static int stream_lookup(sl_instance *in, const char *name, sl_stream_info *info
     return sl_instance_stream_get(in, upper, info);
 }
 
-/* A query by id: exactly, else the only one whose id matches ignoring case. */
-static sl_live *query_lookup(sl_instance *in, const char *id)
-{
-    sl_live *q = sl_instance_query_find(in, id), *found = NULL;
-    size_t n = sl_instance_query_count(in);
-
-    if (q)
-        return q;
-    for (size_t i = 0; i < n; i++) {
-        sl_live *c = sl_instance_query_at(in, i);
-        if (strcasecmp(sl_live_id(c), id) == 0) {
-            if (found)
-                return NULL;
-            found = c;
-        }
-    }
-    return found;
-}
-
 /* --- JSON objects -------------------------------------------------------------------- */
 
 static void stream_json(sl_buf *b, const sl_stream_info *info)
@@ -491,7 +472,7 @@ static int exec_stmt(sl_http *h, const sl_stmt *stmt, sl_buf *b, sl_error *err)
         sl_buf_printf(b, ",\"dropped\":%s", flag ? "true" : "false");
         return 0;
     case SL_STMT_DROP_QUERY:
-        q = query_lookup(h->in, stmt->name);
+        q = sl_instance_query_find(h->in, stmt->name);
         if (!q)
             return sl_error_set(err, SL_ERR_UNKNOWN_QUERY, stmt->line, stmt->column,
                                 "unknown query '%s'", stmt->name);
@@ -716,7 +697,7 @@ static void do_query_one(sl_http *h, const char *method, request *req)
     int rc = 0;
 
     pthread_mutex_lock(&h->lock);
-    q = query_lookup(h->in, req->arg);
+    q = sl_instance_query_find(h->in, req->arg);
     if (!q) {
         rc = sl_error_set(&err, SL_ERR_UNKNOWN_QUERY, 0, 0, "unknown query '%s'", req->arg);
     } else if (strcmp(method, MHD_HTTP_METHOD_DELETE) == 0) {
@@ -756,7 +737,7 @@ static void do_results(sl_http *h, struct MHD_Connection *conn, request *req)
     }
     opts.snapshot = snap && (strcmp(snap, "true") == 0 || strcmp(snap, "1") == 0);
     pthread_mutex_lock(&h->lock);
-    q = query_lookup(h->in, req->arg);
+    q = sl_instance_query_find(h->in, req->arg);
     if (!q)
         rc = sl_error_set(&err, SL_ERR_UNKNOWN_QUERY, 0, 0, "unknown query '%s'", req->arg);
     else
@@ -775,7 +756,7 @@ static void do_late(sl_http *h, request *req)
     bool known;
 
     pthread_mutex_lock(&h->lock);
-    known = query_lookup(h->in, req->arg) != NULL;
+    known = sl_instance_query_find(h->in, req->arg) != NULL;
     pthread_mutex_unlock(&h->lock);
     if (!known)
         fail_with(req, SL_ERR_UNKNOWN_QUERY, "unknown query '%s'", req->arg);
@@ -1429,7 +1410,6 @@ int sl_http_start(const sl_http_config *cfg, sl_instance *in, sl_http **out, cha
         flags |= MHD_USE_TLS;
     }
     struct MHD_OptionItem opts[] = {
-        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, h},
         {MHD_OPTION_SOCK_ADDR, 0, (void *)cfg->addr},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
         {MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT, NULL},
@@ -1440,8 +1420,9 @@ int sl_http_start(const sl_http_config *cfg, sl_instance *in, sl_http **out, cha
         {MHD_OPTION_END, 0, NULL},
     };
     errno = 0;
-    h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_ARRAY, opts,
-                                 MHD_OPTION_END);
+    /* libmicrohttpd wants its logger as the very first option. */
+    h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
+                                 mhd_logger, h, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!h->daemon) {
         snprintf(msg, msglen, "cannot listen%s: %s", h->tls_cert ? " with TLS" : "",
                  errno ? strerror(errno) : "libmicrohttpd refused to start");
@@ -1478,7 +1459,7 @@ void sl_http_stop(sl_http *h)
     listen_fd = MHD_quiesce_daemon(h->daemon);
     if (listen_fd != MHD_INVALID_SOCKET)
         close(listen_fd);
-    sl_error_set(&why, SL_ERR_OVERLOADED, 0, 0, "the server is shutting down");
+    sl_error_set(&why, SL_ERR_SHUTTING_DOWN, 0, 0, "the server is shutting down");
     pthread_mutex_lock(&h->lock);
     h->stopping = true;
     sl_results_close_all(h->results, &why);

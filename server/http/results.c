@@ -258,18 +258,16 @@ static void on_change(void *ctx, uint64_t seq, sl_change change, const sl_row *r
 }
 
 /* The query ended: every subscriber gets the reason as its last line. */
-static void on_close(void *ctx, const char *reason)
+static void on_close(void *ctx, const sl_error *why)
 {
     fanout *fo = ctx;
-    sl_error err;
 
-    sl_error_set(&err, SL_ERR_GONE, 0, 0, "%s", reason ? reason : "the query ended");
     while (fo->subs) {
         subscriber *s = fo->subs;
         detach(s);
         free(s->owned_query);
         s->owned_query = NULL;
-        close_with(s, &err);
+        close_with(s, why);
     }
     fanout_unlink_free(fo);
 }
@@ -409,7 +407,7 @@ int sl_results_subscribe(sl_results *r, struct MHD_Connection *conn, sl_live *q,
 
     *out = NULL;
     if (r->closing)
-        return sl_error_set(err, SL_ERR_OVERLOADED, 0, 0, "the server is shutting down");
+        return sl_error_set(err, SL_ERR_SHUTTING_DOWN, 0, 0, "the server is shutting down");
     s = sl_xcalloc(1, sizeof(*s));
     s->r = r;
     s->conn = conn;

@@ -101,9 +101,9 @@ static void on_change(void *ctx, uint64_t seq, sl_change change, const sl_row *r
                   (long long)row->v[3].u.i);
 }
 
-static void on_close(void *ctx, const char *reason)
+static void on_close(void *ctx, const sl_error *why)
 {
-    (void)reason;
+    assert_int_equal(why->code, SL_ERR_SHUTTING_DOWN);
     ((collected *)ctx)->closes++;
 }
 
