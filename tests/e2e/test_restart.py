@@ -186,6 +186,7 @@ class RestartTest(st.SluiceTestCase):
             s.proc.send_signal(st.signal.SIGTERM)
             last = res.expect_obj()
             self.assertIn("error", last, "last line before shutdown: %r" % (last,))
+            self.assertEqual(last["error"].get("code"), "SHUTTING_DOWN", last)
             self.assertIsNone(res.read_obj())
         self.assertEqual(s.proc.wait(timeout=st.STOP_TIMEOUT), 0,
                          "exit status after SIGTERM")
