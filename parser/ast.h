@@ -21,7 +21,9 @@ typedef enum sl_ast_kind {
     SL_AST_COLUMN,  /* u.col: a column, or ROWTIME / WINDOWSTART / WINDOWEND */
     SL_AST_UNARY,   /* u.unary: NOT, NEG, IS_NULL, IS_NOT_NULL */
     SL_AST_BINARY,  /* u.binary */
-    SL_AST_CALL     /* u.call: a function call (only aggregates for now) */
+    SL_AST_CALL,    /* u.call: a function call, aggregate or scalar */
+    SL_AST_CAST,    /* u.cast: CAST(arg AS type) */
+    SL_AST_NARY     /* u.nary: [NOT] LIKE, [NOT] IN, [NOT] BETWEEN, CASE */
 } sl_ast_kind;
 
 typedef struct sl_ast_expr sl_ast_expr;
@@ -49,6 +51,20 @@ struct sl_ast_expr {
             int nargs;
             sl_ast_expr **args;
         } call;
+        struct {
+            sl_ast_expr *arg;
+            sl_type type;
+        } cast;
+        /* Operands as in plan.h's SL_EX_NARY: LIKE [x, pattern(, escape)], IN [x, v...],
+         * BETWEEN [x, low, high], CASE [(operand,) when, then, ...(, else)]. */
+        struct {
+            sl_op op;
+            bool negated;     /* NOT LIKE, NOT IN, NOT BETWEEN */
+            bool has_operand; /* CASE x WHEN ... (simple CASE) */
+            bool has_else;    /* CASE ... ELSE r END */
+            int nargs;
+            sl_ast_expr **args;
+        } nary;
     } u;
 };
 
@@ -75,7 +91,14 @@ struct sl_select {
     sl_ast_expr **groups;
     sl_ast_expr *having; /* NULL when none */
     int having_line, having_column;
-    sl_emit emit; /* SL_EMIT_BATCH when there is no EMIT clause */
+    int norder; /* ORDER BY items; 0 when none */
+    sl_ast_expr **order;
+    bool *order_desc; /* DESC, per item */
+    int order_line, order_column;
+    int64_t limit; /* LIMIT n; -1 when none */
+    int limit_line, limit_column;
+    sl_emit emit;          /* SL_EMIT_BATCH when there is no EMIT clause */
+    int64_t emit_every_ms; /* EMIT CHANGES EVERY n unit; 0 when none */
     int emit_line, emit_column;
 };
 

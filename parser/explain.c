@@ -64,7 +64,8 @@ static void format_value(const sl_value *v, sl_buf *out)
  * a leaf to the reader, so it is parenthesised too. */
 static void format_operand(const sl_expr *e, const sl_outcol *cols, sl_buf *out)
 {
-    bool leaf = e->kind == SL_EX_LITERAL || e->kind == SL_EX_ROWTIME ||
+    bool leaf = e->kind == SL_EX_LITERAL || e->kind == SL_EX_ROWTIME || e->kind == SL_EX_CAST ||
+                e->kind == SL_EX_CALL || (e->kind == SL_EX_NARY && e->u.nary.op == SL_OP_CASE) ||
                 (e->kind == SL_EX_COLUMN && !strchr(cols[e->u.col].name, ' '));
 
     if (!leaf)
@@ -72,6 +73,70 @@ static void format_operand(const sl_expr *e, const sl_outcol *cols, sl_buf *out)
     sl_expr_format(e, cols, out);
     if (!leaf)
         sl_buf_putc(out, ')');
+}
+
+/* A comma-separated list of n expressions. */
+static void format_list(sl_expr *const *args, int n, const sl_outcol *cols, sl_buf *out)
+{
+    for (int i = 0; i < n; i++) {
+        if (i > 0)
+            sl_buf_puts(out, ", ");
+        sl_expr_format(args[i], cols, out);
+    }
+}
+
+/* LIKE, IN, BETWEEN and CASE in SQL form. */
+static void format_nary(const sl_expr *e, const sl_outcol *cols, sl_buf *out)
+{
+    sl_expr *const *a = e->u.nary.args;
+    int n = e->u.nary.nargs;
+    const char *not = e->u.nary.negated ? "NOT " : "";
+
+    switch (e->u.nary.op) {
+    case SL_OP_LIKE:
+        format_operand(a[0], cols, out);
+        sl_buf_printf(out, " %sLIKE ", not );
+        format_operand(a[1], cols, out);
+        if (n == 3) {
+            sl_buf_puts(out, " ESCAPE ");
+            sl_expr_format(a[2], cols, out);
+        }
+        break;
+    case SL_OP_IN:
+        format_operand(a[0], cols, out);
+        sl_buf_printf(out, " %sIN (", not );
+        format_list(a + 1, n - 1, cols, out);
+        sl_buf_putc(out, ')');
+        break;
+    case SL_OP_BETWEEN:
+        format_operand(a[0], cols, out);
+        sl_buf_printf(out, " %sBETWEEN ", not );
+        format_operand(a[1], cols, out);
+        sl_buf_puts(out, " AND ");
+        format_operand(a[2], cols, out);
+        break;
+    default: {
+        int i = 0, end = n - (e->u.nary.has_else ? 1 : 0);
+
+        sl_buf_puts(out, "CASE");
+        if (e->u.nary.has_operand) {
+            sl_buf_putc(out, ' ');
+            sl_expr_format(a[i++], cols, out);
+        }
+        for (; i < end; i += 2) {
+            sl_buf_puts(out, " WHEN ");
+            sl_expr_format(a[i], cols, out);
+            sl_buf_puts(out, " THEN ");
+            sl_expr_format(a[i + 1], cols, out);
+        }
+        if (e->u.nary.has_else) {
+            sl_buf_puts(out, " ELSE ");
+            sl_expr_format(a[n - 1], cols, out);
+        }
+        sl_buf_puts(out, " END");
+        break;
+    }
+    }
 }
 
 void sl_expr_format(const sl_expr *e, const sl_outcol *cols, sl_buf *out)
@@ -100,6 +165,19 @@ void sl_expr_format(const sl_expr *e, const sl_outcol *cols, sl_buf *out)
         sl_buf_printf(out, " %s ", sl_op_name(e->u.binary.op));
         format_operand(e->u.binary.right, cols, out);
         break;
+    case SL_EX_CAST:
+        sl_buf_puts(out, "CAST(");
+        sl_expr_format(e->u.cast.arg, cols, out);
+        sl_buf_printf(out, " AS %s)", sl_type_name(e->type));
+        break;
+    case SL_EX_NARY:
+        format_nary(e, cols, out);
+        break;
+    case SL_EX_CALL:
+        sl_buf_printf(out, "%s(", sl_func_name(e->u.call.fn));
+        format_list(e->u.call.args, e->u.call.nargs, cols, out);
+        sl_buf_putc(out, ')');
+        break;
     }
 }
 
@@ -126,10 +204,40 @@ static void format_aggregate(const sl_node *n, sl_buf *out)
     const sl_window *w = &n->u.aggregate.window;
 
     sl_buf_puts(out, "AGGREGATE");
-    if (w->kind == SL_WINDOW_TUMBLING)
-        sl_buf_printf(out, " TUMBLING(SIZE %lld ms, GRACE %lld ms)", (long long)w->size_ms,
-                      (long long)w->grace_ms);
-    if (n->u.aggregate.emit == SL_EMIT_CHANGES)
+    switch (w->kind) {
+    case SL_WINDOW_NONE:
+        break;
+    case SL_WINDOW_TUMBLING:
+        sl_buf_printf(out, " TUMBLING(SIZE %lld ms", (long long)w->size_ms);
+        break;
+    case SL_WINDOW_HOPPING:
+        sl_buf_printf(out, " HOPPING(SIZE %lld ms, ADVANCE %lld ms", (long long)w->size_ms,
+                      (long long)w->advance_ms);
+        break;
+    case SL_WINDOW_SESSION:
+        sl_buf_printf(out, " SESSION(GAP %lld ms", (long long)w->size_ms);
+        break;
+    case SL_WINDOW_SLIDING:
+        sl_buf_printf(out, " SLIDING(SIZE %lld ms", (long long)w->size_ms);
+        break;
+    case SL_WINDOW_CUMULATING:
+        sl_buf_printf(out, " CUMULATING(SIZE %lld ms, STEP %lld ms", (long long)w->size_ms,
+                      (long long)w->advance_ms);
+        break;
+    case SL_WINDOW_COUNT:
+        sl_buf_printf(out, " COUNT(%lld ROWS, ADVANCE %lld ROWS)", (long long)w->size_ms,
+                      (long long)w->advance_ms);
+        break;
+    }
+    if (w->kind != SL_WINDOW_NONE && w->kind != SL_WINDOW_COUNT) {
+        sl_buf_printf(out, ", GRACE %lld ms", (long long)w->grace_ms);
+        if (w->time_zone)
+            sl_buf_printf(out, ", TIME ZONE '%s'", w->time_zone);
+        sl_buf_putc(out, ')');
+    }
+    if (n->u.aggregate.emit == SL_EMIT_CHANGES && n->u.aggregate.every_ms > 0)
+        sl_buf_printf(out, " EMIT CHANGES EVERY %lld ms", (long long)n->u.aggregate.every_ms);
+    else if (n->u.aggregate.emit == SL_EMIT_CHANGES)
         sl_buf_puts(out, " EMIT CHANGES");
     else if (n->u.aggregate.emit == SL_EMIT_FINAL)
         sl_buf_puts(out, " EMIT FINAL");
@@ -164,6 +272,20 @@ char *sl_plan_explain(const sl_plan *plan)
             break;
         case SL_NODE_PROJECT:
             format_project(n, &out);
+            break;
+        case SL_NODE_SORT:
+            sl_buf_puts(&out, "SORT [");
+            for (int k = 0; k < n->u.sort.nkeys; k++) {
+                if (k > 0)
+                    sl_buf_puts(&out, ", ");
+                sl_expr_format(n->u.sort.keys[k], n->input->cols, &out);
+                if (n->u.sort.desc[k])
+                    sl_buf_puts(&out, " DESC");
+            }
+            sl_buf_putc(&out, ']');
+            break;
+        case SL_NODE_LIMIT:
+            sl_buf_printf(&out, "LIMIT %lld", (long long)n->u.limit.n);
             break;
         }
         sl_buf_putc(&out, '\n');

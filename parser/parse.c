@@ -361,6 +361,106 @@ static sl_ast_expr *literal(parser *p, bool negative, int line, int column)
 
 static sl_ast_expr *parse_expr(parser *p);
 
+/* A node with a list of operands (arena-owned, n of them): LIKE, IN, BETWEEN, CASE. */
+static sl_ast_expr *nary(parser *p, sl_op op, sl_ast_expr **args, int n, int line, int column)
+{
+    int height = 1;
+
+    for (int i = 0; i < n; i++)
+        if (args[i]->height + 1 > height)
+            height = args[i]->height + 1;
+    sl_ast_expr *e = new_expr(p, SL_AST_NARY, line, column, height);
+    if (e) {
+        e->u.nary.op = op;
+        e->u.nary.nargs = n;
+        e->u.nary.args = args;
+    }
+    return e;
+}
+
+/* Parses one expression and appends it to the arena array items (n of cap). */
+static int push_expr(parser *p, void **items, int *n, int *cap)
+{
+    sl_ast_expr *e = parse_expr(p);
+
+    if (!e)
+        return -1;
+    *(sl_ast_expr **)push(p->arena, items, n, cap, sizeof(e)) = e;
+    return 0;
+}
+
+/* type -> IDENT (a type name: BOOLEAN, INT, BIGINT, DOUBLE, VARCHAR, TIMESTAMP, ...) */
+static int parse_type(parser *p, sl_type *out)
+{
+    if (p->tok.kind != SL_TK_IDENT || sl_type_from_name(p->tok.start, p->tok.len, out) < 0)
+        return syntax_error(p, "a type (BOOLEAN, INT, BIGINT, DOUBLE, VARCHAR, TIMESTAMP)");
+    next(p);
+    return 0;
+}
+
+/* case -> CASE [expr] WHEN expr THEN expr {WHEN expr THEN expr} [ELSE expr] END
+ * The lookahead is CASE. */
+static sl_ast_expr *parse_case(parser *p)
+{
+    int line = p->tok.line, column = p->tok.column, n = 0, cap = 0;
+    void *items = NULL;
+    bool has_operand = false, has_else = false;
+
+    next(p);
+    if (p->tok.kind != SL_TK_WHEN) {
+        if (push_expr(p, &items, &n, &cap) < 0)
+            return NULL;
+        has_operand = true;
+    }
+    if (p->tok.kind != SL_TK_WHEN) {
+        syntax_error(p, "WHEN");
+        return NULL;
+    }
+    while (accept(p, SL_TK_WHEN)) {
+        if (n >= 2 * SL_MAX_LIST) {
+            sl_error_set(p->err, SL_ERR_LIMIT_EXCEEDED, p->tok.line, p->tok.column,
+                         "more than %d WHEN branches in a CASE", SL_MAX_LIST);
+            return NULL;
+        }
+        if (push_expr(p, &items, &n, &cap) < 0 || expect(p, SL_TK_THEN) < 0 ||
+            push_expr(p, &items, &n, &cap) < 0)
+            return NULL;
+    }
+    if (accept(p, SL_TK_ELSE)) {
+        if (push_expr(p, &items, &n, &cap) < 0)
+            return NULL;
+        has_else = true;
+    }
+    if (expect(p, SL_TK_END) < 0)
+        return NULL;
+    sl_ast_expr *e = nary(p, SL_OP_CASE, items, n, line, column);
+    if (e) {
+        e->u.nary.has_operand = has_operand;
+        e->u.nary.has_else = has_else;
+    }
+    return e;
+}
+
+/* cast -> CAST '(' expr AS type ')'
+ * The lookahead is CAST. */
+static sl_ast_expr *parse_cast(parser *p)
+{
+    int line = p->tok.line, column = p->tok.column;
+    sl_ast_expr *arg, *e;
+    sl_type type;
+
+    next(p);
+    if (expect(p, SL_TK_LPAREN) < 0 || !(arg = parse_expr(p)) || expect(p, SL_TK_AS) < 0 ||
+        parse_type(p, &type) < 0 || expect(p, SL_TK_RPAREN) < 0)
+        return NULL;
+    e = new_expr(p, SL_AST_CAST, line, column, arg->height + 1);
+    if (e) {
+        e->u.cast.arg = arg;
+        e->u.cast.type = type;
+    }
+    return e;
+}
+
 /* call -> name '(' ['*' | expr {',' expr}] ')'
  * The name has been read; the lookahead is '('. */
 static sl_ast_expr *parse_call(parser *p, char *name, int line, int column)
@@ -398,7 +498,7 @@ static sl_ast_expr *parse_call(parser *p, char *name, int line, int column)
 }
 
 /* primary -> INTEGER | DECIMAL | STRING | TRUE | FALSE | NULL | '(' expr ')'
- *          | call | name ['.' name] */
+ *          | case | cast | call | name ['.' name] */
 static sl_ast_expr *parse_primary(parser *p)
 {
     int line = p->tok.line, column = p->tok.column;
@@ -418,6 +518,10 @@ static sl_ast_expr *parse_primary(parser *p)
             return NULL;
         return e;
     }
+    case SL_TK_CASE:
+        return parse_case(p);
+    case SL_TK_CAST:
+        return parse_cast(p);
     default:
         break;
     }
@@ -527,7 +631,74 @@ static bool comparison_op(sl_tok kind, sl_op *op)
     }
 }
 
-/* cmp_expr -> add_expr {cmp_op add_expr | IS [NOT] NULL}
+/* True when the lookahead is NOT and the token after it is LIKE, IN or BETWEEN. */
+static bool at_negated_predicate(const parser *p)
+{
+    sl_lexer lx = p->lx;
+    sl_token t;
+
+    if (p->tok.kind != SL_TK_NOT || sl_lexer_next(&lx, &t, NULL) < 0)
+        return false;
+    return t.kind == SL_TK_LIKE || t.kind == SL_TK_IN || t.kind == SL_TK_BETWEEN;
+}
+
+/* predicate -> [NOT] LIKE add_expr [ESCAPE STRING]
+ *            | [NOT] IN '(' expr {',' expr} ')'
+ *            | [NOT] BETWEEN add_expr AND add_expr
+ * x is the operand before it; the lookahead is NOT, LIKE, IN or BETWEEN. */
+static sl_ast_expr *parse_predicate(parser *p, sl_ast_expr *x)
+{
+    int line = p->tok.line, column = p->tok.column, n = 0, cap = 0;
+    bool negated = accept(p, SL_TK_NOT);
+    void *items = NULL;
+    sl_ast_expr *e, *arg;
+    sl_op op;
+
+    *(sl_ast_expr **)push(p->arena, &items, &n, &cap, sizeof(x)) = x;
+    if (accept(p, SL_TK_LIKE)) {
+        op = SL_OP_LIKE;
+        if (!(arg = parse_add(p)))
+            return NULL;
+        *(sl_ast_expr **)push(p->arena, &items, &n, &cap, sizeof(arg)) = arg;
+        if (accept(p, SL_TK_ESCAPE)) {
+            if (p->tok.kind != SL_TK_STRING) {
+                syntax_error(p, "a string");
+                return NULL;
+            }
+            if (!(arg = literal(p, false, p->tok.line, p->tok.column)))
+                return NULL;
+            *(sl_ast_expr **)push(p->arena, &items, &n, &cap, sizeof(arg)) = arg;
+        }
+    } else if (accept(p, SL_TK_IN)) {
+        op = SL_OP_IN;
+        if (expect(p, SL_TK_LPAREN) < 0)
+            return NULL;
+        do {
+            if (n > SL_MAX_LIST) {
+                sl_error_set(p->err, SL_ERR_LIMIT_EXCEEDED, p->tok.line, p->tok.column,
+                             "more than %d values in an IN list", SL_MAX_LIST);
+                return NULL;
+            }
+            if (push_expr(p, &items, &n, &cap) < 0)
+                return NULL;
+        } while (accept(p, SL_TK_COMMA));
+        if (expect(p, SL_TK_RPAREN) < 0)
+            return NULL;
+    } else {
+        op = SL_OP_BETWEEN;
+        if (expect(p, SL_TK_BETWEEN) < 0 || !(arg = parse_add(p)))
+            return NULL;
+        *(sl_ast_expr **)push(p->arena, &items, &n, &cap, sizeof(arg)) = arg;
+        if (expect(p, SL_TK_AND) < 0 || !(arg = parse_add(p)))
+            return NULL;
+        *(sl_ast_expr **)push(p->arena, &items, &n, &cap, sizeof(arg)) = arg;
+    }
+    if ((e = nary(p, op, items, n, line, column)))
+        e->u.nary.negated = negated;
+    return e;
+}
+
+/* cmp_expr -> add_expr {cmp_op add_expr | IS [NOT] NULL | predicate}
  * cmp_op -> '=' | '<>' | '!=' | '<' | '<=' | '>' | '>=' */
 static sl_ast_expr *parse_cmp(parser *p)
 {
@@ -537,6 +708,11 @@ static sl_ast_expr *parse_cmp(parser *p)
         sl_op op;
         int line = p->tok.line, column = p->tok.column;
 
+        if (p->tok.kind == SL_TK_LIKE || p->tok.kind == SL_TK_IN || p->tok.kind == SL_TK_BETWEEN ||
+            at_negated_predicate(p)) {
+            e = parse_predicate(p, e);
+            continue;
+        }
         if (accept(p, SL_TK_IS)) {
             op = accept(p, SL_TK_NOT) ? SL_OP_IS_NOT_NULL : SL_OP_IS_NULL;
             if (expect(p, SL_TK_NULL) < 0)
@@ -629,47 +805,174 @@ static int parse_duration(parser *p, int64_t *ms, int *line, int *column)
     return 0;
 }
 
-/* window -> WINDOW TUMBLING '(' SIZE duration [',' GRACE PERIOD duration] ')' */
+/* count -> INTEGER: a positive row count of a COUNT window. */
+static int parse_count(parser *p, int64_t *n)
+{
+    sl_value v;
+    int line = p->tok.line, column = p->tok.column;
+
+    if (p->tok.kind != SL_TK_INTEGER)
+        return syntax_error(p, "an integer");
+    if (int_value(p, false, &v) < 0)
+        return -1;
+    next(p);
+    if (v.u.i == 0)
+        return sl_error_set(p->err, SL_ERR_SYNTAX_ERROR, line, column,
+                            "a COUNT window needs at least 1 row");
+    *n = v.u.i;
+    return 0;
+}
+
+/* A positive duration: SIZE, ADVANCE BY, STEP or a session gap. */
+static int positive_duration(parser *p, const char *what, int64_t *ms)
+{
+    int line, column;
+
+    if (parse_duration(p, ms, &line, &column) < 0)
+        return -1;
+    if (*ms == 0)
+        return sl_error_set(p->err, SL_ERR_SYNTAX_ERROR, line, column, "%s must be greater than 0",
+                            what);
+    return 0;
+}
+
+/* window_opts -> {',' (GRACE PERIOD duration | TIME ZONE string)}
+ * TIME ZONE only where zoned is true (TUMBLING, HOPPING, CUMULATING). */
+static int parse_window_opts(parser *p, sl_window *w, bool zoned)
+{
+    int line, column;
+
+    while (accept(p, SL_TK_COMMA)) {
+        if (accept(p, SL_TK_GRACE)) {
+            if (expect(p, SL_TK_PERIOD) < 0 || parse_duration(p, &w->grace_ms, &line, &column) < 0)
+                return -1;
+        } else if (zoned && accept(p, SL_TK_TIME)) {
+            if (expect(p, SL_TK_ZONE) < 0)
+                return -1;
+            if (p->tok.kind != SL_TK_STRING)
+                return syntax_error(p, "a time zone name");
+            size_t len;
+
+            w->time_zone = unquote(p->arena, &p->tok, &len);
+            next(p);
+        } else {
+            return syntax_error(p, zoned ? "GRACE or TIME" : "GRACE");
+        }
+    }
+    return 0;
+}
+
+/* The number of windows one row falls in, LIMIT_EXCEEDED past SL_MAX_WINDOWS_PER_ROW. */
+static int windows_per_row(parser *p, int64_t size, int64_t step, const char *what)
+{
+    if (size / step + (size % step != 0) > SL_MAX_WINDOWS_PER_ROW)
+        return sl_error_set(p->err, SL_ERR_LIMIT_EXCEEDED, p->tok.line, p->tok.column,
+                            "%s puts a row in more than %d windows", what, SL_MAX_WINDOWS_PER_ROW);
+    return 0;
+}
+
+/* window -> WINDOW ( TUMBLING '(' SIZE duration window_opts ')'
+ *                  | HOPPING '(' SIZE duration ',' ADVANCE BY duration window_opts ')'
+ *                  | SESSION '(' duration window_opts ')'
+ *                  | SLIDING '(' SIZE duration window_opts ')'
+ *                  | CUMULATING '(' SIZE duration ',' STEP duration window_opts ')'
+ *                  | COUNT '(' INTEGER [',' ADVANCE BY INTEGER] ')' ) */
 static int parse_window(parser *p, sl_select *sel)
 {
-    int64_t size, grace = 0;
-    int line, column;
+    sl_window *w = &sel->window;
+    sl_tok kind;
 
     sel->window_line = p->tok.line;
     sel->window_column = p->tok.column;
     next(p);
-    if (expect(p, SL_TK_TUMBLING) < 0 || expect(p, SL_TK_LPAREN) < 0 || expect(p, SL_TK_SIZE) < 0 ||
-        parse_duration(p, &size, &line, &column) < 0)
-        return -1;
-    if (size == 0)
-        return sl_error_set(p->err, SL_ERR_SYNTAX_ERROR, line, column,
-                            "window SIZE must be greater than 0");
-    if (accept(p, SL_TK_COMMA)) {
-        if (expect(p, SL_TK_GRACE) < 0 || expect(p, SL_TK_PERIOD) < 0 ||
-            parse_duration(p, &grace, &line, &column) < 0)
+    kind = p->tok.kind;
+    memset(w, 0, sizeof(*w));
+    if (kind == SL_TK_IDENT && p->tok.len == 5 && strncasecmp(p->tok.start, "COUNT", 5) == 0) {
+        next(p);
+        w->kind = SL_WINDOW_COUNT;
+        if (expect(p, SL_TK_LPAREN) < 0 || parse_count(p, &w->size_ms) < 0)
             return -1;
+        w->advance_ms = w->size_ms;
+        if (accept(p, SL_TK_COMMA)) {
+            if (expect(p, SL_TK_ADVANCE) < 0 || expect(p, SL_TK_BY) < 0 ||
+                parse_count(p, &w->advance_ms) < 0)
+                return -1;
+            if (w->advance_ms > w->size_ms)
+                return sl_error_set(p->err, SL_ERR_SYNTAX_ERROR, p->tok.line, p->tok.column,
+                                    "COUNT window ADVANCE BY must not exceed its size");
+            if (windows_per_row(p, w->size_ms, w->advance_ms, "this COUNT window") < 0)
+                return -1;
+        }
+        return expect(p, SL_TK_RPAREN);
     }
-    if (expect(p, SL_TK_RPAREN) < 0)
+    if (kind != SL_TK_TUMBLING && kind != SL_TK_HOPPING && kind != SL_TK_SESSION &&
+        kind != SL_TK_SLIDING && kind != SL_TK_CUMULATING)
+        return syntax_error(p, "TUMBLING, HOPPING, SESSION, SLIDING, CUMULATING or COUNT");
+    next(p);
+    if (expect(p, SL_TK_LPAREN) < 0)
         return -1;
-    sel->window.kind = SL_WINDOW_TUMBLING;
-    sel->window.size_ms = size;
-    sel->window.advance_ms = size;
-    sel->window.grace_ms = grace;
-    return 0;
+    if (kind == SL_TK_SESSION) {
+        w->kind = SL_WINDOW_SESSION;
+        if (positive_duration(p, "session gap", &w->size_ms) < 0)
+            return -1;
+    } else if (expect(p, SL_TK_SIZE) < 0 || positive_duration(p, "window SIZE", &w->size_ms) < 0) {
+        return -1;
+    }
+    switch (kind) {
+    case SL_TK_TUMBLING:
+        w->kind = SL_WINDOW_TUMBLING;
+        w->advance_ms = w->size_ms;
+        break;
+    case SL_TK_HOPPING:
+        w->kind = SL_WINDOW_HOPPING;
+        if (expect(p, SL_TK_COMMA) < 0 || expect(p, SL_TK_ADVANCE) < 0 || expect(p, SL_TK_BY) < 0 ||
+            positive_duration(p, "ADVANCE BY", &w->advance_ms) < 0)
+            return -1;
+        if (w->advance_ms > w->size_ms)
+            return sl_error_set(p->err, SL_ERR_SYNTAX_ERROR, p->tok.line, p->tok.column,
+                                "HOPPING window ADVANCE BY must not exceed its SIZE");
+        if (windows_per_row(p, w->size_ms, w->advance_ms, "this HOPPING window") < 0)
+            return -1;
+        break;
+    case SL_TK_CUMULATING:
+        w->kind = SL_WINDOW_CUMULATING;
+        if (expect(p, SL_TK_COMMA) < 0 || expect(p, SL_TK_STEP) < 0 ||
+            positive_duration(p, "window STEP", &w->advance_ms) < 0)
+            return -1;
+        if (w->size_ms % w->advance_ms != 0)
+            return sl_error_set(p->err, SL_ERR_SYNTAX_ERROR, p->tok.line, p->tok.column,
+                                "CUMULATING window SIZE must be a multiple of its STEP");
+        if (windows_per_row(p, w->size_ms, w->advance_ms, "this CUMULATING window") < 0)
+            return -1;
+        break;
+    case SL_TK_SLIDING:
+        w->kind = SL_WINDOW_SLIDING;
+        break;
+    default:
+        break;
+    }
+    if (parse_window_opts(
+            p, w, kind == SL_TK_TUMBLING || kind == SL_TK_HOPPING || kind == SL_TK_CUMULATING) < 0)
+        return -1;
+    return expect(p, SL_TK_RPAREN);
 }
 
-/* emit -> EMIT (CHANGES | FINAL) */
+/* emit -> EMIT (CHANGES [EVERY duration] | FINAL) */
 static int parse_emit(parser *p, sl_select *sel)
 {
     sel->emit_line = p->tok.line;
     sel->emit_column = p->tok.column;
     next(p);
-    if (accept(p, SL_TK_CHANGES))
+    if (accept(p, SL_TK_CHANGES)) {
         sel->emit = SL_EMIT_CHANGES;
-    else if (accept(p, SL_TK_FINAL))
+        if (accept(p, SL_TK_EVERY) &&
+            positive_duration(p, "EMIT CHANGES EVERY", &sel->emit_every_ms) < 0)
+            return -1;
+    } else if (accept(p, SL_TK_FINAL)) {
         sel->emit = SL_EMIT_FINAL;
-    else
+    } else {
         return syntax_error(p, "CHANGES or FINAL");
+    }
     return 0;
 }
 
@@ -727,8 +1030,54 @@ static int parse_expr_list(parser *p, sl_ast_expr ***out, int *n)
     return 0;
 }
 
+/* order -> ORDER BY expr [ASC | DESC] {',' expr [ASC | DESC]}
+ * LIMIT_EXCEEDED past SL_MAX_COLUMNS items. */
+static int parse_order(parser *p, sl_select *sel)
+{
+    void *exprs = NULL, *desc = NULL;
+    int cap = 0, dcap = 0, nd = 0;
+
+    sel->order_line = p->tok.line;
+    sel->order_column = p->tok.column;
+    next(p);
+    if (expect(p, SL_TK_BY) < 0)
+        return -1;
+    do {
+        if (sel->norder == SL_MAX_COLUMNS)
+            return sl_error_set(p->err, SL_ERR_LIMIT_EXCEEDED, p->tok.line, p->tok.column,
+                                "more than %d expressions in a list", SL_MAX_COLUMNS);
+        sl_ast_expr *e = parse_expr(p);
+        if (!e)
+            return -1;
+        *(sl_ast_expr **)push(p->arena, &exprs, &sel->norder, &cap, sizeof(e)) = e;
+        *(bool *)push(p->arena, &desc, &nd, &dcap, sizeof(bool)) = accept(p, SL_TK_DESC);
+        if (!((bool *)desc)[nd - 1])
+            accept(p, SL_TK_ASC);
+    } while (accept(p, SL_TK_COMMA));
+    sel->order = exprs;
+    sel->order_desc = desc;
+    return 0;
+}
+
+/* limit -> LIMIT INTEGER */
+static int parse_limit(parser *p, sl_select *sel)
+{
+    sl_value v;
+
+    sel->limit_line = p->tok.line;
+    sel->limit_column = p->tok.column;
+    next(p);
+    if (p->tok.kind != SL_TK_INTEGER)
+        return syntax_error(p, "an integer");
+    if (int_value(p, false, &v) < 0)
+        return -1;
+    next(p);
+    sel->limit = v.u.i;
+    return 0;
+}
+
 /* select -> SELECT item {',' item} FROM name [[AS] name] [window] [WHERE expr] [window]
- *           [GROUP BY expr {',' expr}] [HAVING expr] [emit]
+ *           [GROUP BY expr {',' expr}] [HAVING expr] [order] [limit] [emit]
  * (at most one window) */
 static sl_select *parse_select(parser *p)
 {
@@ -739,6 +1088,7 @@ static sl_select *parse_select(parser *p)
     sel->line = p->tok.line;
     sel->column = p->tok.column;
     sel->window.kind = SL_WINDOW_NONE;
+    sel->limit = -1;
     sel->emit = SL_EMIT_BATCH;
     if (expect(p, SL_TK_SELECT) < 0)
         return NULL;
@@ -784,6 +1134,10 @@ static sl_select *parse_select(parser *p)
         if (!(sel->having = parse_expr(p)))
             return NULL;
     }
+    if (p->tok.kind == SL_TK_ORDER && parse_order(p, sel) < 0)
+        return NULL;
+    if (p->tok.kind == SL_TK_LIMIT && parse_limit(p, sel) < 0)
+        return NULL;
     if (p->tok.kind == SL_TK_EMIT && parse_emit(p, sel) < 0)
         return NULL;
     return sel;

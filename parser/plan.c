@@ -17,6 +17,7 @@
 
 #include "ast.h"
 #include "limits.h"
+#include "timefmt.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -47,6 +48,52 @@ static const int agg_maxargs[] = {
 #undef X
 };
 
+/* The typing rules of functions.def; plan.c's bind_call says what each one means. */
+typedef enum func_rule {
+    RULE_SAME_NUMBER,
+    RULE_ROUND,
+    RULE_DOUBLE,
+    RULE_ORDERED_COMMON,
+    RULE_COMMON,
+    RULE_NULLIF,
+    RULE_STRINGS,
+    RULE_LEN,
+    RULE_SUBSTRING,
+    RULE_SPLIT,
+    RULE_INSTR,
+    RULE_PAD,
+    RULE_FORMAT_TIME,
+    RULE_PARSE_TIME,
+    RULE_UNIX_TIMESTAMP,
+    RULE_FROM_UNIXTIME
+} func_rule;
+
+static const struct {
+    const char *name;
+    int minargs, maxargs;
+    func_rule rule;
+} funcs[] = {
+#define X(name, minargs, maxargs, rule) {#name, minargs, maxargs, RULE_##rule},
+#include "functions.def"
+#undef X
+};
+
+const char *sl_func_name(sl_func fn)
+{
+    if ((unsigned)fn >= SL_FN__COUNT)
+        return "?";
+    return funcs[fn].name;
+}
+
+static int func_lookup(const char *name)
+{
+    for (int fn = 0; fn < SL_FN__COUNT; fn++) {
+        if (strcmp(funcs[fn].name, name) == 0)
+            return fn;
+    }
+    return -1;
+}
+
 const char *sl_op_name(sl_op op)
 {
     if ((unsigned)op >= SL_OP__COUNT)
@@ -66,9 +113,10 @@ typedef enum pseudo { PSEUDO_NONE, PSEUDO_ROWTIME, PSEUDO_WINDOWSTART, PSEUDO_WI
 typedef struct binder {
     sl_arena *arena; /* the plan's: every bound expression and name goes there */
     sl_error *err;
-    const sl_select *sel;    /* borrowed for the call */
-    const sl_schema *schema; /* borrowed from the catalog for the call */
-    const char *agg_msg;     /* the error for an aggregate call in the row context */
+    const sl_select *sel;      /* borrowed for the call */
+    const sl_schema *schema;   /* borrowed from the catalog for the call */
+    const sl_catalog *catalog; /* borrowed for the call (zone names of time functions) */
+    const char *agg_msg;       /* the error for an aggregate call in the row context */
     /* The aggregate layout, filled while binding an aggregation. */
     bool windowed;
     int woff; /* 2 when windowed (WINDOWSTART, WINDOWEND come first), else 0 */
@@ -129,8 +177,29 @@ static bool contains_agg(const sl_ast_expr *ast, bool window_too)
                 return true;
         }
         return false;
+    case SL_AST_CAST:
+        return contains_agg(ast->u.cast.arg, window_too);
+    case SL_AST_NARY:
+        for (int i = 0; i < ast->u.nary.nargs; i++) {
+            if (contains_agg(ast->u.nary.args[i], window_too))
+                return true;
+        }
+        return false;
     }
     return false;
+}
+
+static bool expr_equal(const sl_expr *a, const sl_expr *b);
+
+static bool expr_lists_equal(int n, sl_expr *const *a, int m, sl_expr *const *b)
+{
+    if (n != m)
+        return false;
+    for (int i = 0; i < n; i++) {
+        if (!expr_equal(a[i], b[i]))
+            return false;
+    }
+    return true;
 }
 
 /* Structural equality of bound expressions (a literal's type included: 2 is not 2.0). */
@@ -150,6 +219,16 @@ static bool expr_equal(const sl_expr *a, const sl_expr *b)
     case SL_EX_BINARY:
         return a->u.binary.op == b->u.binary.op && expr_equal(a->u.binary.left, b->u.binary.left) &&
                expr_equal(a->u.binary.right, b->u.binary.right);
+    case SL_EX_CAST:
+        return expr_equal(a->u.cast.arg, b->u.cast.arg);
+    case SL_EX_NARY:
+        return a->u.nary.op == b->u.nary.op && a->u.nary.negated == b->u.nary.negated &&
+               a->u.nary.has_operand == b->u.nary.has_operand &&
+               a->u.nary.has_else == b->u.nary.has_else &&
+               expr_lists_equal(a->u.nary.nargs, a->u.nary.args, b->u.nary.nargs, b->u.nary.args);
+    case SL_EX_CALL:
+        return a->u.call.fn == b->u.call.fn &&
+               expr_lists_equal(a->u.call.nargs, a->u.call.args, b->u.call.nargs, b->u.call.args);
     }
     return false;
 }
@@ -269,6 +348,379 @@ mismatch:
     return NULL;
 }
 
+/* The type both a and b widen to, into *out: an untyped NULL goes with anything,
+ * numbers widen INT -> BIGINT -> DOUBLE, anything else only with its own type.  False
+ * when there is none. */
+static bool common_type(sl_type a, sl_type b, sl_type *out)
+{
+    if (a == SL_T_NULL || a == b) {
+        *out = b;
+        return true;
+    }
+    if (b == SL_T_NULL) {
+        *out = a;
+        return true;
+    }
+    if (sl_type_is_numeric(a) && sl_type_is_numeric(b)) {
+        *out = arith_type(a, b);
+        return true;
+    }
+    return false;
+}
+
+/* CAST(from AS to): identity, numbers among themselves, anything to and from VARCHAR
+ * (a string that does not parse gives NULL at run time), and TIMESTAMP to and from
+ * INT/BIGINT epoch milliseconds.  BOOLEAN converts only to and from VARCHAR. */
+static bool castable(sl_type from, sl_type to)
+{
+    if (from == SL_T_NULL || from == to || from == SL_T_VARCHAR || to == SL_T_VARCHAR)
+        return true;
+    if (sl_type_is_numeric(from) && sl_type_is_numeric(to))
+        return true;
+    return (from == SL_T_TIMESTAMP && integer(to)) || (integer(from) && to == SL_T_TIMESTAMP);
+}
+
+static sl_expr *bind_row(binder *b, const sl_ast_expr *ast);
+static sl_expr *bind_agg(binder *b, const sl_ast_expr *ast);
+static sl_expr *call_error(binder *b, const sl_ast_expr *ast);
+
+/* Binds the n expressions asts[] in the row or aggregate context into a new arena
+ * array. */
+static sl_expr **bind_list(binder *b, sl_ast_expr *const *asts, int n, bool agg)
+{
+    sl_expr **out = sl_arena_alloc(b->arena, (size_t)(n ? n : 1) * sizeof(*out));
+
+    for (int i = 0; i < n; i++) {
+        if (!(out[i] = agg ? bind_agg(b, asts[i]) : bind_row(b, asts[i])))
+            return NULL;
+    }
+    return out;
+}
+
+/* CAST(x AS T): arena-owned, or NULL with TYPE_ERROR at the CAST. */
+static sl_expr *bind_cast(binder *b, const sl_ast_expr *ast, bool agg)
+{
+    sl_expr *arg = agg ? bind_agg(b, ast->u.cast.arg) : bind_row(b, ast->u.cast.arg), *e;
+    sl_type to = ast->u.cast.type;
+
+    if (!arg)
+        return NULL;
+    if (!castable(arg->type, to)) {
+        sl_error_set(b->err, SL_ERR_TYPE_ERROR, ast->line, ast->column, "cannot cast %s to %s",
+                     sl_type_name(arg->type), sl_type_name(to));
+        return NULL;
+    }
+    e = new_expr(b, SL_EX_CAST, to, ast->line, ast->column);
+    e->u.cast.arg = arg;
+    return e;
+}
+
+/* The number of UTF-8 characters in s[0..len). */
+static size_t utf8_chars(const char *s, size_t len)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < len; i++)
+        n += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return n;
+}
+
+/* The type of a CASE's results (THEN and ELSE operands), into *out; TYPE_ERROR at the
+ * first result that does not fit the others or, when all are NULL, at the CASE. */
+static int case_type(binder *b, const sl_ast_expr *ast, sl_expr *const *args, sl_type *out)
+{
+    int n = ast->u.nary.nargs, first = ast->u.nary.has_operand ? 1 : 0;
+    sl_type t = SL_T_NULL;
+
+    for (int i = first + 1; i < n; i++) {
+        bool is_else = ast->u.nary.has_else && i == n - 1;
+
+        if ((i - first) % 2 == 0 && !is_else)
+            continue; /* a WHEN */
+        if (!common_type(t, args[i]->type, &t))
+            return sl_error_set(b->err, SL_ERR_TYPE_ERROR, args[i]->line, args[i]->column,
+                                "CASE results have incompatible types %s and %s", sl_type_name(t),
+                                sl_type_name(args[i]->type));
+    }
+    if (t == SL_T_NULL)
+        return sl_error_set(b->err, SL_ERR_TYPE_ERROR, ast->line, ast->column,
+                            "every CASE result is NULL: CAST one to give the CASE a type");
+    *out = t;
+    return 0;
+}
+
+/* LIKE, IN, BETWEEN and CASE (see plan.h for their operands): arena-owned, or NULL with
+ * TYPE_ERROR at the operator (or at the operand at fault). */
+static sl_expr *bind_nary(binder *b, const sl_ast_expr *ast, bool agg)
+{
+    int n = ast->u.nary.nargs;
+    sl_op op = ast->u.nary.op;
+    sl_expr **args = bind_list(b, ast->u.nary.args, n, agg), *e;
+    sl_type t = SL_T_BOOLEAN;
+
+    if (!args)
+        return NULL;
+    for (int i = 1; op == SL_OP_LIKE && i < n; i++) {
+        if ((args[0]->type != SL_T_VARCHAR && args[0]->type != SL_T_NULL) ||
+            (args[i]->type != SL_T_VARCHAR && args[i]->type != SL_T_NULL))
+            goto mismatch;
+        if (i == 2 && utf8_chars(args[2]->u.lit.u.s.ptr, args[2]->u.lit.u.s.len) != 1) {
+            sl_error_set(b->err, SL_ERR_TYPE_ERROR, args[2]->line, args[2]->column,
+                         "ESCAPE must be a single character");
+            return NULL;
+        }
+    }
+    for (int i = 1; (op == SL_OP_IN || op == SL_OP_BETWEEN) && i < n; i++) {
+        if (!comparable(args[0]->type, args[i]->type))
+            goto mismatch;
+    }
+    if (op == SL_OP_CASE) {
+        int first = ast->u.nary.has_operand ? 1 : 0, end = n - (ast->u.nary.has_else ? 1 : 0);
+
+        for (int i = first; i < end; i += 2) {
+            const sl_expr *w = args[i];
+
+            if (first && !comparable(args[0]->type, w->type)) {
+                sl_error_set(b->err, SL_ERR_TYPE_ERROR, w->line, w->column,
+                             "cannot compare the CASE operand (%s) with %s",
+                             sl_type_name(args[0]->type), sl_type_name(w->type));
+                return NULL;
+            }
+            if (!first && w->type != SL_T_BOOLEAN && w->type != SL_T_NULL) {
+                sl_error_set(b->err, SL_ERR_TYPE_ERROR, w->line, w->column,
+                             "WHEN must be BOOLEAN, not %s", sl_type_name(w->type));
+                return NULL;
+            }
+        }
+        if (case_type(b, ast, args, &t) < 0)
+            return NULL;
+    }
+    e = new_expr(b, SL_EX_NARY, t, ast->line, ast->column);
+    e->u.nary.op = op;
+    e->u.nary.negated = ast->u.nary.negated;
+    e->u.nary.has_operand = ast->u.nary.has_operand;
+    e->u.nary.has_else = ast->u.nary.has_else;
+    e->u.nary.nargs = n;
+    e->u.nary.args = args;
+    return e;
+
+mismatch : {
+    /* The operand at fault: LIKE names its first two, IN and BETWEEN the first one that
+     * x cannot be compared with. */
+    int k = 1;
+
+    while (op != SL_OP_LIKE && k < n - 1 && comparable(args[0]->type, args[k]->type))
+        k++;
+    sl_error_set(b->err, SL_ERR_TYPE_ERROR, ast->line, ast->column,
+                 "cannot apply '%s' to %s and %s", sl_op_name(op), sl_type_name(args[0]->type),
+                 sl_type_name(args[k]->type));
+    return NULL;
+}
+}
+
+/* Checks args against sig, one letter an argument (the last letter repeating for any
+ * further ones): N a number, I an integer (INT or BIGINT), S VARCHAR, T TIMESTAMP, E
+ * epoch milliseconds (INT, BIGINT or TIMESTAMP).  An untyped NULL passes anywhere. */
+static bool args_match(sl_expr *const *args, int n, const char *sig)
+{
+    size_t len = strlen(sig);
+
+    for (int i = 0; i < n; i++) {
+        sl_type t = args[i]->type;
+        char k = sig[(size_t)i < len ? (size_t)i : len - 1];
+
+        if (t == SL_T_NULL)
+            continue;
+        if ((k == 'N' && !sl_type_is_numeric(t)) || (k == 'I' && !integer(t)) ||
+            (k == 'S' && t != SL_T_VARCHAR) || (k == 'T' && t != SL_T_TIMESTAMP) ||
+            (k == 'E' && !integer(t) && t != SL_T_TIMESTAMP))
+            return false;
+    }
+    return true;
+}
+
+/* "cannot apply NAME to (T1, T2)" at the call. */
+static sl_expr *call_type_error(binder *b, const sl_ast_expr *ast, sl_expr *const *args, int n)
+{
+    sl_buf msg = SL_BUF_INIT;
+
+    sl_buf_printf(&msg, "cannot apply %s to (", ast->u.call.name);
+    for (int i = 0; i < n; i++)
+        sl_buf_printf(&msg, "%s%s", i ? ", " : "", sl_type_name(args[i]->type));
+    sl_buf_putc(&msg, ')');
+    sl_error_set(b->err, SL_ERR_TYPE_ERROR, ast->line, ast->column, "%s", msg.data);
+    sl_buf_free(&msg);
+    return NULL;
+}
+
+/* A time pattern (args[1]) or zone (args[2]) given as a literal is checked now, so
+ * that a mistake is an error at its position rather than NULL on every row. */
+static int check_time_args(binder *b, sl_expr *const *args, int n)
+{
+    const sl_expr *p = args[1], *z = n > 2 ? args[2] : NULL;
+    const char *why;
+    int off;
+
+    if (p->kind == SL_EX_LITERAL && p->type == SL_T_VARCHAR) {
+        if (p->u.lit.u.s.len > SL_MAX_TIME_PATTERN)
+            return sl_error_set(b->err, SL_ERR_LIMIT_EXCEEDED, p->line, p->column,
+                                "time pattern longer than %d bytes", SL_MAX_TIME_PATTERN);
+        if (sl_time_pattern_check(p->u.lit.u.s.ptr, p->u.lit.u.s.len, &why) < 0)
+            return sl_error_set(b->err, SL_ERR_TYPE_ERROR, p->line, p->column,
+                                "invalid pattern '%.*s': %s", (int)p->u.lit.u.s.len,
+                                p->u.lit.u.s.ptr, why);
+    }
+    /* A VARCHAR literal's bytes are NUL-terminated in the plan's arena (bind_literal). */
+    if (z && z->kind == SL_EX_LITERAL && z->type == SL_T_VARCHAR &&
+        sl_time_zone_parse(z->u.lit.u.s.ptr, z->u.lit.u.s.len, &off) < 0 &&
+        (!b->catalog->zone_exists || !b->catalog->zone_exists(b->catalog->ctx, z->u.lit.u.s.ptr)))
+        return sl_error_set(b->err, SL_ERR_UNSUPPORTED, z->line, z->column,
+                            "unknown time zone '%.*s'", (int)z->u.lit.u.s.len, z->u.lit.u.s.ptr);
+    return 0;
+}
+
+/* A scalar function call, typed by its rule:
+ *   SAME_NUMBER     (N) -> the argument's type (an untyped NULL: BIGINT)
+ *   ROUND           (N) -> INT, BIGINT as given, DOUBLE -> BIGINT; (N, I) -> the first
+ *                   argument's type
+ *   DOUBLE          (N, ...) -> DOUBLE
+ *   COMMON          any arguments with a common type (common_type) -> that type
+ *   ORDERED_COMMON  as COMMON
+ *   NULLIF          two comparable arguments -> the first one's type
+ *   STRINGS         (S, ...) -> VARCHAR
+ *   LEN             (S) -> INT;  SUBSTRING (S, I[, I]) -> VARCHAR
+ *   INSTR           (S, S[, I[, I]]) -> INT;  PAD (S, I, S) -> VARCHAR
+ *   FORMAT_TIME     (E, S[, S]) -> VARCHAR;  PARSE_TIME (S, S[, S]) -> BIGINT
+ *   UNIX_TIMESTAMP  () or (T) -> BIGINT;  FROM_UNIXTIME (I) -> TIMESTAMP
+ *   SPLIT           UNSUPPORTED until ARRAY exists. */
+static sl_expr *bind_call(binder *b, const sl_ast_expr *ast, sl_func fn, bool agg)
+{
+    int n = ast->u.call.nargs;
+    sl_expr **args, *e;
+    sl_type t = SL_T_VARCHAR;
+    bool ok = true;
+
+    if (ast->u.call.star) {
+        sl_error_set(b->err, SL_ERR_SYNTAX_ERROR, ast->line, ast->column, "%s does not accept '*'",
+                     funcs[fn].name);
+        return NULL;
+    }
+    if (n < funcs[fn].minargs || n > funcs[fn].maxargs) {
+        if (n > SL_MAX_CALL_ARGS)
+            sl_error_set(b->err, SL_ERR_LIMIT_EXCEEDED, ast->line, ast->column,
+                         "more than %d arguments to %s", SL_MAX_CALL_ARGS, funcs[fn].name);
+        else
+            sl_error_set(b->err, SL_ERR_TYPE_ERROR, ast->line, ast->column,
+                         "wrong number of arguments to %s", funcs[fn].name);
+        return NULL;
+    }
+    if (!(args = bind_list(b, ast->u.call.args, n, agg)))
+        return NULL;
+    switch (funcs[fn].rule) {
+    case RULE_SAME_NUMBER:
+        ok = args_match(args, n, "N");
+        t = args[0]->type == SL_T_NULL ? SL_T_BIGINT : args[0]->type;
+        break;
+    case RULE_ROUND:
+        ok = args_match(args, n, "NI");
+        t = args[0]->type;
+        if (t == SL_T_NULL)
+            t = n == 1 ? SL_T_BIGINT : SL_T_DOUBLE;
+        else if (t == SL_T_DOUBLE && n == 1)
+            t = SL_T_BIGINT;
+        break;
+    case RULE_DOUBLE:
+        ok = args_match(args, n, "N");
+        t = SL_T_DOUBLE;
+        break;
+    case RULE_COMMON:
+    case RULE_ORDERED_COMMON:
+        t = SL_T_NULL;
+        for (int i = 0; i < n && ok; i++)
+            ok = common_type(t, args[i]->type, &t);
+        if (ok && t == SL_T_NULL) {
+            sl_error_set(b->err, SL_ERR_TYPE_ERROR, ast->line, ast->column,
+                         "every argument of %s is NULL: CAST one to give the result a type",
+                         funcs[fn].name);
+            return NULL;
+        }
+        break;
+    case RULE_NULLIF:
+        ok = comparable(args[0]->type, args[1]->type);
+        t = args[0]->type == SL_T_NULL ? args[1]->type : args[0]->type;
+        if (t == SL_T_NULL)
+            t = SL_T_BIGINT;
+        break;
+    case RULE_STRINGS:
+        ok = args_match(args, n, "S");
+        break;
+    case RULE_LEN:
+        ok = args_match(args, n, "S");
+        t = SL_T_INT;
+        break;
+    case RULE_SUBSTRING:
+        ok = args_match(args, n, "SI");
+        break;
+    case RULE_SPLIT:
+        sl_error_set(b->err, SL_ERR_UNSUPPORTED, ast->line, ast->column,
+                     "%s returns ARRAY<VARCHAR>, and ARRAY is not supported yet", funcs[fn].name);
+        return NULL;
+    case RULE_INSTR:
+        ok = args_match(args, n, "SSI");
+        t = SL_T_INT;
+        break;
+    case RULE_PAD:
+        ok = args_match(args, n, "SIS");
+        break;
+    case RULE_FORMAT_TIME:
+        ok = args_match(args, n, "ES");
+        break;
+    case RULE_PARSE_TIME:
+        ok = args_match(args, n, "S");
+        t = SL_T_BIGINT;
+        break;
+    case RULE_UNIX_TIMESTAMP:
+        ok = args_match(args, n, "T");
+        t = SL_T_BIGINT;
+        break;
+    case RULE_FROM_UNIXTIME:
+        ok = args_match(args, n, "I");
+        t = SL_T_TIMESTAMP;
+        break;
+    }
+    if (!ok)
+        return call_type_error(b, ast, args, n);
+    if ((funcs[fn].rule == RULE_FORMAT_TIME || funcs[fn].rule == RULE_PARSE_TIME) &&
+        check_time_args(b, args, n) < 0)
+        return NULL;
+    e = new_expr(b, SL_EX_CALL, t, ast->line, ast->column);
+    e->u.call.fn = fn;
+    e->u.call.nargs = n;
+    e->u.call.args = args;
+    return e;
+}
+
+/* A CAST, an operator with a list of operands, or a scalar function call, with its
+ * operands bound in the row context or (agg) the aggregate context. */
+static sl_expr *bind_compound(binder *b, const sl_ast_expr *ast, bool agg)
+{
+    int fn;
+
+    switch (ast->kind) {
+    case SL_AST_CAST:
+        return bind_cast(b, ast, agg);
+    case SL_AST_NARY:
+        return bind_nary(b, ast, agg);
+    case SL_AST_CALL:
+        if ((fn = func_lookup(ast->u.call.name)) >= 0)
+            return bind_call(b, ast, (sl_func)fn, agg);
+        break;
+    default:
+        break;
+    }
+    return call_error(b, ast);
+}
+
 static sl_expr *bind_literal(binder *b, const sl_ast_expr *ast)
 {
     sl_expr *e = new_expr(b, SL_EX_LITERAL, ast->u.lit.type, ast->line, ast->column);
@@ -355,9 +807,27 @@ static sl_expr *bind_row(binder *b, const sl_ast_expr *ast)
             return NULL;
         return make_binary(b, ast->u.binary.op, l, r, ast->line, ast->column);
     case SL_AST_CALL:
+    case SL_AST_CAST:
+    case SL_AST_NARY:
         break;
     }
-    return call_error(b, ast);
+    return bind_compound(b, ast, false);
+}
+
+/* The constant second argument of an aggregate call: PERCENTILE_APPROX's percentile, a
+ * number in [0, 1]. */
+static int param_value(binder *b, const sl_ast_expr *call, double *out)
+{
+    const sl_ast_expr *a = call->u.call.args[1];
+
+    if (a->kind != SL_AST_LITERAL || !sl_type_is_numeric(a->u.lit.type))
+        return sl_error_set(b->err, SL_ERR_TYPE_ERROR, a->line, a->column,
+                            "the percentile of PERCENTILE_APPROX must be a number literal");
+    *out = a->u.lit.type == SL_T_DOUBLE ? a->u.lit.u.d : (double)a->u.lit.u.i;
+    if (!(*out >= 0 && *out <= 1))
+        return sl_error_set(b->err, SL_ERR_TYPE_ERROR, a->line, a->column,
+                            "the percentile of PERCENTILE_APPROX must lie between 0 and 1");
+    return 0;
 }
 
 /* Binds an aggregate call: its argument in the row context, its type from the
@@ -369,6 +839,7 @@ static sl_expr *bind_aggcall(binder *b, const sl_ast_expr *ast, sl_agg_fn fn)
     int nargs = ast->u.call.nargs, slot;
     sl_expr *arg = NULL;
     sl_type type = SL_T_BIGINT;
+    double param = 0;
 
     if (ast->u.call.star && agg_minargs[fn] > 0) {
         sl_error_set(b->err, SL_ERR_SYNTAX_ERROR, ast->line, ast->column, "%s does not accept '*'",
@@ -380,7 +851,14 @@ static sl_expr *bind_aggcall(binder *b, const sl_ast_expr *ast, sl_agg_fn fn)
                      "wrong number of arguments to %s", name);
         return NULL;
     }
-    if (nargs == 1) {
+    if (fn == SL_AGG_TOPK || fn == SL_AGG_COLLECT_LIST || fn == SL_AGG_COLLECT_SET) {
+        sl_error_set(b->err, SL_ERR_UNSUPPORTED, ast->line, ast->column,
+                     "%s returns an ARRAY, and ARRAY values are not supported yet", name);
+        return NULL;
+    }
+    if (nargs == 2 && param_value(b, ast, &param) < 0)
+        return NULL;
+    if (nargs >= 1) {
         const char *outer = b->agg_msg;
 
         b->agg_msg = "aggregate function calls cannot be nested";
@@ -405,15 +883,33 @@ static sl_expr *bind_aggcall(binder *b, const sl_ast_expr *ast, sl_agg_fn fn)
         break;
     case SL_AGG_MIN:
     case SL_AGG_MAX:
+    case SL_AGG_EARLIEST_BY_OFFSET:
+    case SL_AGG_LATEST_BY_OFFSET:
         if (arg->type == SL_T_NULL)
             goto mismatch;
         type = arg->type;
+        break;
+    case SL_AGG_COUNT_DISTINCT:
+        if (arg->type == SL_T_NULL)
+            goto mismatch;
+        break;
+    case SL_AGG_STDDEV_SAMP:
+    case SL_AGG_PERCENTILE_APPROX:
+        if (!sl_type_is_numeric(arg->type))
+            goto mismatch;
+        type = SL_T_DOUBLE;
+        break;
+    case SL_AGG_TOPK:
+    case SL_AGG_COLLECT_LIST:
+    case SL_AGG_COLLECT_SET:
+        assert(!"rejected above");
         break;
     }
     for (slot = 0; slot < b->naggs; slot++) {
         const sl_aggcall *a = &b->aggs[slot];
 
-        if (a->fn == fn && (a->arg == arg || (a->arg && arg && expr_equal(a->arg, arg))))
+        if (a->fn == fn && a->param == param &&
+            (a->arg == arg || (a->arg && arg && expr_equal(a->arg, arg))))
             break;
     }
     if (slot == b->naggs) {
@@ -426,7 +922,7 @@ static sl_expr *bind_aggcall(binder *b, const sl_ast_expr *ast, sl_agg_fn fn)
             b->aggs = bigger;
             b->aggcap = cap;
         }
-        b->aggs[b->naggs++] = (sl_aggcall){.fn = fn, .arg = arg, .type = type};
+        b->aggs[b->naggs++] = (sl_aggcall){.fn = fn, .arg = arg, .type = type, .param = param};
     }
     return column_expr(b, b->woff + b->ngroups + slot, type, ast->line, ast->column);
 
@@ -447,7 +943,9 @@ static sl_expr *bind_agg(binder *b, const sl_ast_expr *ast)
         return bind_literal(b, ast);
     case SL_AST_CALL: {
         int fn = agg_lookup(ast->u.call.name);
-        return fn < 0 ? call_error(b, ast) : bind_aggcall(b, ast, (sl_agg_fn)fn);
+        if (fn >= 0)
+            return bind_aggcall(b, ast, (sl_agg_fn)fn);
+        break;
     }
     case SL_AST_COLUMN: {
         pseudo ps = pseudo_column(ast->u.col.name);
@@ -483,7 +981,8 @@ static sl_expr *bind_agg(binder *b, const sl_ast_expr *ast)
         l = bind_agg(b, ast->u.unary.arg);
         return l ? make_unary(b, ast->u.unary.op, l, ast->line, ast->column) : NULL;
     }
-    assert(ast->kind == SL_AST_BINARY);
+    if (ast->kind != SL_AST_BINARY)
+        return bind_compound(b, ast, true);
     if (!(l = bind_agg(b, ast->u.binary.left)) || !(r = bind_agg(b, ast->u.binary.right)))
         return NULL;
     return make_binary(b, ast->u.binary.op, l, r, ast->line, ast->column);
@@ -546,7 +1045,10 @@ static sl_node *aggregate_node(binder *b, sl_node *input)
     sl_node *n = new_node(b, SL_NODE_AGGREGATE, input, b->woff + b->ngroups + b->naggs);
 
     n->u.aggregate.window = sel->window;
+    if (sel->window.time_zone)
+        n->u.aggregate.window.time_zone = sl_arena_strdup(b->arena, sel->window.time_zone);
     n->u.aggregate.emit = sel->emit;
+    n->u.aggregate.every_ms = sel->emit_every_ms;
     n->u.aggregate.ngroups = b->ngroups;
     n->u.aggregate.groups = b->groups;
     n->u.aggregate.naggs = b->naggs;
@@ -675,6 +1177,155 @@ static void plan_keys(binder *b, sl_plan *plan, const outputs *out)
     }
 }
 
+/* Checks what the parser could not: a TIME ZONE must name a zone the catalog knows, and
+ * day-aligned windows need sizes the zone's calendar can hold (docs/sql.md). */
+static int check_window(binder *b, const sl_select *sel, const sl_catalog *catalog)
+{
+    const sl_window *w = &sel->window;
+    const int64_t day = 86400000;
+
+    if (!w->time_zone)
+        return 0;
+    if (!catalog->zone_exists || !catalog->zone_exists(catalog->ctx, w->time_zone))
+        return sl_error_set(b->err, SL_ERR_UNSUPPORTED, sel->window_line, sel->window_column,
+                            "unknown time zone '%s'", w->time_zone);
+    if (w->size_ms > day && w->size_ms % day != 0)
+        return sl_error_set(b->err, SL_ERR_UNSUPPORTED, sel->window_line, sel->window_column,
+                            "a window longer than a day with a TIME ZONE must last whole days");
+    if (w->kind == SL_WINDOW_HOPPING && (w->size_ms % day != 0 || w->advance_ms % day != 0))
+        return sl_error_set(b->err, SL_ERR_UNSUPPORTED, sel->window_line, sel->window_column,
+                            "a HOPPING window with a TIME ZONE must have SIZE and ADVANCE BY "
+                            "in whole days");
+    if (w->kind == SL_WINDOW_CUMULATING && w->size_ms % day != 0)
+        return sl_error_set(b->err, SL_ERR_UNSUPPORTED, sel->window_line, sel->window_column,
+                            "a CUMULATING window with a TIME ZONE must have a SIZE of whole days");
+    return 0;
+}
+
+/* SORT and LIMIT above the result rows (project, with outs its columns): ORDER BY items
+ * name result columns (an alias, WINDOWSTART) or are expressions over them; aggregate
+ * calls and source columns that are not selected are not visible there.  Both clauses
+ * are for batch queries only.  NULL with err set on error. */
+static sl_node *order_and_limit(binder *b, sl_node *project, const outputs *outs)
+{
+    const sl_select *sel = b->sel;
+    sl_schema result = {.name = "result", .ncols = outs->n, .timestamp_col = -1};
+    sl_node *node = project;
+
+    if (sel->emit != SL_EMIT_BATCH) {
+        bool order = sel->norder > 0;
+
+        sl_error_set(b->err, SL_ERR_UNSUPPORTED, order ? sel->order_line : sel->limit_line,
+                     order ? sel->order_column : sel->limit_column,
+                     "%s is only for batch queries (without EMIT)", order ? "ORDER BY" : "LIMIT");
+        return NULL;
+    }
+    if (sel->norder > 0) {
+        result.cols = sl_arena_alloc(b->arena, (size_t)outs->n * sizeof(sl_column));
+        for (int i = 0; i < outs->n; i++)
+            result.cols[i] = (sl_column){outs->cols[i].name, outs->cols[i].type, false, true};
+        node = new_node(b, SL_NODE_SORT, node, project->ncols);
+        memcpy(node->cols, project->cols, (size_t)project->ncols * sizeof(sl_outcol));
+        node->u.sort.nkeys = sel->norder;
+        node->u.sort.keys = sl_arena_alloc(b->arena, (size_t)sel->norder * sizeof(sl_expr *));
+        node->u.sort.desc = sl_arena_alloc(b->arena, (size_t)sel->norder * sizeof(bool));
+        b->schema = &result;
+        b->agg_msg = "aggregate functions are not allowed in ORDER BY (order by the result "
+                     "column's alias)";
+        for (int k = 0; k < sel->norder; k++) {
+            const sl_ast_expr *ast = sel->order[k];
+            int col = -1;
+
+            if (ast->kind == SL_AST_COLUMN && !ast->u.col.qualifier)
+                for (int i = 0; i < outs->n && col < 0; i++)
+                    if (strcmp(outs->cols[i].name, ast->u.col.name) == 0)
+                        col = i;
+            node->u.sort.keys[k] =
+                col >= 0 ? column_expr(b, col, outs->cols[col].type, ast->line, ast->column)
+                         : bind_row(b, ast);
+            if (!node->u.sort.keys[k])
+                return NULL;
+            node->u.sort.desc[k] = sel->order_desc[k];
+        }
+    }
+    if (sel->limit >= 0) {
+        node = new_node(b, SL_NODE_LIMIT, node, project->ncols);
+        memcpy(node->cols, project->cols, (size_t)project->ncols * sizeof(sl_outcol));
+        node->u.limit.n = sel->limit;
+    }
+    return node;
+}
+
+/* Narrows [*lo, *hi] by the ROWTIME bounds in pred's top-level AND chain: comparisons
+ * of ROWTIME with an integer literal (either side), and ROWTIME BETWEEN two of them.
+ * Anything else is left to the FILTER: the range only lets a batch run skip stored
+ * batches. */
+static void rowtime_range(const sl_expr *pred, int64_t *lo, int64_t *hi)
+{
+    const sl_expr *l, *r;
+    sl_op op;
+    int64_t v;
+
+    if (pred->kind == SL_EX_NARY && pred->u.nary.op == SL_OP_BETWEEN && !pred->u.nary.negated &&
+        pred->u.nary.args[0]->kind == SL_EX_ROWTIME) {
+        sl_expr ge = {.kind = SL_EX_BINARY,
+                      .u.binary = {SL_OP_GE, pred->u.nary.args[0], pred->u.nary.args[1]}};
+        sl_expr le = {.kind = SL_EX_BINARY,
+                      .u.binary = {SL_OP_LE, pred->u.nary.args[0], pred->u.nary.args[2]}};
+
+        rowtime_range(&ge, lo, hi);
+        rowtime_range(&le, lo, hi);
+        return;
+    }
+    if (pred->kind != SL_EX_BINARY)
+        return;
+    op = pred->u.binary.op;
+    l = pred->u.binary.left;
+    r = pred->u.binary.right;
+    if (op == SL_OP_AND) {
+        rowtime_range(l, lo, hi);
+        rowtime_range(r, lo, hi);
+        return;
+    }
+    if (r->kind == SL_EX_ROWTIME && l->kind == SL_EX_LITERAL) {
+        const sl_expr *t = l;
+
+        l = r;
+        r = t;
+        op = op == SL_OP_LT   ? SL_OP_GT
+             : op == SL_OP_GT ? SL_OP_LT
+             : op == SL_OP_LE ? SL_OP_GE
+             : op == SL_OP_GE ? SL_OP_LE
+                              : op;
+    }
+    if (l->kind != SL_EX_ROWTIME || r->kind != SL_EX_LITERAL ||
+        (r->u.lit.type != SL_T_INT && r->u.lit.type != SL_T_BIGINT))
+        return;
+    v = r->u.lit.u.i;
+    if ((op == SL_OP_GE || op == SL_OP_EQ) && v > *lo)
+        *lo = v;
+    if (op == SL_OP_GT && v != INT64_MAX && v + 1 > *lo)
+        *lo = v + 1;
+    if ((op == SL_OP_LE || op == SL_OP_EQ) && v < *hi)
+        *hi = v;
+    if (op == SL_OP_LT && v != INT64_MIN && v - 1 < *hi)
+        *hi = v - 1;
+}
+
+/* The index of the first GROUP BY expression that no result column is exactly, or -1. */
+static int unselected_group(const binder *b, const outputs *out)
+{
+    for (int g = 0; g < b->ngroups; g++) {
+        bool found = false;
+
+        for (int i = 0; i < out->n && !found; i++)
+            found = out->exprs[i]->kind == SL_EX_COLUMN && out->exprs[i]->u.col == b->woff + g;
+        if (!found)
+            return g;
+    }
+    return -1;
+}
+
 /* True when the query aggregates: GROUP BY, HAVING, or an aggregate call in its SELECT
  * list. */
 static bool is_aggregation(const sl_select *sel)
@@ -691,7 +1342,7 @@ static bool is_aggregation(const sl_select *sel)
 int sl_plan_build(const sl_select *sel, const sl_catalog *catalog, sl_plan **out, sl_error *err)
 {
     sl_plan *plan = sl_xcalloc(1, sizeof(*plan));
-    binder b = {.err = err, .sel = sel};
+    binder b = {.err = err, .sel = sel, .catalog = catalog};
     outputs outs = {0};
     sl_expr *having = NULL;
     sl_node *node;
@@ -700,6 +1351,8 @@ int sl_plan_build(const sl_select *sel, const sl_catalog *catalog, sl_plan **out
     *out = NULL;
     sl_error_clear(err);
     plan->arena = b.arena = sl_arena_new();
+    plan->rowtime_lo = INT64_MIN;
+    plan->rowtime_hi = INT64_MAX;
     if (!(b.schema = catalog->lookup(catalog->ctx, sel->from))) {
         sl_error_set(err, SL_ERR_UNKNOWN_STREAM, sel->from_line, sel->from_column,
                      "unknown stream '%s'", sel->from);
@@ -715,6 +1368,13 @@ int sl_plan_build(const sl_select *sel, const sl_catalog *catalog, sl_plan **out
                      "EMIT FINAL requires a windowed aggregation");
         goto fail;
     }
+    if (sel->emit_every_ms > 0 && !agg) {
+        sl_error_set(err, SL_ERR_UNSUPPORTED, sel->emit_line, sel->emit_column,
+                     "EMIT CHANGES EVERY requires an aggregation");
+        goto fail;
+    }
+    if (check_window(&b, sel, catalog) < 0)
+        goto fail;
 
     /* SOURCE: the stream's columns, copied. */
     plan->source = sl_arena_strdup(b.arena, b.schema->name);
@@ -734,6 +1394,7 @@ int sl_plan_build(const sl_select *sel, const sl_catalog *catalog, sl_plan **out
             goto fail;
         node = new_node(&b, SL_NODE_FILTER, node, node->ncols);
         node->u.filter.pred = pred;
+        rowtime_range(pred, &plan->rowtime_lo, &plan->rowtime_hi);
     }
 
     if (agg) {
@@ -759,12 +1420,23 @@ int sl_plan_build(const sl_select *sel, const sl_catalog *catalog, sl_plan **out
             node->u.filter.pred = having;
         }
         plan_keys(&b, plan, &outs);
+        if (sel->emit != SL_EMIT_BATCH && unselected_group(&b, &outs) >= 0) {
+            const sl_ast_expr *g = sel->groups[unselected_group(&b, &outs)];
+
+            sl_error_set(err, SL_ERR_UNSUPPORTED, g->line, g->column,
+                         "a continuous query must select every GROUP BY expression (as "
+                         "itself), or its rows' keys would be incomplete");
+            goto fail;
+        }
     }
 
     node = new_node(&b, SL_NODE_PROJECT, node, outs.n);
     node->u.project.nexprs = outs.n;
     node->u.project.exprs = outs.exprs;
     memcpy(node->cols, outs.cols, (size_t)outs.n * sizeof(*outs.cols));
+
+    if ((sel->norder > 0 || sel->limit >= 0) && !(node = order_and_limit(&b, node, &outs)))
+        goto fail;
 
     plan->root = node;
     plan->emit = sel->emit;

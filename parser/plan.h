@@ -15,6 +15,7 @@
  *              BY expression, then one per aggregate call.  Its group and aggregate
  *              argument expressions are evaluated on its input rows.
  *   PROJECT    one column per expression, evaluated on its input rows.
+ *   SORT, LIMIT  same layout as their input (the result columns); batch only.
  * A typical plan: SOURCE -> FILTER(where) -> AGGREGATE -> FILTER(having) -> PROJECT.
  * The PROJECT of a windowed aggregate puts WINDOWSTART and WINDOWEND first whether or
  * not the query selected them (SPEC section 2). */
@@ -45,12 +46,23 @@ typedef enum sl_agg_fn {
     SL_AGG__COUNT
 } sl_agg_fn;
 
+/* Scalar functions (functions.def); server/engine/func.c evaluates them. */
+typedef enum sl_func {
+#define X(name, minargs, maxargs, rule) SL_FN_##name,
+#include "functions.def"
+#undef X
+    SL_FN__COUNT
+} sl_func;
+
 typedef enum sl_expr_kind {
     SL_EX_LITERAL, /* u.lit; a VARCHAR literal's bytes live in the plan's arena */
     SL_EX_COLUMN,  /* u.col: index into the evaluated row */
     SL_EX_ROWTIME, /* the evaluated row's rowtime, BIGINT */
     SL_EX_UNARY,   /* u.unary */
-    SL_EX_BINARY   /* u.binary */
+    SL_EX_BINARY,  /* u.binary */
+    SL_EX_CAST,    /* u.cast: the argument converted to e->type */
+    SL_EX_NARY,    /* u.nary: LIKE, IN, BETWEEN, CASE (see below) */
+    SL_EX_CALL     /* u.call: a scalar function; its value is widened to e->type */
 } sl_expr_kind;
 
 typedef struct sl_expr sl_expr;
@@ -69,16 +81,44 @@ struct sl_expr {
             sl_op op;
             sl_expr *left, *right;
         } binary;
+        struct {
+            sl_expr *arg;
+        } cast;
+        /* Operands by op: LIKE [x, pattern] or [x, pattern, escape]; IN [x, v1, ...];
+         * BETWEEN [x, low, high]; CASE [operand if has_operand, when1, then1, ...,
+         * else if has_else].  negated: NOT LIKE, NOT IN, NOT BETWEEN.  A CASE's result
+         * is widened to e->type. */
+        struct {
+            sl_op op;
+            bool negated, has_operand, has_else;
+            int nargs;
+            sl_expr **args;
+        } nary;
+        struct {
+            sl_func fn;
+            int nargs;
+            sl_expr **args;
+        } call;
     } u;
 };
 
-typedef enum sl_window_kind { SL_WINDOW_NONE, SL_WINDOW_TUMBLING } sl_window_kind;
+typedef enum sl_window_kind {
+    SL_WINDOW_NONE,
+    SL_WINDOW_TUMBLING,   /* [k*size, +size) */
+    SL_WINDOW_HOPPING,    /* [k*advance, +size): every window holding the row */
+    SL_WINDOW_SESSION,    /* per group, rows closer than size_ms (the gap) */
+    SL_WINDOW_SLIDING,    /* per row at t: (t - size, t], reported as [t-size+1, t+1) */
+    SL_WINDOW_CUMULATING, /* [k*size, k*size + j*step) for j = 1 .. size/step */
+    SL_WINDOW_COUNT       /* per group, rows numbered [k*advance, +count) */
+} sl_window_kind;
 
 typedef struct sl_window {
     sl_window_kind kind;
-    int64_t size_ms;
-    int64_t advance_ms; /* == size_ms for TUMBLING */
-    int64_t grace_ms;   /* GRACE PERIOD, default 0 */
+    int64_t size_ms;    /* SIZE; the gap of a SESSION; the row count n of COUNT */
+    int64_t advance_ms; /* ADVANCE BY (rows for COUNT); == size_ms for TUMBLING; the STEP
+                           of CUMULATING; 0 for SESSION and SLIDING */
+    int64_t grace_ms;   /* GRACE PERIOD, default 0; always 0 for COUNT */
+    char *time_zone;    /* TIME ZONE 'name' (plan-owned), NULL for UTC */
 } sl_window;
 
 typedef enum sl_emit {
@@ -92,6 +132,7 @@ typedef struct sl_aggcall {
     sl_expr *arg; /* NULL for COUNT(*) */
     sl_type type; /* result type: COUNT BIGINT, SUM of INT/BIGINT BIGINT, SUM of DOUBLE
                      DOUBLE, AVG DOUBLE, MIN/MAX the argument's type */
+    double param; /* the constant second argument: p of PERCENTILE_APPROX, k of TOPK */
 } sl_aggcall;
 
 typedef struct sl_outcol {
@@ -103,7 +144,9 @@ typedef enum sl_node_kind {
     SL_NODE_SOURCE,
     SL_NODE_FILTER,
     SL_NODE_AGGREGATE,
-    SL_NODE_PROJECT
+    SL_NODE_PROJECT,
+    SL_NODE_SORT, /* ORDER BY (batch only): all rows at the end of input, sorted */
+    SL_NODE_LIMIT /* LIMIT (batch only): the first n rows */
 } sl_node_kind;
 
 typedef struct sl_node sl_node;
@@ -122,6 +165,7 @@ struct sl_node {
         struct {
             sl_window window; /* kind NONE for a plain GROUP BY */
             sl_emit emit;     /* when this node emits: on every change, or on close */
+            int64_t every_ms; /* EMIT CHANGES EVERY: the micro-batch period; 0 when none */
             int ngroups;
             sl_expr **groups;
             int naggs;
@@ -131,6 +175,14 @@ struct sl_node {
             int nexprs;
             sl_expr **exprs;
         } project;
+        struct {
+            int nkeys;
+            sl_expr **keys; /* evaluated on the result rows */
+            bool *desc;     /* per key: descending (NULLs last) */
+        } sort;
+        struct {
+            int64_t n;
+        } limit;
     } u;
 };
 
@@ -143,6 +195,8 @@ typedef struct sl_plan {
     bool windowed;  /* the AGGREGATE node has a window */
     int ncols;      /* == root->ncols / root->cols: the result columns */
     sl_outcol *cols;
+    int64_t rowtime_lo, rowtime_hi; /* WHERE keeps only ROWTIMEs in [lo, hi] (read from
+                                       its top-level ANDs; INT64_MIN, INT64_MAX: any) */
     int nkeys; /* result columns that form the row key (upserts): WINDOWSTART, */
     int *keys; /* WINDOWEND and the grouping columns; 0 for non-aggregates */
 } sl_plan;
@@ -169,8 +223,9 @@ char *sl_plan_explain(const sl_plan *plan);
  * leaves are parenthesised.  EXPLAIN uses it, and so do the names of aggregate columns. */
 void sl_expr_format(const sl_expr *e, const sl_outcol *cols, sl_buf *out);
 
-/* The SQL spelling of an operator and the name of an aggregate. */
+/* The SQL spelling of an operator and the name of an aggregate or scalar function. */
 const char *sl_op_name(sl_op op);
 const char *sl_agg_name(sl_agg_fn fn);
+const char *sl_func_name(sl_func fn);
 
 #endif

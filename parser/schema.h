@@ -41,10 +41,13 @@ int sl_schema_find(const sl_schema *s, const char *name, size_t len);
 int sl_schema_find_json(const sl_schema *s, const char *key, size_t len);
 
 /* The catalog as the compiler sees it.  lookup returns a schema that stays valid for as
- * long as the caller holds the catalog (borrowed), or NULL when the name is unknown. */
+ * long as the caller holds the catalog (borrowed), or NULL when the name is unknown.
+ * zone_exists says whether a TIME ZONE name can be loaded (the compiler does no I/O);
+ * when it is NULL, every TIME ZONE is unknown. */
 typedef struct sl_catalog {
     void *ctx;
     const sl_schema *(*lookup)(void *ctx, const char *name);
+    bool (*zone_exists)(void *ctx, const char *name);
 } sl_catalog;
 
 #endif

@@ -15,6 +15,7 @@
 #include "limits.h"
 #include "mem.h"
 #include "rowcodec.h"
+#include "tz.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@ typedef struct stream {
     char *ddl;
     uint64_t next_offset;
     int64_t watermark;
+    int64_t last_arrival_ms; /* wall clock of the last ingest, or of loading: IDLE_TIMEOUT */
 } stream;
 
 typedef struct hist_entry {
@@ -47,6 +49,7 @@ typedef struct snap_entry {
 typedef struct listener_slot {
     int handle;
     bool active;
+    bool late; /* listens to the late rows, not to the changes */
     sl_live_listener l;
 } listener_slot;
 
@@ -57,7 +60,9 @@ struct sl_live {
     bool persistent;
     uint64_t start_offset;
     sl_plan *plan;
-    sl_query *query;
+    sl_query *query;            /* NULL once the query failed (its state is freed) */
+    sl_query_stats final_stats; /* the statistics when it failed */
+    uint64_t state_limit;       /* its own limit in bytes, 0: the instance's */
     uint64_t seq;
 
     /* The last SL_MAX_OUTPUT_HISTORY changes, a ring: hist[(head + i) % cap]. */
@@ -70,6 +75,12 @@ struct sl_live {
     size_t snap_len, snap_cap, snap_dead;
     size_t *slots;
     size_t nslots;
+
+    /* The last SL_MAX_LATE_HISTORY late rows (source layout), a ring like hist; their
+     * seq counts from 1 in each run of the server. */
+    hist_entry *late;
+    size_t late_cap, late_head, late_len;
+    uint64_t late_seq;
 
     char *error; /* why the query stopped, NULL while it runs */
 
@@ -88,6 +99,7 @@ struct sl_instance {
     size_t nstreams, streams_cap;
     sl_live **queries;
     size_t nqueries, queries_cap;
+    uint64_t query_state_limit; /* bytes, for queries without their own */
     uint64_t next_query_number;
 };
 
@@ -131,6 +143,7 @@ static stream *add_stream(sl_instance *in, sl_schema *schema, char *ddl)
     s->ddl = ddl;
     s->next_offset = 0;
     s->watermark = INT64_MIN;
+    s->last_arrival_ms = in->clock_ms(in->clock_ctx);
     return s;
 }
 
@@ -227,6 +240,25 @@ const sl_catalog *sl_instance_catalog(sl_instance *in)
 int64_t sl_instance_now_ms(sl_instance *in)
 {
     return in->clock_ms(in->clock_ctx);
+}
+
+void sl_instance_tick(sl_instance *in)
+{
+    int64_t now = in->clock_ms(in->clock_ctx);
+
+    for (size_t i = 0; i < in->nstreams; i++) {
+        const stream *s = &in->streams[i];
+        int64_t t = s->schema->idle_timeout_ms, target;
+
+        if (t <= 0 || now - s->last_arrival_ms < t || __builtin_sub_overflow(now, t, &target))
+            continue;
+        for (size_t qi = 0; qi < in->nqueries; qi++) {
+            sl_live *q = in->queries[qi];
+
+            if (q->query && strcmp(q->plan->source, s->schema->name) == 0)
+                sl_query_advance(q->query, target);
+        }
+    }
 }
 
 /* --- Live query output --------------------------------------------------------------- */
@@ -373,8 +405,54 @@ static void live_emit(void *ctx, sl_change change, const sl_row *row)
     q->dispatching++;
     for (size_t i = 0; i < q->nlisteners; i++) {
         listener_slot *s = &q->listeners[i];
-        if (s->active && s->l.on_change)
+        if (s->active && !s->late && s->l.on_change)
             s->l.on_change(s->l.ctx, seq, change, row);
+    }
+    if (--q->dispatching == 0)
+        listeners_compact(q);
+}
+
+/* Keeps a copy of a late row in the ring, dropping the oldest past the bound. */
+static void late_add(sl_live *q, uint64_t seq, const sl_row *row)
+{
+    if (q->late_len == q->late_cap && q->late_cap < SL_MAX_LATE_HISTORY) {
+        size_t cap = q->late_cap ? q->late_cap * 2 : 16;
+        hist_entry *h;
+
+        if (cap > SL_MAX_LATE_HISTORY)
+            cap = SL_MAX_LATE_HISTORY;
+        h = sl_xcalloc(cap, sizeof(hist_entry));
+        for (size_t i = 0; i < q->late_len; i++)
+            h[i] = q->late[(q->late_head + i) % q->late_cap];
+        free(q->late);
+        q->late = h;
+        q->late_cap = cap;
+        q->late_head = 0;
+    }
+    if (q->late_len == q->late_cap) {
+        sl_row_free(q->late[q->late_head].row);
+        q->late_head = (q->late_head + 1) % q->late_cap;
+        q->late_len--;
+    }
+    hist_entry *e = &q->late[(q->late_head + q->late_len) % q->late_cap];
+    e->seq = seq;
+    e->change = SL_CHANGE_INSERT;
+    e->row = sl_row_copy(row);
+    q->late_len++;
+}
+
+/* The engine's late-row sink: numbers the row, keeps it, tells the late listeners. */
+static void live_late(void *ctx, const sl_row *row)
+{
+    sl_live *q = ctx;
+    uint64_t seq = ++q->late_seq;
+
+    late_add(q, seq, row);
+    q->dispatching++;
+    for (size_t i = 0; i < q->nlisteners; i++) {
+        listener_slot *s = &q->listeners[i];
+        if (s->active && s->late && s->l.on_change)
+            s->l.on_change(s->l.ctx, seq, SL_CHANGE_INSERT, row);
     }
     if (--q->dispatching == 0)
         listeners_compact(q);
@@ -407,6 +485,9 @@ static void live_free(sl_live *q, sl_errcode code, const char *reason)
     for (size_t i = 0; i < q->hist_len; i++)
         sl_row_free(q->hist[(q->hist_head + i) % q->hist_cap].row);
     free(q->hist);
+    for (size_t i = 0; i < q->late_len; i++)
+        sl_row_free(q->late[(q->late_head + i) % q->late_cap].row);
+    free(q->late);
     for (size_t i = 0; i < q->snap_len; i++)
         sl_row_free(q->snap[i].row);
     free(q->snap);
@@ -418,7 +499,7 @@ static void live_free(sl_live *q, sl_errcode code, const char *reason)
     free(q);
 }
 
-int sl_live_listen(sl_live *q, const sl_live_listener *l)
+static int listen_to(sl_live *q, const sl_live_listener *l, bool late)
 {
     if (q->nlisteners == q->listeners_cap) {
         q->listeners_cap = q->listeners_cap ? q->listeners_cap * 2 : 4;
@@ -427,8 +508,40 @@ int sl_live_listen(sl_live *q, const sl_live_listener *l)
     listener_slot *s = &q->listeners[q->nlisteners++];
     s->handle = ++q->next_handle;
     s->active = true;
+    s->late = late;
     s->l = *l;
     return s->handle;
+}
+
+int sl_live_listen(sl_live *q, const sl_live_listener *l)
+{
+    return listen_to(q, l, false);
+}
+
+int sl_live_listen_late(sl_live *q, const sl_live_listener *l)
+{
+    return listen_to(q, l, true);
+}
+
+int sl_live_replay_late(sl_live *q, uint64_t from_seq,
+                        void (*fn)(void *ctx, uint64_t seq, sl_change change, const sl_row *row),
+                        void *ctx, sl_error *err)
+{
+    uint64_t oldest = q->late_len ? q->late[q->late_head].seq : q->late_seq + 1;
+
+    if (from_seq > q->late_seq)
+        return 0;
+    if (from_seq + 1 < oldest)
+        return sl_error_set(err, SL_ERR_GONE, 0, 0,
+                            "late rows after seq %" PRIu64
+                            " are no longer kept (oldest kept: %" PRIu64 ")",
+                            from_seq, oldest);
+    for (size_t i = 0; i < q->late_len; i++) {
+        const hist_entry *e = &q->late[(q->late_head + i) % q->late_cap];
+        if (e->seq > from_seq)
+            fn(ctx, e->seq, e->change, e->row);
+    }
+    return 0;
 }
 
 void sl_live_unlisten(sl_live *q, int handle)
@@ -497,11 +610,33 @@ const char *sl_live_error(const sl_live *q)
     return q->error;
 }
 
+uint64_t sl_live_state_limit(const sl_live *q)
+{
+    return q->state_limit ? q->state_limit : q->in->query_state_limit;
+}
+
+/* The query fails alone: it keeps why and its last statistics, frees its state, and
+ * its listeners are told (QUERY_FAILED).  The stream and other queries go on. */
+static void live_fail(sl_live *q, const char *why)
+{
+    if (q->error)
+        return;
+    q->error = sl_xstrdup(why);
+    sl_query_stats_get(q->query, &q->final_stats);
+    q->final_stats.state_bytes = 0;
+    sl_query_free(q->query);
+    q->query = NULL;
+    close_listeners(q, SL_ERR_QUERY_FAILED, q->error);
+}
+
 void sl_live_stats_get(const sl_live *q, sl_live_stats *out)
 {
     size_t n = 0;
 
-    sl_query_stats_get(q->query, &out->engine);
+    if (q->query)
+        sl_query_stats_get(q->query, &out->engine);
+    else
+        out->engine = q->final_stats;
     out->seq = q->seq;
     for (size_t i = 0; i < q->nlisteners; i++)
         n += q->listeners[i].active;
@@ -511,9 +646,10 @@ void sl_live_stats_get(const sl_live *q, sl_live_stats *out)
 /* --- Replaying the log --------------------------------------------------------------- */
 
 /* Feeds the stored events of the query's stream from offset `from` up to the log's end
- * through query, skipping events before `from` in the first batch. */
+ * through query, skipping events before `from` in the first batch.  *query_failed says
+ * whether a failure came from the query (past its state limit) rather than the store. */
 static int replay_log(sl_instance *in, const char *stream_name, uint64_t from, sl_query *query,
-                      sl_error *err)
+                      bool *query_failed, sl_error *err)
 {
     sl_store_cursor *cur = NULL;
     const void *blob;
@@ -536,8 +672,10 @@ static int replay_log(sl_instance *in, const char *stream_name, uint64_t from, s
             if (off++ >= from)
                 prc = sl_query_push(query, row, err);
             sl_row_free(row);
-            if (prc < 0)
+            if (prc < 0) {
+                *query_failed = true;
                 goto fail;
+            }
         }
         if (rc < 0)
             goto fail;
@@ -598,12 +736,20 @@ static void add_query(sl_instance *in, sl_live *q)
 }
 
 /* Makes a live query from a compiled plan (takes ownership) starting at start_offset,
- * replays the log into it and adds it to the instance. */
+ * replays the log into it and adds it to the instance.  When the query itself fails
+ * during the replay (past its state limit), keep_failed adds it anyway, failed (a
+ * restart), else the call fails (a new query). */
 static int start_live(sl_instance *in, const char *id, const char *sql, size_t len, sl_plan *plan,
-                      bool persistent, uint64_t start_offset, sl_live **out, sl_error *err)
+                      bool persistent, uint64_t start_offset, uint64_t state_limit,
+                      bool keep_failed, sl_live **out, sl_error *err)
 {
+    bool query_failed = false;
     sl_live *q = sl_xcalloc(1, sizeof(sl_live));
-    sl_sink sink = {.ctx = q, .emit = live_emit, .late = NULL};
+    sl_sink sink = {.ctx = q,
+                    .emit = live_emit,
+                    .late = live_late,
+                    .clock_ms = in->clock_ms,
+                    .clock_ctx = in->clock_ctx};
 
     q->in = in;
     q->id = sl_xstrdup(id);
@@ -612,8 +758,13 @@ static int start_live(sl_instance *in, const char *id, const char *sql, size_t l
     q->start_offset = start_offset;
     q->plan = plan;
     q->query = sl_query_new(plan, &sink);
-    if (replay_log(in, plan->source, start_offset, q->query, err) < 0)
-        goto fail;
+    q->state_limit = state_limit;
+    sl_query_set_state_limit(q->query, (size_t)sl_live_state_limit(q));
+    if (replay_log(in, plan->source, start_offset, q->query, &query_failed, err) < 0) {
+        if (!query_failed || !keep_failed)
+            goto fail;
+        live_fail(q, err->message);
+    }
     add_query(in, q);
     if (out)
         *out = q;
@@ -625,6 +776,14 @@ fail:
 
 int sl_instance_query_create(sl_instance *in, const char *id, const char *sql, size_t len,
                              bool persistent, bool from_earliest, sl_live **out, sl_error *err)
+{
+    return sl_instance_query_create_limited(in, id, sql, len, persistent, from_earliest, 0, out,
+                                            err);
+}
+
+int sl_instance_query_create_limited(sl_instance *in, const char *id, const char *sql, size_t len,
+                                     bool persistent, bool from_earliest, uint64_t state_limit,
+                                     sl_live **out, sl_error *err)
 {
     sl_plan *plan = NULL;
     char idbuf[32];
@@ -651,9 +810,9 @@ int sl_instance_query_create(sl_instance *in, const char *id, const char *sql, s
     }
     stream *s = find_stream(in, plan->source);
     uint64_t start = from_earliest ? 0 : s->next_offset;
-    if (persistent && sl_store_query_put(in->store, id, sql, start, err) < 0)
+    if (persistent && sl_store_query_put(in->store, id, sql, start, state_limit, err) < 0)
         goto fail;
-    if (start_live(in, id, sql, len, plan, persistent, start, out, err) < 0) {
+    if (start_live(in, id, sql, len, plan, persistent, start, state_limit, false, out, err) < 0) {
         if (persistent) {
             sl_error dummy;
             sl_store_query_drop(in->store, id, &dummy);
@@ -723,13 +882,53 @@ static int check_row(const sl_schema *schema, const sl_row *row, size_t index, s
 int sl_instance_ingest(sl_instance *in, const char *stream_name, sl_row *const *rows, size_t n,
                        sl_error *err)
 {
+    return sl_instance_ingest_keyed(in, stream_name, rows, n, NULL, NULL, err);
+}
+
+/* Looks up an earlier request with the same Idempotency-Key on the stream, made within
+ * SL_IDEMPOTENCY_TTL_MS.  Returns 1 with *replay set (caller frees) when it had the same
+ * body, 0 when there was none, -1 with err set (IDEMPOTENCY_MISMATCH for another body). */
+static int idem_lookup(sl_instance *in, const stream *s, const sl_ingest_key *key, char **replay,
+                       sl_error *err)
+{
+    unsigned char hash[SL_STORE_HASH_LEN];
+    int64_t now = in->clock_ms(in->clock_ctx);
+    int rc = sl_store_idem_get(in->store, s->schema->name, key->key, now - SL_IDEMPOTENCY_TTL_MS,
+                               hash, replay, err);
+
+    if (rc == 1 && memcmp(hash, key->body_hash, SL_STORE_HASH_LEN) != 0) {
+        free(*replay);
+        *replay = NULL;
+        return sl_error_set(err, SL_ERR_IDEMPOTENCY_MISMATCH, 0, 0,
+                            "Idempotency-Key '%s' was already used on stream '%s' with a "
+                            "different request body",
+                            key->key, s->schema->name);
+    }
+    return rc;
+}
+
+int sl_instance_ingest_keyed(sl_instance *in, const char *stream_name, sl_row *const *rows,
+                             size_t n, const sl_ingest_key *key, char **replay, sl_error *err)
+{
     stream *s = find_stream(in, stream_name);
     sl_buf blob = SL_BUF_INIT;
     int64_t lo = INT64_MAX, hi = INT64_MIN;
     uint64_t first;
+    sl_store_idem idem;
 
+    if (replay)
+        *replay = NULL;
     if (!s)
         return sl_error_set(err, SL_ERR_UNKNOWN_STREAM, 0, 0, "unknown stream '%s'", stream_name);
+    if (key) {
+        int rc = idem_lookup(in, s, key, replay, err);
+        if (rc != 0)
+            return rc;
+        idem.key = key->key;
+        memcpy(idem.body_hash, key->body_hash, SL_STORE_HASH_LEN);
+        idem.answer = key->answer;
+        idem.created_ms = in->clock_ms(in->clock_ctx);
+    }
     if (n == 0)
         return sl_error_set(err, SL_ERR_BAD_REQUEST, 0, 0, "no events");
     if (n > UINT32_MAX)
@@ -743,10 +942,11 @@ int sl_instance_ingest(sl_instance *in, const char *stream_name, sl_row *const *
         hi = rows[i]->rowtime > hi ? rows[i]->rowtime : hi;
     }
     if (sl_store_append(in->store, s->schema->name, blob.data, blob.len, (uint32_t)n, lo, hi,
-                        &first, err) < 0)
+                        key ? &idem : NULL, &first, err) < 0)
         goto fail;
     sl_buf_free(&blob);
     s->next_offset = first + n;
+    s->last_arrival_ms = in->clock_ms(in->clock_ctx);
     if (hi > s->watermark)
         s->watermark = hi;
     /* Durable: now every live query on the stream sees the rows, in order. */
@@ -756,17 +956,42 @@ int sl_instance_ingest(sl_instance *in, const char *stream_name, sl_row *const *
             continue;
         for (size_t i = 0; i < n && !q->error; i++) {
             sl_error qerr;
-            if (sl_query_push(q->query, rows[i], &qerr) < 0) {
-                /* The query fails alone; the stream and other queries go on. */
-                q->error = sl_xstrdup(qerr.message);
-                close_listeners(q, SL_ERR_QUERY_FAILED, q->error);
-            }
+            if (sl_query_push(q->query, rows[i], &qerr) < 0)
+                live_fail(q, qerr.message);
         }
     }
     return 0;
 fail:
     sl_buf_free(&blob);
     return -1;
+}
+
+/* --- Upkeep ------------------------------------------------------------------------- */
+
+int sl_instance_maintain(sl_instance *in, unsigned max_deletes, sl_error *err)
+{
+    unsigned left = max_deletes, n;
+    uint64_t events;
+
+    for (size_t i = 0; i < in->nstreams && left > 0; i++) {
+        const stream *s = &in->streams[i];
+        int64_t keep = s->schema->retention_ms;
+
+        /* No events yet, or none can be old enough: nothing to delete. */
+        if (keep <= 0 || s->watermark == INT64_MIN || s->watermark < INT64_MIN + keep)
+            continue;
+        if (sl_store_retention_delete(in->store, s->schema->name, s->watermark - keep, left, &n,
+                                      &events, err) < 0)
+            return -1;
+        left -= n;
+    }
+    if (left > 0) {
+        int64_t now = in->clock_ms(in->clock_ctx);
+        if (sl_store_idem_expire(in->store, now - SL_IDEMPOTENCY_TTL_MS, left, &n, err) < 0)
+            return -1;
+        left -= n;
+    }
+    return (int)(max_deletes - left);
 }
 
 /* --- Batch queries ------------------------------------------------------------------- */
@@ -798,9 +1023,14 @@ int sl_instance_batch_open(sl_instance *in, sl_plan *plan, sl_batch **out, sl_er
     b = sl_xcalloc(1, sizeof(sl_batch));
     b->in = in;
     b->plan = plan;
-    sink = (sl_sink){.ctx = b, .emit = batch_emit, .late = NULL};
+    sink = (sl_sink){.ctx = b,
+                     .emit = batch_emit,
+                     .late = NULL,
+                     .clock_ms = in->clock_ms,
+                     .clock_ctx = in->clock_ctx};
     b->query = sl_query_new(plan, &sink);
-    if (sl_store_scan(in->store, plan->source, 0, &b->cursor, err) < 0) {
+    if (sl_store_scan_range(in->store, plan->source, 0, plan->rowtime_lo, plan->rowtime_hi,
+                            &b->cursor, err) < 0) {
         sl_batch_free(b);
         return -1;
     }
@@ -897,7 +1127,8 @@ static int load_stream(void *ctx, const char *name, const char *ddl)
                                  lc->err);
 }
 
-static int load_query(void *ctx, const char *id, const char *sql, uint64_t start_offset)
+static int load_query(void *ctx, const char *id, const char *sql, uint64_t start_offset,
+                      uint64_t state_limit)
 {
     load_ctx *lc = ctx;
     sl_plan *plan = NULL;
@@ -908,7 +1139,8 @@ static int load_query(void *ctx, const char *id, const char *sql, uint64_t start
         return sl_error_set(lc->err, SL_ERR_STORAGE_ERROR, 0, 0,
                             "stored query '%s' does not compile: %s", id, msg);
     }
-    return start_live(lc->in, id, sql, strlen(sql), plan, true, start_offset, NULL, lc->err);
+    return start_live(lc->in, id, sql, strlen(sql), plan, true, start_offset, state_limit, true,
+                      NULL, lc->err);
 }
 
 int sl_instance_open(const sl_instance_opts *opts, sl_instance **out, sl_error *err)
@@ -918,8 +1150,11 @@ int sl_instance_open(const sl_instance_opts *opts, sl_instance **out, sl_error *
 
     in->catalog.ctx = in;
     in->catalog.lookup = catalog_lookup;
+    in->catalog.zone_exists = sl_tz_exists;
     in->clock_ms = opts->clock_ms;
     in->clock_ctx = opts->clock_ctx;
+    in->query_state_limit =
+        opts->query_state_limit ? opts->query_state_limit : SL_DEFAULT_QUERY_STATE_LIMIT;
     if (sl_store_open(opts->data_dir, opts->fsync, &in->store, err) < 0)
         goto fail;
     if (sl_store_stream_list(in->store, load_stream, &lc, err) != 0)

@@ -34,6 +34,9 @@ typedef struct sl_instance_opts {
     /* Wall clock in epoch ms: arrival time for events without ROWTIME. */
     int64_t (*clock_ms)(void *ctx);
     void *clock_ctx;
+    /* Bytes of state a query may hold before it fails alone, unless it has its own
+     * limit; 0: SL_DEFAULT_QUERY_STATE_LIMIT. */
+    uint64_t query_state_limit;
 } sl_instance_opts;
 
 /* Opens the store, loads the catalog and restarts every persistent query (each replays
@@ -43,6 +46,12 @@ int sl_instance_open(const sl_instance_opts *opts, sl_instance **out, sl_error *
 void sl_instance_close(sl_instance *in);
 
 int64_t sl_instance_now_ms(sl_instance *in);
+
+/* The wall-clock upkeep the server calls about once a second (under its lock): for
+ * every stream declared WITH (IDLE_TIMEOUT='t') that has had no event for t or longer
+ * (by the injected clock), the stream time of every query on it advances to now - t,
+ * closing the windows that end by then (docs/sql.md). */
+void sl_instance_tick(sl_instance *in);
 
 /* The catalog for the compiler (valid while the instance lives). */
 const sl_catalog *sl_instance_catalog(sl_instance *in);
@@ -74,6 +83,29 @@ int sl_instance_stream_get(sl_instance *in, const char *name, sl_stream_info *ou
 int sl_instance_ingest(sl_instance *in, const char *stream, sl_row *const *rows, size_t n,
                        sl_error *err);
 
+/* The Idempotency-Key of an ingest request (SPEC section 3). */
+typedef struct sl_ingest_key {
+    const char *key;                            /* the header's value (borrowed) */
+    unsigned char body_hash[SL_STORE_HASH_LEN]; /* hash of what makes the request */
+    const char *answer; /* the answer body given when stored, kept to give again (borrowed) */
+} sl_ingest_key;
+
+/* sl_instance_ingest with an optional Idempotency-Key (key NULL: none).  When key
+ * repeats a request stored on this stream within SL_IDEMPOTENCY_TTL_MS with the same
+ * body hash, nothing is stored and 1 is returned with *replay (caller frees) the answer
+ * recorded then; the same key with another hash is IDEMPOTENCY_MISMATCH (422).
+ * Otherwise the rows and the key's record are stored in one transaction and 0 is
+ * returned (*replay NULL).  replay may be NULL when key is. */
+int sl_instance_ingest_keyed(sl_instance *in, const char *stream, sl_row *const *rows, size_t n,
+                             const sl_ingest_key *key, char **replay, sl_error *err);
+
+/* Background upkeep, a bounded step: deletes stored batches past their stream's
+ * RETENTION (whole batches whose newest ROWTIME is more than the retention before the
+ * stream's watermark) and idempotency records older than SL_IDEMPOTENCY_TTL_MS, at
+ * most max_deletes of them, each deletion a short transaction of its own.  Returns how
+ * many were deleted (call again while it returns max_deletes), or -1 with err set. */
+int sl_instance_maintain(sl_instance *in, unsigned max_deletes, sl_error *err);
+
 /* --- Queries ------------------------------------------------------------------------ */
 
 typedef struct sl_live_stats {
@@ -99,6 +131,15 @@ typedef struct sl_live_listener {
  * sl_parse/sl_plan_build give them; UNSUPPORTED when the SELECT has no EMIT. */
 int sl_instance_query_create(sl_instance *in, const char *id, const char *sql, size_t len,
                              bool persistent, bool from_earliest, sl_live **out, sl_error *err);
+/* sl_instance_query_create with the query's own state limit in bytes (0: the instance's
+ * default), recorded with a persistent query.  A query whose state passes its limit
+ * fails alone: it stops, its state is freed, its listeners get on_close with
+ * QUERY_FAILED, and sl_live_error says why.  A new query that passes it while it
+ * replays the stored history is not created (LIMIT_EXCEEDED); a persistent one that
+ * passes it while replaying at start is kept, failed. */
+int sl_instance_query_create_limited(sl_instance *in, const char *id, const char *sql, size_t len,
+                                     bool persistent, bool from_earliest, uint64_t state_limit,
+                                     sl_live **out, sl_error *err);
 /* Stops and removes a query (listeners get on_close). UNKNOWN_QUERY when none. */
 int sl_instance_query_drop(sl_instance *in, const char *id, sl_error *err);
 /* Query ids are case-insensitive, like SQL identifiers: `DROP QUERY q1` (which the
@@ -113,6 +154,8 @@ const sl_plan *sl_live_plan(const sl_live *q);
 bool sl_live_persistent(const sl_live *q);
 /* Why the query stopped (it failed alone, e.g. past a limit), or NULL while it runs. */
 const char *sl_live_error(const sl_live *q);
+/* The state limit in force for the query, in bytes. */
+uint64_t sl_live_state_limit(const sl_live *q);
 void sl_live_stats_get(const sl_live *q, sl_live_stats *out);
 
 /* Adds a listener (copied); returns a handle (> 0) for sl_live_unlisten. */
@@ -124,6 +167,18 @@ void sl_live_unlisten(sl_live *q, int handle);
 int sl_live_replay(sl_live *q, uint64_t from_seq,
                    void (*fn)(void *ctx, uint64_t seq, sl_change change, const sl_row *row),
                    void *ctx, sl_error *err);
+
+/* Late rows (SPEC section 2): the source rows the query left out because their window
+ * had closed.  A late listener's on_change gets each one (change SL_CHANGE_INSERT, the
+ * source stream's layout, borrowed) with its own seq, counting from 1 in each run of
+ * the server; the last SL_MAX_LATE_HISTORY are kept for sl_live_replay_late, which
+ * works as sl_live_replay (GONE when from_seq is older than what is kept).  A late
+ * listener is removed with sl_live_unlisten and closed with the others. */
+int sl_live_listen_late(sl_live *q, const sl_live_listener *l);
+int sl_live_replay_late(sl_live *q, uint64_t from_seq,
+                        void (*fn)(void *ctx, uint64_t seq, sl_change change, const sl_row *row),
+                        void *ctx, sl_error *err);
+
 /* Calls fn with the current row of every key (aggregates), ordered by first emission;
  * the seq passed is the seq of that row's latest change. */
 void sl_live_snapshot(sl_live *q,

@@ -36,18 +36,22 @@
 typedef struct options {
     const char *listen, *data, *token_file, *tls_cert, *tls_key, *fsync, *max_body;
     const char *subscriber_buffer, *log_level, *web_root;
+    const char *max_pending_bodies, *max_pending_bytes, *max_connections, *query_state_limit;
 } options;
 
 static const char usage[] =
     "usage: sluice [--listen ADDR:PORT] [--data DIR] [--auth-token-file F]\n"
     "              [--tls-cert F --tls-key F] [--fsync normal|always] [--max-body BYTES]\n"
     "              [--subscriber-buffer BYTES] [--log-level error|warn|info|debug]\n"
-    "              [--web-root DIR] [--help] [--version]\n"
+    "              [--web-root DIR] [--max-pending-bodies N] [--max-pending-bytes BYTES]\n"
+    "              [--max-connections N] [--query-state-limit BYTES] [--help] [--version]\n"
     "\n"
     "A stream query server: POST events, register continuous SQL, stream results.\n"
     "Each option may also be set as an environment variable (SLUICE_LISTEN, SLUICE_DATA,\n"
     "SLUICE_AUTH_TOKEN_FILE, SLUICE_TLS_CERT, SLUICE_TLS_KEY, SLUICE_FSYNC,\n"
-    "SLUICE_MAX_BODY, SLUICE_SUBSCRIBER_BUFFER, SLUICE_LOG_LEVEL, SLUICE_WEB_ROOT);\n"
+    "SLUICE_MAX_BODY, SLUICE_SUBSCRIBER_BUFFER, SLUICE_LOG_LEVEL, SLUICE_WEB_ROOT,\n"
+    "SLUICE_MAX_PENDING_BODIES, SLUICE_MAX_PENDING_BYTES, SLUICE_MAX_CONNECTIONS,\n"
+    "SLUICE_QUERY_STATE_LIMIT);\n"
     "a flag wins over its variable.\n"
     "\n"
     "  --listen ADDR:PORT   address to serve (default 127.0.0.1:8080; port 0 picks one;\n"
@@ -60,7 +64,13 @@ static const char usage[] =
     "  --subscriber-buffer BYTES  unsent result bytes per client before it is cut off\n"
     "                       (default 8M)\n"
     "  --log-level L        error, warn, info (default) or debug\n"
-    "  --web-root DIR       serve the dashboard from DIR instead of the built-in copy\n";
+    "  --web-root DIR       serve the dashboard from DIR instead of the built-in copy\n"
+    "  --max-pending-bodies N  POST bodies received or processed at once; more get 429\n"
+    "                       with Retry-After (default 64)\n"
+    "  --max-pending-bytes BYTES  bytes those bodies may hold together (default 256M)\n"
+    "  --max-connections N  open connections, result streams included (default 1024)\n"
+    "  --query-state-limit BYTES  state a query may hold before it fails alone\n"
+    "                       (default 256M; a query's own \"state_limit\" wins)\n";
 
 static int __attribute__((format(printf, 1, 2))) bad_usage(const char *fmt, ...)
 {
@@ -117,6 +127,22 @@ static bool parse_size(const char *s, unsigned long long *out)
         return false;
     *out = v * mul;
     return *out >= MIN_SIZE_OPTION && *out <= MAX_SIZE_OPTION;
+}
+
+/* Parses a count from 1 to max into *out. */
+static bool parse_count(const char *s, unsigned max, unsigned *out)
+{
+    char *end;
+    unsigned long v;
+
+    if (!s || *s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    if (errno || *end || v < 1 || v > max)
+        return false;
+    *out = (unsigned)v;
+    return true;
 }
 
 /* Reads a whole small file (caller frees); NULL with a message on failure. */
@@ -250,6 +276,10 @@ static int parse_args(int argc, char **argv, options *o)
         {"subscriber-buffer", required_argument, NULL, 's'},
         {"log-level", required_argument, NULL, 'L'},
         {"web-root", required_argument, NULL, 'w'},
+        {"max-pending-bodies", required_argument, NULL, 'P'},
+        {"max-pending-bytes", required_argument, NULL, 'B'},
+        {"max-connections", required_argument, NULL, 'C'},
+        {"query-state-limit", required_argument, NULL, 'Q'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -266,6 +296,10 @@ static int parse_args(int argc, char **argv, options *o)
     o->subscriber_buffer = env_or("SLUICE_SUBSCRIBER_BUFFER", NULL);
     o->log_level = env_or("SLUICE_LOG_LEVEL", "info");
     o->web_root = env_or("SLUICE_WEB_ROOT", NULL);
+    o->max_pending_bodies = env_or("SLUICE_MAX_PENDING_BODIES", NULL);
+    o->max_pending_bytes = env_or("SLUICE_MAX_PENDING_BYTES", NULL);
+    o->max_connections = env_or("SLUICE_MAX_CONNECTIONS", NULL);
+    o->query_state_limit = env_or("SLUICE_QUERY_STATE_LIMIT", NULL);
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         switch (c) {
@@ -299,6 +333,18 @@ static int parse_args(int argc, char **argv, options *o)
         case 'w':
             o->web_root = optarg;
             break;
+        case 'P':
+            o->max_pending_bodies = optarg;
+            break;
+        case 'B':
+            o->max_pending_bytes = optarg;
+            break;
+        case 'C':
+            o->max_connections = optarg;
+            break;
+        case 'Q':
+            o->query_state_limit = optarg;
+            break;
         case 'h':
             fputs(usage, stdout);
             return -1;
@@ -323,6 +369,10 @@ int main(int argc, char **argv)
     sl_instance_opts iopts;
     struct sockaddr_storage addr;
     unsigned long long max_body = SL_DEFAULT_MAX_BODY, sub_buf = SL_DEFAULT_SUBSCRIBER_BUFFER;
+    unsigned long long pending_bytes = SL_DEFAULT_MAX_PENDING_BYTES;
+    unsigned long long state_limit = SL_DEFAULT_QUERY_STATE_LIMIT;
+    unsigned pending_bodies = SL_DEFAULT_MAX_PENDING_BODIES;
+    unsigned max_connections = SL_DEFAULT_MAX_CONNECTIONS;
     char *token = NULL, *cert = NULL, *key = NULL;
     sl_instance *in = NULL;
     sl_http *http = NULL;
@@ -360,6 +410,18 @@ int main(int argc, char **argv)
     if (o.subscriber_buffer && !parse_size(o.subscriber_buffer, &sub_buf))
         return bad_usage("--subscriber-buffer must be a size from 1K to 16G, not '%s'",
                          o.subscriber_buffer);
+    if (o.max_pending_bodies && !parse_count(o.max_pending_bodies, 1000000, &pending_bodies))
+        return bad_usage("--max-pending-bodies must be a count from 1 to 1000000, not '%s'",
+                         o.max_pending_bodies);
+    if (o.max_pending_bytes && !parse_size(o.max_pending_bytes, &pending_bytes))
+        return bad_usage("--max-pending-bytes must be a size from 1K to 16G, not '%s'",
+                         o.max_pending_bytes);
+    if (o.max_connections && !parse_count(o.max_connections, 1000000, &max_connections))
+        return bad_usage("--max-connections must be a count from 1 to 1000000, not '%s'",
+                         o.max_connections);
+    if (o.query_state_limit && !parse_size(o.query_state_limit, &state_limit))
+        return bad_usage("--query-state-limit must be a size from 1K to 16G, not '%s'",
+                         o.query_state_limit);
     if (!!o.tls_cert != !!o.tls_key)
         return bad_usage("%s", "--tls-cert and --tls-key go together");
     if (o.web_root && (stat(o.web_root, &st) < 0 || !S_ISDIR(st.st_mode)))
@@ -390,6 +452,7 @@ int main(int argc, char **argv)
     rc = 1;
     iopts.data_dir = o.data;
     iopts.clock_ms = wall_clock_ms;
+    iopts.query_state_limit = state_limit;
     if (sl_instance_open(&iopts, &in, &err) < 0) {
         fprintf(stderr, "sluice: cannot open the data directory %s: %s\n", o.data, err.message);
         goto done;
@@ -400,6 +463,9 @@ int main(int argc, char **argv)
     cfg.tls_key = key;
     cfg.max_body = (size_t)max_body;
     cfg.subscriber_buffer = (size_t)sub_buf;
+    cfg.max_pending_bodies = pending_bodies;
+    cfg.max_pending_bytes = (size_t)pending_bytes;
+    cfg.max_connections = max_connections;
     cfg.web_root = o.web_root;
     cfg.heartbeat_ms = 15000;
     if (sl_http_start(&cfg, in, &http, msg, sizeof(msg)) < 0) {

@@ -1,9 +1,12 @@
 /* agg.c: the aggregate functions of aggs.def.
  *
  * One row of functions per aggregate in a table indexed by sl_agg_fn, so that adding an
- * aggregate is a row in aggs.def, its functions here and a row in the table.
+ * aggregate is a row in aggs.def, its functions here and a row in the table.  TOPK,
+ * COLLECT_LIST and COLLECT_SET return ARRAYs, which sluice does not have yet: the binder
+ * rejects them and they have no row here.
  * Invariants: NULL inputs are ignored by every function except COUNT(*); st->n counts
- * the inputs that were not ignored; st->buf is NULL or owns st->cap bytes. */
+ * the inputs that were not ignored; st->buf is NULL or owns st->cap bytes; st->heap is
+ * the sum of every heap allocation the state owns. */
 #include "agg.h"
 
 #include "mem.h"
@@ -14,15 +17,27 @@
 #include <string.h>
 
 typedef struct agg_impl {
-    size_t (*step)(const sl_aggcall *call, sl_agg_state *st, const sl_value *arg);
+    void (*step)(const sl_aggcall *call, sl_agg_state *st, const sl_value *arg, int64_t off);
+    void (*merge)(const sl_aggcall *call, sl_agg_state *dst, const sl_agg_state *src);
     sl_value (*final)(const sl_aggcall *call, const sl_agg_state *st);
 } agg_impl;
 
-static size_t count_step(const sl_aggcall *call, sl_agg_state *st, const sl_value *arg)
+static double num(const sl_value *v)
+{
+    return v->type == SL_T_DOUBLE ? v->u.d : (double)v->u.i;
+}
+
+/* --- COUNT, SUM, AVG ---------------------------------------------------------------- */
+
+static void count_step(const sl_aggcall *call, sl_agg_state *st, const sl_value *arg, int64_t off)
 {
     if (!arg || arg->type != SL_T_NULL)
         st->n++;
-    return 0;
+}
+
+static void count_merge(const sl_aggcall *call, sl_agg_state *dst, const sl_agg_state *src)
+{
+    dst->n += src->n;
 }
 
 static sl_value count_final(const sl_aggcall *call, const sl_agg_state *st)
@@ -30,16 +45,27 @@ static sl_value count_final(const sl_aggcall *call, const sl_agg_state *st)
     return sl_int(SL_T_BIGINT, st->n);
 }
 
-static size_t sum_step(const sl_aggcall *call, sl_agg_state *st, const sl_value *arg)
+static void sum_add(const sl_aggcall *call, sl_agg_state *st, int64_t i, double d)
+{
+    if (call->type == SL_T_DOUBLE)
+        st->sum.d += d;
+    else if (!st->overflow && __builtin_add_overflow(st->sum.i, i, &st->sum.i))
+        st->overflow = true;
+}
+
+static void sum_step(const sl_aggcall *call, sl_agg_state *st, const sl_value *arg, int64_t off)
 {
     if (arg->type == SL_T_NULL)
-        return 0;
+        return;
     st->n++;
-    if (call->type == SL_T_DOUBLE)
-        st->sum.d += arg->type == SL_T_DOUBLE ? arg->u.d : (double)arg->u.i;
-    else if (!st->overflow && __builtin_add_overflow(st->sum.i, arg->u.i, &st->sum.i))
-        st->overflow = true;
-    return 0;
+    sum_add(call, st, arg->type == SL_T_DOUBLE ? 0 : arg->u.i, num(arg));
+}
+
+static void sum_merge(const sl_aggcall *call, sl_agg_state *dst, const sl_agg_state *src)
+{
+    dst->n += src->n;
+    dst->overflow = dst->overflow || src->overflow;
+    sum_add(call, dst, src->sum.i, src->sum.d);
 }
 
 static sl_value sum_final(const sl_aggcall *call, const sl_agg_state *st)
@@ -52,13 +78,18 @@ static sl_value sum_final(const sl_aggcall *call, const sl_agg_state *st)
 }
 
 /* AVG sums in DOUBLE whatever the argument's type. */
-static size_t avg_step(const sl_aggcall *call, sl_agg_state *st, const sl_value *arg)
+static void avg_step(const sl_aggcall *call, sl_agg_state *st, const sl_value *arg, int64_t off)
 {
     if (arg->type == SL_T_NULL)
-        return 0;
+        return;
     st->n++;
-    st->sum.d += arg->type == SL_T_DOUBLE ? arg->u.d : (double)arg->u.i;
-    return 0;
+    st->sum.d += num(arg);
+}
+
+static void avg_merge(const sl_aggcall *call, sl_agg_state *dst, const sl_agg_state *src)
+{
+    dst->n += src->n;
+    dst->sum.d += src->sum.d;
 }
 
 static sl_value avg_final(const sl_aggcall *call, const sl_agg_state *st)
@@ -69,44 +100,87 @@ static sl_value avg_final(const sl_aggcall *call, const sl_agg_state *st)
     return isfinite(d) ? sl_double(d) : sl_null();
 }
 
-/* Keeps arg as the new extreme, copying VARCHAR bytes into the state's buffer. */
-static size_t keep(sl_agg_state *st, const sl_value *arg)
-{
-    size_t grew = 0;
+/* --- MIN, MAX, EARLIEST_BY_OFFSET, LATEST_BY_OFFSET --------------------------------- */
 
-    st->best = *arg;
-    if (arg->type != SL_T_VARCHAR)
-        return 0;
-    if (arg->u.s.len > st->cap) {
+/* Keeps v as the state's value, copying VARCHAR bytes into the state's buffer. */
+static void keep(sl_agg_state *st, const sl_value *v, int64_t off)
+{
+    st->best = *v;
+    st->off = off;
+    if (v->type != SL_T_VARCHAR)
+        return;
+    if (v->u.s.len > st->cap) {
         uint32_t cap = st->cap ? st->cap : 16;
-        while (cap < arg->u.s.len)
-            cap = cap > UINT32_MAX / 2 ? arg->u.s.len : cap * 2;
+        while (cap < v->u.s.len)
+            cap = cap > UINT32_MAX / 2 ? v->u.s.len : cap * 2;
         st->buf = sl_xrealloc(st->buf, cap);
-        grew = cap - st->cap;
+        st->heap += cap - st->cap;
         st->cap = cap;
     }
-    if (arg->u.s.len)
-        memcpy(st->buf, arg->u.s.ptr, arg->u.s.len);
+    if (v->u.s.len)
+        memmove(st->buf, v->u.s.ptr, v->u.s.len);
     st->best.u.s.ptr = st->buf;
-    return grew;
 }
 
-static size_t min_step(const sl_aggcall *call, sl_agg_state *st, const sl_value *arg)
+static void min_step(const sl_aggcall *call, sl_agg_state *st, const sl_value *arg, int64_t off)
 {
     if (arg->type == SL_T_NULL)
-        return 0;
+        return;
     if (st->n++ == 0 || sl_value_cmp(arg, &st->best) < 0)
-        return keep(st, arg);
-    return 0;
+        keep(st, arg, off);
 }
 
-static size_t max_step(const sl_aggcall *call, sl_agg_state *st, const sl_value *arg)
+static void max_step(const sl_aggcall *call, sl_agg_state *st, const sl_value *arg, int64_t off)
 {
     if (arg->type == SL_T_NULL)
-        return 0;
+        return;
     if (st->n++ == 0 || sl_value_cmp(arg, &st->best) > 0)
-        return keep(st, arg);
-    return 0;
+        keep(st, arg, off);
+}
+
+static void min_merge(const sl_aggcall *call, sl_agg_state *dst, const sl_agg_state *src)
+{
+    if (src->n > 0 && (dst->n == 0 || sl_value_cmp(&src->best, &dst->best) < 0))
+        keep(dst, &src->best, src->off);
+    dst->n += src->n;
+}
+
+static void max_merge(const sl_aggcall *call, sl_agg_state *dst, const sl_agg_state *src)
+{
+    if (src->n > 0 && (dst->n == 0 || sl_value_cmp(&src->best, &dst->best) > 0))
+        keep(dst, &src->best, src->off);
+    dst->n += src->n;
+}
+
+static void earliest_step(const sl_aggcall *call, sl_agg_state *st, const sl_value *arg,
+                          int64_t off)
+{
+    if (arg->type == SL_T_NULL)
+        return;
+    if (st->n++ == 0 || off < st->off)
+        keep(st, arg, off);
+}
+
+static void latest_step(const sl_aggcall *call, sl_agg_state *st, const sl_value *arg, int64_t off)
+{
+    if (arg->type == SL_T_NULL)
+        return;
+    if (st->n++ == 0 || off >= st->off)
+        keep(st, arg, off);
+}
+
+static void earliest_merge(const sl_aggcall *call, sl_agg_state *dst, const sl_agg_state *src)
+{
+    if (src->n > 0 && (dst->n == 0 || src->off < dst->off))
+        keep(dst, &src->best, src->off);
+    dst->n += src->n;
+}
+
+static void latest_merge(const sl_aggcall *call, sl_agg_state *dst, const sl_agg_state *src)
+{
+    if (src->n > 0 && (dst->n == 0 || src->off > dst->off))
+        keep(dst, &src->best, src->off);
+    dst->n += src->n;
 }
 
 static sl_value best_final(const sl_aggcall *call, const sl_agg_state *st)
@@ -114,10 +188,330 @@ static sl_value best_final(const sl_aggcall *call, const sl_agg_state *st)
     return st->best;
 }
 
+/* --- STDDEV_SAMP: Welford's running mean and squared deviations, merged by Chan's
+ * formula. ---------------------------------------------------------------------------- */
+
+static void stddev_step(const sl_aggcall *call, sl_agg_state *st, const sl_value *arg, int64_t off)
+{
+    double x, delta;
+
+    if (arg->type == SL_T_NULL)
+        return;
+    x = num(arg);
+    st->n++;
+    delta = x - st->sum.d;
+    st->sum.d += delta / (double)st->n;
+    st->m2 += delta * (x - st->sum.d);
+}
+
+static void stddev_merge(const sl_aggcall *call, sl_agg_state *dst, const sl_agg_state *src)
+{
+    double n1 = (double)dst->n, n2 = (double)src->n, delta;
+
+    if (src->n == 0)
+        return;
+    if (dst->n == 0) {
+        dst->n = src->n;
+        dst->sum.d = src->sum.d;
+        dst->m2 = src->m2;
+        return;
+    }
+    delta = src->sum.d - dst->sum.d;
+    dst->sum.d += delta * n2 / (n1 + n2);
+    dst->m2 += src->m2 + delta * delta * n1 * n2 / (n1 + n2);
+    dst->n += src->n;
+}
+
+static sl_value stddev_final(const sl_aggcall *call, const sl_agg_state *st)
+{
+    double d;
+
+    if (st->n < 2)
+        return sl_null();
+    d = sqrt(st->m2 > 0 ? st->m2 / (double)(st->n - 1) : 0);
+    return isfinite(d) ? sl_double(d) : sl_null();
+}
+
+/* --- COUNT_DISTINCT: an exact set of the values seen (open addressing; VARCHAR bytes
+ * copied, one allocation each). ------------------------------------------------------- */
+
+#define SET_MIN_SLOTS 8
+#define SET_SEED 0x636f756e74646973ull
+
+typedef struct valset {
+    size_t nslots, count; /* nslots: 0 or a power of two, at least twice count */
+    sl_value *slots;      /* type SL_T__COUNT marks an empty slot */
+} valset;
+
+static void set_free(void *p);
+
+static void set_place(valset *s, const sl_value *v)
+{
+    size_t mask = s->nslots - 1;
+    size_t i = sl_value_hash(v, SET_SEED) & mask;
+
+    while (s->slots[i].type != SL_T__COUNT)
+        i = (i + 1) & mask;
+    s->slots[i] = *v;
+}
+
+static void set_grow(sl_agg_state *st, valset *s)
+{
+    size_t n = s->nslots ? s->nslots * 2 : SET_MIN_SLOTS;
+    sl_value *old = s->slots;
+    size_t nold = s->nslots;
+
+    s->slots = sl_xmalloc(n * sizeof(sl_value));
+    for (size_t i = 0; i < n; i++)
+        s->slots[i].type = SL_T__COUNT;
+    s->nslots = n;
+    for (size_t i = 0; i < nold; i++)
+        if (old[i].type != SL_T__COUNT)
+            set_place(s, &old[i]);
+    free(old);
+    st->heap += (n - nold) * sizeof(sl_value);
+}
+
+/* Adds v (borrowed) to the state's set unless it is there. */
+static void set_add(sl_agg_state *st, const sl_value *v)
+{
+    valset *s = st->ext;
+    size_t mask, i;
+    sl_value copy = *v;
+
+    if (!s) {
+        s = st->ext = sl_xcalloc(1, sizeof(*s));
+        st->ext_free = set_free;
+        st->heap += sizeof(*s);
+    }
+    if ((s->count + 1) * 2 > s->nslots)
+        set_grow(st, s);
+    mask = s->nslots - 1;
+    for (i = sl_value_hash(v, SET_SEED) & mask; s->slots[i].type != SL_T__COUNT; i = (i + 1) & mask)
+        if (sl_value_eq(&s->slots[i], v))
+            return;
+    if (v->type == SL_T_VARCHAR) {
+        char *bytes = sl_xmalloc(v->u.s.len ? v->u.s.len : 1);
+
+        if (v->u.s.len)
+            memcpy(bytes, v->u.s.ptr, v->u.s.len);
+        copy.u.s.ptr = bytes;
+        st->heap += v->u.s.len ? v->u.s.len : 1;
+    }
+    s->slots[i] = copy;
+    s->count++;
+}
+
+static void set_free(void *p)
+{
+    valset *s = p;
+
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->nslots; i++)
+        if (s->slots[i].type == SL_T_VARCHAR)
+            free((char *)s->slots[i].u.s.ptr);
+    free(s->slots);
+    free(s);
+}
+
+static void distinct_step(const sl_aggcall *call, sl_agg_state *st, const sl_value *arg,
+                          int64_t off)
+{
+    if (arg->type == SL_T_NULL)
+        return;
+    st->n++;
+    set_add(st, arg);
+}
+
+static void distinct_merge(const sl_aggcall *call, sl_agg_state *dst, const sl_agg_state *src)
+{
+    const valset *s = src->ext;
+
+    dst->n += src->n;
+    for (size_t i = 0; s && i < s->nslots; i++)
+        if (s->slots[i].type != SL_T__COUNT)
+            set_add(dst, &s->slots[i]);
+}
+
+static sl_value distinct_final(const sl_aggcall *call, const sl_agg_state *st)
+{
+    const valset *s = st->ext;
+
+    return sl_int(SL_T_BIGINT, s ? (int64_t)s->count : 0);
+}
+
+/* --- PERCENTILE_APPROX: a DDSketch (Masson, Rim and Lee, VLDB 2019).  A value x > 0
+ * counts in bucket i = ceil(log_gamma(x)), which holds (gamma^(i-1), gamma^i]; with
+ * gamma = (1 + a) / (1 - a) every value of a bucket lies within relative error a of the
+ * bucket's representative 2 gamma^i / (gamma + 1).  Negative values count in a mirror
+ * store, values closer to 0 than SKETCH_MIN in a zero bucket.  Sketches merge by adding
+ * bucket counts, so the result does not depend on how rows were grouped. ------------- */
+
+#define SKETCH_MIN 1e-9
+
+typedef struct store {
+    int64_t *counts; /* counts[k] is bucket lo + k */
+    int32_t lo, n;
+} store;
+
+typedef struct sketch {
+    store pos, neg;
+    int64_t zero;
+} sketch;
+
+static double sketch_gamma(void)
+{
+    return (1 + SL_AGG_PERCENTILE_ALPHA) / (1 - SL_AGG_PERCENTILE_ALPHA);
+}
+
+/* Adds count to bucket idx, keeping at most SL_AGG_PERCENTILE_MAX_BUCKETS buckets: past
+ * that the lowest ones are folded into the lowest kept (the sketch then answers low
+ * percentiles with less accuracy, docs/sql.md). */
+static void store_add(sl_agg_state *st, store *s, int32_t idx, int64_t count)
+{
+    const int32_t max = SL_AGG_PERCENTILE_MAX_BUCKETS;
+    int32_t lo = s->lo, hi = s->lo + s->n - 1, nlo, nhi;
+
+    if (s->n == 0) {
+        s->counts = sl_xcalloc(1, sizeof(int64_t));
+        st->heap += sizeof(int64_t);
+        s->lo = idx;
+        s->n = 1;
+        s->counts[0] = count;
+        return;
+    }
+    if (idx >= lo && idx <= hi) {
+        s->counts[idx - lo] += count;
+        return;
+    }
+    if (idx < lo && hi - idx + 1 > max)
+        idx = hi - max + 1;
+    nlo = idx < lo ? idx : lo;
+    nhi = idx > hi ? idx : hi;
+    if (nhi - nlo + 1 > max)
+        nlo = nhi - max + 1;
+    if (nlo != lo || nhi != hi) {
+        int32_t nn = nhi - nlo + 1;
+        int64_t *c = sl_xcalloc((size_t)nn, sizeof(int64_t));
+
+        for (int32_t k = 0; k < s->n; k++) {
+            int32_t at = lo + k < nlo ? nlo : lo + k;
+            c[at - nlo] += s->counts[k];
+        }
+        free(s->counts);
+        st->heap += (size_t)(nn - s->n) * sizeof(int64_t);
+        s->counts = c;
+        s->lo = nlo;
+        s->n = nn;
+    }
+    if (idx < s->lo)
+        idx = s->lo;
+    s->counts[idx - s->lo] += count;
+}
+
+static void sketch_free(void *p)
+{
+    sketch *k = p;
+
+    if (!k)
+        return;
+    free(k->pos.counts);
+    free(k->neg.counts);
+    free(k);
+}
+
+static sketch *sketch_of(sl_agg_state *st)
+{
+    if (!st->ext) {
+        st->ext = sl_xcalloc(1, sizeof(sketch));
+        st->ext_free = sketch_free;
+        st->heap += sizeof(sketch);
+    }
+    return st->ext;
+}
+
+static void percentile_step(const sl_aggcall *call, sl_agg_state *st, const sl_value *arg,
+                            int64_t off)
+{
+    sketch *k;
+    double x;
+
+    if (arg->type == SL_T_NULL)
+        return;
+    x = num(arg);
+    if (!isfinite(x))
+        return;
+    k = sketch_of(st);
+    st->n++;
+    if (fabs(x) < SKETCH_MIN)
+        k->zero++;
+    else
+        store_add(st, x > 0 ? &k->pos : &k->neg, (int32_t)ceil(log(fabs(x)) / log(sketch_gamma())),
+                  1);
+}
+
+static void percentile_merge(const sl_aggcall *call, sl_agg_state *dst, const sl_agg_state *src)
+{
+    const sketch *s = src->ext;
+    sketch *d;
+
+    if (!s || src->n == 0)
+        return;
+    d = sketch_of(dst);
+    dst->n += src->n;
+    d->zero += s->zero;
+    for (int32_t i = 0; i < s->pos.n; i++)
+        if (s->pos.counts[i])
+            store_add(dst, &d->pos, s->pos.lo + i, s->pos.counts[i]);
+    for (int32_t i = 0; i < s->neg.n; i++)
+        if (s->neg.counts[i])
+            store_add(dst, &d->neg, s->neg.lo + i, s->neg.counts[i]);
+}
+
+static double bucket_value(int32_t idx)
+{
+    double g = sketch_gamma();
+
+    return 2 * pow(g, idx) / (g + 1);
+}
+
+/* The value at rank floor(p * (n - 1)) (0-based, in ascending order), approximately. */
+static sl_value percentile_final(const sl_aggcall *call, const sl_agg_state *st)
+{
+    const sketch *k = st->ext;
+    int64_t rank, seen = 0;
+
+    if (st->n == 0 || !k)
+        return sl_null();
+    rank = (int64_t)floor(call->param * (double)(st->n - 1));
+    for (int32_t i = k->neg.n - 1; i >= 0; i--) {
+        seen += k->neg.counts[i];
+        if (seen > rank)
+            return sl_double(-bucket_value(k->neg.lo + i));
+    }
+    seen += k->zero;
+    if (seen > rank)
+        return sl_double(0);
+    for (int32_t i = 0; i < k->pos.n; i++) {
+        seen += k->pos.counts[i];
+        if (seen > rank)
+            return sl_double(bucket_value(k->pos.lo + i));
+    }
+    return sl_null();
+}
+
 static const agg_impl impls[SL_AGG__COUNT] = {
-    [SL_AGG_COUNT] = {count_step, count_final}, [SL_AGG_SUM] = {sum_step, sum_final},
-    [SL_AGG_AVG] = {avg_step, avg_final},       [SL_AGG_MIN] = {min_step, best_final},
-    [SL_AGG_MAX] = {max_step, best_final},
+    [SL_AGG_COUNT] = {count_step, count_merge, count_final},
+    [SL_AGG_SUM] = {sum_step, sum_merge, sum_final},
+    [SL_AGG_AVG] = {avg_step, avg_merge, avg_final},
+    [SL_AGG_MIN] = {min_step, min_merge, best_final},
+    [SL_AGG_MAX] = {max_step, max_merge, best_final},
+    [SL_AGG_COUNT_DISTINCT] = {distinct_step, distinct_merge, distinct_final},
+    [SL_AGG_EARLIEST_BY_OFFSET] = {earliest_step, earliest_merge, best_final},
+    [SL_AGG_LATEST_BY_OFFSET] = {latest_step, latest_merge, best_final},
+    [SL_AGG_STDDEV_SAMP] = {stddev_step, stddev_merge, stddev_final},
+    [SL_AGG_PERCENTILE_APPROX] = {percentile_step, percentile_merge, percentile_final},
 };
 
 void sl_agg_init(const sl_aggcall *call, sl_agg_state *st)
@@ -127,9 +521,20 @@ void sl_agg_init(const sl_aggcall *call, sl_agg_state *st)
     st->best = sl_null();
 }
 
-size_t sl_agg_step(const sl_aggcall *call, sl_agg_state *st, const sl_value *arg)
+size_t sl_agg_step(const sl_aggcall *call, sl_agg_state *st, const sl_value *arg, int64_t offset)
 {
-    return impls[call->fn].step(call, st, arg);
+    size_t before = st->heap;
+
+    impls[call->fn].step(call, st, arg, offset);
+    return st->heap - before;
+}
+
+size_t sl_agg_merge(const sl_aggcall *call, sl_agg_state *dst, const sl_agg_state *src)
+{
+    size_t before = dst->heap;
+
+    impls[call->fn].merge(call, dst, src);
+    return dst->heap - before;
 }
 
 sl_value sl_agg_final(const sl_aggcall *call, const sl_agg_state *st)
@@ -139,10 +544,14 @@ sl_value sl_agg_final(const sl_aggcall *call, const sl_agg_state *st)
 
 size_t sl_agg_clear(sl_agg_state *st)
 {
-    size_t held = st->cap;
+    size_t held = st->heap;
 
     free(st->buf);
     st->buf = NULL;
     st->cap = 0;
+    if (st->ext)
+        st->ext_free(st->ext);
+    st->ext = NULL;
+    st->heap = 0;
     return held;
 }

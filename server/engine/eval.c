@@ -6,6 +6,8 @@
  * divide by zero; every such case is detected first and yields NULL. */
 #include "eval.h"
 
+#include "func.h"
+
 #include <assert.h>
 #include <math.h>
 #include <stdint.h>
@@ -107,9 +109,142 @@ static sl_value compare(sl_op op, const sl_value *a, const sl_value *b)
     }
 }
 
+void sl_scratch_reset(sl_scratch *s)
+{
+    sl_arena_reset(s->arena);
+    s->have_now = false;
+}
+
+bool sl_scratch_now(sl_scratch *s, int64_t *ms)
+{
+    if (!s->clock_ms)
+        return false;
+    if (!s->have_now) {
+        s->now_ms = s->clock_ms(s->clock_ctx);
+        s->have_now = true;
+    }
+    *ms = s->now_ms;
+    return true;
+}
+
+/* v widened to the bound type t (INT to BIGINT, an integer to DOUBLE), as CASE and
+ * functions with a common argument type promise. */
+static sl_value widen(sl_value v, sl_type t)
+{
+    if (t == SL_T_DOUBLE && (v.type == SL_T_INT || v.type == SL_T_BIGINT))
+        return sl_double((double)v.u.i);
+    if (t == SL_T_BIGINT && v.type == SL_T_INT)
+        v.type = SL_T_BIGINT;
+    return v;
+}
+
+/* NOT for three-valued results. */
+static sl_value negate(sl_value v, bool negated)
+{
+    return negated && v.type == SL_T_BOOLEAN ? sl_bool(!v.u.b) : v;
+}
+
+/* x IN (v...): TRUE on a match; else NULL when x or any v is NULL; else FALSE. */
+static sl_value in_list(const sl_expr *e, const sl_row *row, sl_scratch *scratch)
+{
+    sl_value x = sl_eval(e->u.nary.args[0], row, scratch);
+    bool saw_null = false;
+
+    if (x.type == SL_T_NULL)
+        return x;
+    for (int i = 1; i < e->u.nary.nargs; i++) {
+        sl_value v = sl_eval(e->u.nary.args[i], row, scratch);
+
+        if (v.type == SL_T_NULL)
+            saw_null = true;
+        else if (sl_value_cmp(&x, &v) == 0)
+            return sl_bool(true);
+    }
+    return saw_null ? sl_null() : sl_bool(false);
+}
+
+/* x BETWEEN lo AND hi: x >= lo AND x <= hi, in three-valued logic. */
+static sl_value between(const sl_expr *e, const sl_row *row, sl_scratch *scratch)
+{
+    sl_value x = sl_eval(e->u.nary.args[0], row, scratch);
+    sl_value lo = sl_eval(e->u.nary.args[1], row, scratch);
+    sl_value hi = sl_eval(e->u.nary.args[2], row, scratch);
+    int ge = x.type == SL_T_NULL || lo.type == SL_T_NULL ? -1 : sl_value_cmp(&x, &lo) >= 0;
+    int le = x.type == SL_T_NULL || hi.type == SL_T_NULL ? -1 : sl_value_cmp(&x, &hi) <= 0;
+
+    if (ge == 0 || le == 0)
+        return sl_bool(false);
+    if (ge < 0 || le < 0)
+        return sl_null();
+    return sl_bool(true);
+}
+
+/* CASE: the result of the first WHEN that is TRUE (searched) or equal to the operand
+ * (simple; a NULL never equals), else the ELSE result or NULL. */
+static sl_value case_value(const sl_expr *e, const sl_row *row, sl_scratch *scratch)
+{
+    sl_expr *const *a = e->u.nary.args;
+    int n = e->u.nary.nargs, i = 0, end = n - (e->u.nary.has_else ? 1 : 0);
+    sl_value x = sl_null();
+
+    if (e->u.nary.has_operand)
+        x = sl_eval(a[i++], row, scratch);
+    for (; i < end; i += 2) {
+        sl_value w = sl_eval(a[i], row, scratch);
+        bool hit = e->u.nary.has_operand
+                       ? x.type != SL_T_NULL && w.type != SL_T_NULL && sl_value_cmp(&x, &w) == 0
+                       : w.type == SL_T_BOOLEAN && w.u.b;
+        if (hit)
+            return widen(sl_eval(a[i + 1], row, scratch), e->type);
+    }
+    if (e->u.nary.has_else)
+        return widen(sl_eval(a[n - 1], row, scratch), e->type);
+    return sl_null();
+}
+
+static sl_value nary(const sl_expr *e, const sl_row *row, sl_scratch *scratch)
+{
+    switch (e->u.nary.op) {
+    case SL_OP_LIKE: {
+        sl_value x = sl_eval(e->u.nary.args[0], row, scratch);
+        sl_value p = sl_eval(e->u.nary.args[1], row, scratch);
+        sl_value esc = e->u.nary.nargs == 3 ? e->u.nary.args[2]->u.lit : sl_str("", 0);
+
+        if (x.type == SL_T_NULL || p.type == SL_T_NULL)
+            return sl_null();
+        return negate(
+            sl_bool(sl_like(x.u.s.ptr, x.u.s.len, p.u.s.ptr, p.u.s.len, esc.u.s.ptr, esc.u.s.len)),
+            e->u.nary.negated);
+    }
+    case SL_OP_IN:
+        return negate(in_list(e, row, scratch), e->u.nary.negated);
+    case SL_OP_BETWEEN:
+        return negate(between(e, row, scratch), e->u.nary.negated);
+    default:
+        return case_value(e, row, scratch);
+    }
+}
+
+/* Arguments on the stack up to this many, else in the scratch arena. */
+#define STACK_ARGS 8
+
+static sl_value call(const sl_expr *e, const sl_row *row, sl_scratch *scratch)
+{
+    int n = e->u.call.nargs;
+    sl_value stack[STACK_ARGS], *args = stack;
+
+    if (n > STACK_ARGS) {
+        assert(scratch);
+        args = sl_arena_alloc(scratch->arena, (size_t)n * sizeof(*args));
+    }
+    for (int i = 0; i < n; i++)
+        args[i] = sl_eval(e->u.call.args[i], row, scratch);
+    return widen(sl_func_call(e->u.call.fn, n, args, scratch), e->type);
+}
+
 /* AND and OR: a side that decides the answer alone (FALSE for AND, TRUE for OR) wins
  * over NULL, and the right side is not evaluated when the left one decides. */
-static sl_value logic(const sl_expr *e, const sl_row *row, sl_arena *scratch)
+static sl_value logic(const sl_expr *e, const sl_row *row, sl_scratch *scratch)
 {
     bool decisive = e->u.binary.op == SL_OP_OR;
     sl_value l = sl_eval(e->u.binary.left, row, scratch);
@@ -124,7 +259,7 @@ static sl_value logic(const sl_expr *e, const sl_row *row, sl_arena *scratch)
     return sl_bool(!decisive);
 }
 
-static sl_value binary(const sl_expr *e, const sl_row *row, sl_arena *scratch)
+static sl_value binary(const sl_expr *e, const sl_row *row, sl_scratch *scratch)
 {
     sl_op op = e->u.binary.op;
 
@@ -152,7 +287,7 @@ static sl_value binary(const sl_expr *e, const sl_row *row, sl_arena *scratch)
     }
 }
 
-static sl_value unary(const sl_expr *e, const sl_row *row, sl_arena *scratch)
+static sl_value unary(const sl_expr *e, const sl_row *row, sl_scratch *scratch)
 {
     sl_value a = sl_eval(e->u.unary.arg, row, scratch);
 
@@ -177,7 +312,7 @@ static sl_value unary(const sl_expr *e, const sl_row *row, sl_arena *scratch)
     }
 }
 
-sl_value sl_eval(const sl_expr *e, const sl_row *row, sl_arena *scratch)
+sl_value sl_eval(const sl_expr *e, const sl_row *row, sl_scratch *scratch)
 {
     switch (e->kind) {
     case SL_EX_LITERAL:
@@ -191,12 +326,20 @@ sl_value sl_eval(const sl_expr *e, const sl_row *row, sl_arena *scratch)
         return unary(e, row, scratch);
     case SL_EX_BINARY:
         return binary(e, row, scratch);
+    case SL_EX_CAST: {
+        sl_value v = sl_eval(e->u.cast.arg, row, scratch);
+        return sl_cast(&v, e->type, scratch);
+    }
+    case SL_EX_NARY:
+        return nary(e, row, scratch);
+    case SL_EX_CALL:
+        return call(e, row, scratch);
     }
     assert(!"bad expression kind");
     return sl_null();
 }
 
-bool sl_eval_pred(const sl_expr *e, const sl_row *row, sl_arena *scratch)
+bool sl_eval_pred(const sl_expr *e, const sl_row *row, sl_scratch *scratch)
 {
     sl_value v = sl_eval(e, row, scratch);
 

@@ -7,12 +7,14 @@
  * and end of input through finish.  Operators read their plan node (immutable, shared)
  * and keep every piece of mutable state in their own struct (PostgreSQL's plan/state
  * split).  All operators of one query share one sl_opctx: the sink, the statistics
- * (the watermark included) and a scratch arena reset for each source row.
+ * (the watermark included) and the evaluation scratch (arena and clock reading), reset
+ * for each source row.
  *
  * Each op_<kind>.c defines one operator and exports only its constructor. */
 #ifndef SL_OP_H
 #define SL_OP_H
 
+#include "eval.h"
 #include "mem.h"
 #include "plan.h"
 #include "query.h"
@@ -24,7 +26,7 @@
 typedef struct sl_opctx {
     sl_sink sink;
     sl_query_stats stats;     /* rows_in, rows_out, late_rows, state_bytes, watermark */
-    sl_arena *scratch;        /* strings made while evaluating; reset per source row */
+    sl_scratch *scratch;      /* evaluation's arena and clock; reset per source row */
     const sl_row *source_row; /* the source row being pushed (borrowed), for sink->late */
 } sl_opctx;
 
@@ -41,7 +43,18 @@ struct sl_operator {
     void (*finish)(sl_operator *op);
     /* Frees the operator and all it holds. */
     void (*free)(sl_operator *op);
+    /* The aggregate below let go of the state behind row's key (its window closed
+     * while emitting changes): forget what is kept for that key.  row has the
+     * aggregate's layout and is borrowed.  NULL when the operator keeps nothing. */
+    void (*closed)(sl_operator *op, const sl_row *row);
 };
+
+/* Tells the operator above op, when it keeps state by key, that row's key is done. */
+static inline void sl_op_closed(sl_operator *op, const sl_row *row)
+{
+    if (op->down && op->down->closed)
+        op->down->closed(op->down, row);
+}
 
 /* Hands row (borrowed) to the next operator, or to the sink when op is the root. */
 static inline void sl_op_emit(sl_operator *op, const sl_row *row, sl_change change)
@@ -72,7 +85,16 @@ static inline void sl_op_pass_finish(sl_operator *op)
  * and frees the operator through its free function. */
 sl_operator *sl_op_source_new(const sl_node *node, sl_opctx *ctx);
 sl_operator *sl_op_filter_new(const sl_node *node, sl_opctx *ctx);
+/* HAVING over an aggregate that emits changes (a FILTER whose input is AGGREGATE). */
+sl_operator *sl_op_having_new(const sl_node *node, sl_opctx *ctx);
 sl_operator *sl_op_project_new(const sl_node *node, sl_opctx *ctx);
+sl_operator *sl_op_sort_new(const sl_node *node, sl_opctx *ctx);
+sl_operator *sl_op_limit_new(const sl_node *node, sl_opctx *ctx);
+/* AGGREGATE without a window or over TUMBLING, HOPPING or CUMULATING windows. */
 sl_operator *sl_op_aggregate_new(const sl_node *node, sl_opctx *ctx);
+/* AGGREGATE over SESSION, SLIDING and COUNT windows. */
+sl_operator *sl_op_session_new(const sl_node *node, sl_opctx *ctx);
+sl_operator *sl_op_sliding_new(const sl_node *node, sl_opctx *ctx);
+sl_operator *sl_op_count_new(const sl_node *node, sl_opctx *ctx);
 
 #endif

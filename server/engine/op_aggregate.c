@@ -1,17 +1,21 @@
-/* op_aggregate.c: the AGGREGATE operator: GROUP BY, optionally over time windows.
+/* op_aggregate.c: the AGGREGATE operator: GROUP BY, optionally over TUMBLING, HOPPING or
+ * CUMULATING windows (SESSION, SLIDING and COUNT windows have operators of their own).
  *
  * Groups live in hash tables keyed by the GROUP BY values (sl_value_hash/sl_value_eq),
  * one table for a plain GROUP BY, one per open window otherwise.  Each table also
  * chains its groups in the order they were first seen, the order final rows come out
- * in.  Open windows sit in an array sorted by start; since every window of a query has
- * the same size and grace, closing order is start order, so closing pops from the front.
+ * in.  A row updates the state of each window holding it once (a hopping row is in
+ * SIZE / ADVANCE windows).  Open windows sit in an array sorted by (end, start); every
+ * window of a query has the same grace, so closing order is that order, and closing
+ * pops from the front.
  *
  * Output rows have the node's layout: [WINDOWSTART, WINDOWEND,] groups..., aggregates...
  * EMIT CHANGES sends the group's new row (an UPSERT) for every input row; EMIT FINAL and
  * batch send each (window, group) once when the window closes, and a plain GROUP BY in
  * batch sends its groups at finish.
  *
- * Invariants: wins[head..nwins) are the open windows, strictly increasing in start;
+ * Invariants: wins[head..nwins) are the open windows, strictly increasing in (end,
+ * start);
  * every group, window and group-table slot array is counted in ctx->stats.state_bytes
  * from its allocation to its free, and a group's count includes the heap bytes its
  * aggregate states own.  Input rows are additions whatever their change kind (the
@@ -54,7 +58,9 @@ typedef struct window {
 
 typedef struct agg_op {
     sl_operator base;
-    const sl_window *win; /* the node's window; kind NONE for a plain GROUP BY */
+    const sl_window *win;  /* the node's window; kind NONE for a plain GROUP BY */
+    const sl_tz *tz;       /* win->time_zone loaded; NULL for UTC */
+    sl_window_span *spans; /* room for sl_window_max_spans(win) */
     sl_emit emit;
     int ngroups, naggs;
     sl_value *keys;  /* the current row's GROUP BY values */
@@ -208,6 +214,16 @@ static void window_free(agg_op *a, window *w)
     free(w);
 }
 
+/* Orders spans by end, then start: <0, 0, >0. */
+static int span_cmp(const sl_window_span *x, const sl_window_span *y)
+{
+    if (x->end != y->end)
+        return x->end < y->end ? -1 : 1;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    return 0;
+}
+
 /* The open window for span, made when there is none yet. */
 static window *window_get(agg_op *a, const sl_window_span *span, int64_t close_at)
 {
@@ -215,19 +231,19 @@ static window *window_get(agg_op *a, const sl_window_span *span, int64_t close_a
     window *w;
 
     /* Rows mostly arrive in time order: try the newest window first. */
-    if (hi > lo && a->wins[hi - 1]->span.start <= span->start) {
-        if (a->wins[hi - 1]->span.start == span->start)
+    if (hi > lo && span_cmp(&a->wins[hi - 1]->span, span) <= 0) {
+        if (span_cmp(&a->wins[hi - 1]->span, span) == 0)
             return a->wins[hi - 1];
         lo = hi;
     }
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (a->wins[mid]->span.start < span->start)
+        if (span_cmp(&a->wins[mid]->span, span) < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
-    if (lo < a->nwins && a->wins[lo]->span.start == span->start)
+    if (lo < a->nwins && span_cmp(&a->wins[lo]->span, span) == 0)
         return a->wins[lo];
 
     /* Insert at lo: first reclaim the closed prefix, then grow if still full. */
@@ -253,9 +269,9 @@ static window *window_get(agg_op *a, const sl_window_span *span, int64_t close_a
 
 /* --- Output ------------------------------------------------------------------------- */
 
-/* Sends g's current row as an UPSERT: rowtime is the window's start when windowed (w
+/* Fills a->out with g's current row: rowtime is the window's start when windowed (w
  * set), else the group's latest input ROWTIME. */
-static void emit_group(agg_op *a, const group *g, const window *w)
+static void fill_group(agg_op *a, const group *g, const window *w)
 {
     const sl_aggcall *calls = a->base.node->u.aggregate.aggs;
     sl_row *out = a->out;
@@ -272,7 +288,13 @@ static void emit_group(agg_op *a, const group *g, const window *w)
         *v++ = g->key[i];
     for (int i = 0; i < a->naggs; i++)
         *v++ = sl_agg_final(&calls[i], &g->agg[i]);
-    sl_op_emit(&a->base, out, SL_CHANGE_UPSERT);
+}
+
+/* Sends g's current row as an UPSERT. */
+static void emit_group(agg_op *a, const group *g, const window *w)
+{
+    fill_group(a, g, w);
+    sl_op_emit(&a->base, a->out, SL_CHANGE_UPSERT);
 }
 
 static void emit_table(agg_op *a, const group_table *t, const window *w)
@@ -293,7 +315,8 @@ static group *accumulate(agg_op *a, group_table *t, int64_t rowtime)
     if (rowtime > g->rowtime)
         g->rowtime = rowtime;
     for (int i = 0; i < a->naggs; i++)
-        grew += sl_agg_step(&calls[i], &g->agg[i], calls[i].arg ? &a->args[i] : NULL);
+        grew += sl_agg_step(&calls[i], &g->agg[i], calls[i].arg ? &a->args[i] : NULL,
+                            (int64_t)a->base.ctx->stats.rows_in);
     g->bytes += grew;
     state_add(a, grew);
     return g;
@@ -304,7 +327,7 @@ static void aggregate_push(sl_operator *op, const sl_row *row, sl_change change)
     agg_op *a = (agg_op *)op;
     const sl_node *node = op->node;
     sl_opctx *ctx = op->ctx;
-    sl_window_span spans[SL_WINDOW_MAX_SPANS];
+    sl_window_span *spans = a->spans;
     bool late = false;
     group *g;
 
@@ -321,7 +344,7 @@ static void aggregate_push(sl_operator *op, const sl_row *row, sl_change change)
         return;
     }
 
-    int n = sl_window_assign(a->win, row->rowtime, spans);
+    int n = sl_window_assign(a->win, a->tz, row->rowtime, spans);
     for (int k = 0; k < n; k++) {
         int64_t close_at = sl_window_close_at(a->win, &spans[k]);
 
@@ -350,8 +373,14 @@ static void aggregate_advance(sl_operator *op, int64_t wm)
     while (a->head < a->nwins && a->wins[a->head]->close_at <= wm) {
         window *w = a->wins[a->head++];
 
-        if (a->emit != SL_EMIT_CHANGES)
+        if (a->emit != SL_EMIT_CHANGES) {
             emit_table(a, &w->groups, w);
+        } else if (op->down && op->down->closed) {
+            for (const group *g = w->groups.first; g; g = g->next) {
+                fill_group(a, g, w);
+                sl_op_closed(op, a->out);
+            }
+        }
         window_free(a, w);
     }
     if (a->head == a->nwins)
@@ -383,6 +412,7 @@ static void aggregate_free(sl_operator *op)
     free(a->wins);
     table_clear(a, &a->all);
     sl_row_free(a->out);
+    free(a->spans);
     free(a->keys);
     free(a->args);
     free(a);
@@ -399,6 +429,8 @@ sl_operator *sl_op_aggregate_new(const sl_node *node, sl_opctx *ctx)
     a->base.finish = aggregate_finish;
     a->base.free = aggregate_free;
     a->win = &node->u.aggregate.window;
+    a->tz = a->win->time_zone ? sl_tz_get(a->win->time_zone) : NULL;
+    a->spans = sl_xcalloc((size_t)sl_window_max_spans(a->win), sizeof(sl_window_span));
     a->emit = node->u.aggregate.emit;
     a->ngroups = node->u.aggregate.ngroups;
     a->naggs = node->u.aggregate.naggs;

@@ -9,6 +9,7 @@
  * windows the new stream time closes close once the row is in. */
 #include "query.h"
 
+#include "microbatch.h"
 #include "op.h"
 
 #include <assert.h>
@@ -20,6 +21,8 @@ struct sl_query {
     int nops;
     sl_operator **ops;   /* ops[0] is the root's operator, ops[nops - 1] the source's */
     sl_operator *source; /* == ops[nops - 1] */
+    sl_microbatch *mb;   /* EMIT CHANGES EVERY's buffer, NULL without EVERY */
+    size_t state_limit;  /* bytes of state past which a push fails; 0: none */
 };
 
 static sl_operator *operator_new(const sl_node *node, sl_opctx *ctx)
@@ -28,11 +31,27 @@ static sl_operator *operator_new(const sl_node *node, sl_opctx *ctx)
     case SL_NODE_SOURCE:
         return sl_op_source_new(node, ctx);
     case SL_NODE_FILTER:
+        if (node->input->kind == SL_NODE_AGGREGATE &&
+            node->input->u.aggregate.emit == SL_EMIT_CHANGES)
+            return sl_op_having_new(node, ctx);
         return sl_op_filter_new(node, ctx);
     case SL_NODE_AGGREGATE:
-        return sl_op_aggregate_new(node, ctx);
+        switch (node->u.aggregate.window.kind) {
+        case SL_WINDOW_SESSION:
+            return sl_op_session_new(node, ctx);
+        case SL_WINDOW_SLIDING:
+            return sl_op_sliding_new(node, ctx);
+        case SL_WINDOW_COUNT:
+            return sl_op_count_new(node, ctx);
+        default:
+            return sl_op_aggregate_new(node, ctx);
+        }
     case SL_NODE_PROJECT:
         return sl_op_project_new(node, ctx);
+    case SL_NODE_SORT:
+        return sl_op_sort_new(node, ctx);
+    case SL_NODE_LIMIT:
+        return sl_op_limit_new(node, ctx);
     }
     assert(!"bad plan node kind");
     return NULL;
@@ -48,7 +67,14 @@ sl_query *sl_query_new(const sl_plan *plan, const sl_sink *sink)
     q->plan = plan;
     q->ctx.sink = *sink;
     q->ctx.stats.watermark = INT64_MIN;
-    q->ctx.scratch = sl_arena_new();
+    for (node = plan->root; node; node = node->input)
+        if (node->kind == SL_NODE_AGGREGATE && node->u.aggregate.every_ms > 0)
+            q->mb = sl_microbatch_new(plan, node->u.aggregate.every_ms, sink, &q->ctx.stats,
+                                      &q->ctx.sink);
+    q->ctx.scratch = sl_xcalloc(1, sizeof(*q->ctx.scratch));
+    q->ctx.scratch->arena = sl_arena_new();
+    q->ctx.scratch->clock_ms = sink->clock_ms;
+    q->ctx.scratch->clock_ctx = sink->clock_ctx;
     for (node = plan->root; node; node = node->input)
         q->nops++;
     q->ops = sl_xcalloc((size_t)q->nops, sizeof(sl_operator *));
@@ -68,7 +94,9 @@ void sl_query_free(sl_query *q)
     for (int i = 0; i < q->nops; i++)
         q->ops[i]->free(q->ops[i]);
     free(q->ops);
-    sl_arena_free(q->ctx.scratch);
+    sl_microbatch_free(q->mb);
+    sl_arena_free(q->ctx.scratch->arena);
+    free(q->ctx.scratch);
     free(q);
 }
 
@@ -79,19 +107,32 @@ int sl_query_push(sl_query *q, const sl_row *row, sl_error *err)
     if (row->ncols != (uint32_t)q->source->node->ncols)
         return sl_error_set(err, SL_ERR_INTERNAL, 0, 0, "row has %u columns where stream %s has %d",
                             row->ncols, q->plan->source, q->source->node->ncols);
-    sl_arena_reset(q->ctx.scratch);
+    sl_scratch_reset(q->ctx.scratch);
+    if (raised && q->mb)
+        sl_microbatch_time(q->mb, q->ctx.stats.watermark, row->rowtime);
     if (raised)
         q->ctx.stats.watermark = row->rowtime;
     q->source->push(q->source, row, SL_CHANGE_INSERT);
     if (raised)
         q->source->advance(q->source, row->rowtime);
+    if (q->state_limit && q->ctx.stats.state_bytes > q->state_limit)
+        return sl_error_set(err, SL_ERR_LIMIT_EXCEEDED, 0, 0,
+                            "the query's state holds %zu bytes, past its limit of %zu bytes",
+                            q->ctx.stats.state_bytes, q->state_limit);
     return 0;
+}
+
+void sl_query_set_state_limit(sl_query *q, size_t bytes)
+{
+    q->state_limit = bytes;
 }
 
 void sl_query_advance(sl_query *q, int64_t wm)
 {
     if (wm <= q->ctx.stats.watermark)
         return;
+    if (q->mb)
+        sl_microbatch_time(q->mb, q->ctx.stats.watermark, wm);
     q->ctx.stats.watermark = wm;
     q->source->advance(q->source, wm);
 }
@@ -100,6 +141,8 @@ void sl_query_finish(sl_query *q)
 {
     sl_query_advance(q, INT64_MAX);
     q->source->finish(q->source);
+    if (q->mb)
+        sl_microbatch_flush(q->mb);
 }
 
 void sl_query_stats_get(const sl_query *q, sl_query_stats *out)

@@ -37,6 +37,10 @@ typedef struct sl_sink {
     void (*emit)(void *ctx, sl_change change, const sl_row *row);
     /* Called for every late source row (source layout, borrowed). May be NULL. */
     void (*late)(void *ctx, const sl_row *row);
+    /* The wall clock, epoch ms, that UNIX_TIMESTAMP() reads (once per source row, with
+     * clock_ctx).  May be NULL: UNIX_TIMESTAMP() is then NULL. */
+    int64_t (*clock_ms)(void *clock_ctx);
+    void *clock_ctx;
 } sl_sink;
 
 typedef struct sl_query_stats {
@@ -56,8 +60,13 @@ sl_query *sl_query_new(const sl_plan *plan, const sl_sink *sink);
 void sl_query_free(sl_query *q);
 
 /* Processes one source row (borrowed; the stream's layout).  Returns 0, or -1 with err
- * set when the query cannot go on (reserved for state limits). */
+ * set when the query cannot go on: LIMIT_EXCEEDED when, after the row, its state holds
+ * more than its state limit (the row was processed; the query must not be used
+ * further but to free it and read its statistics). */
 int sl_query_push(sl_query *q, const sl_row *row, sl_error *err);
+/* Sets the most bytes of state (sl_query_stats.state_bytes) a push may leave; 0 (the
+ * default) is no limit. */
+void sl_query_set_state_limit(sl_query *q, size_t bytes);
 /* Raises stream time to wm (nothing when wm is not larger), closing windows. */
 void sl_query_advance(sl_query *q, int64_t wm);
 /* End of input (batch): closes every window and emits every remaining final row; a

@@ -19,6 +19,7 @@
 #include "limits.h"
 #include "mem.h"
 #include "results.h"
+#include "sha256.h"
 #include "web_assets.h"
 
 #include <ctype.h>
@@ -27,6 +28,7 @@
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,8 +38,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Most simultaneous connections (result streams included). */
-#define CONNECTION_LIMIT 1024
 /* Seconds without progress after which MHD closes a connection. */
 #define CONNECTION_TIMEOUT_S 60
 /* Largest dashboard file served from --web-root. */
@@ -47,6 +47,12 @@
 /* Bytes of a chunked body past --max-body read and discarded (to answer 413) before the
  * connection is closed instead. */
 #define MAX_DISCARD (16 * 1024 * 1024)
+/* Background upkeep (retention, idempotency expiry, sl_instance_maintain): every
+ * MAINTAIN_PERIOD_MS, up to MAINTAIN_ROUNDS rounds of at most MAINTAIN_STEP deletions,
+ * the lock released between rounds so that ingest is never held up for long. */
+#define MAINTAIN_PERIOD_MS 1000
+#define MAINTAIN_STEP 64
+#define MAINTAIN_ROUNDS 32
 /* How long sl_http_stop lets result streams deliver their last line. */
 #define DRAIN_MS 2000
 
@@ -56,12 +62,18 @@ struct sl_http {
     sl_results *results;
     pthread_mutex_t lock;
     pthread_cond_t tick;
-    pthread_t heartbeat;
-    bool heartbeat_started, stopping;
+    pthread_t heartbeat, maintainer;
+    bool heartbeat_started, maintainer_started, stopping;
     char *token;
     char *tls_cert, *tls_key;
     char *web_root;
     size_t max_body;
+    /* Bounded ingest: POST bodies admitted (being received or processed) and the bytes
+     * they hold or have reserved, against their limits; under lock. */
+    unsigned max_pending_bodies, pending_bodies;
+    size_t max_pending_bytes, pending_bytes;
+    uint64_t rejected_busy; /* answers 429 since start, for /metrics */
+    unsigned max_connections;
     unsigned heartbeat_ms;
     unsigned port;
     uint64_t events_ingested; /* since start, for /metrics */
@@ -91,6 +103,9 @@ typedef struct request {
     sl_buf body;
     uint64_t dropped; /* bytes discarded after the body passed --max-body */
     bool too_large;
+    bool busy;       /* refused with 429: past the pending-body limits */
+    bool admitted;   /* counts against the pending-body limits */
+    size_t reserved; /* bytes counted in h->pending_bytes */
     bool processed;
     bool queued; /* an answer went to MHD already */
     unsigned status;
@@ -173,6 +188,8 @@ static void set_error(request *req, const sl_error *err)
     if (err->code == SL_ERR_UNAUTHORIZED)
         MHD_add_response_header(req->resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                 "Bearer realm=\"sluice\"");
+    if (err->code == SL_ERR_TOO_MANY_REQUESTS)
+        MHD_add_response_header(req->resp, MHD_HTTP_HEADER_RETRY_AFTER, SL_RETRY_AFTER_S);
 }
 
 static void __attribute__((format(printf, 3, 4)))
@@ -364,9 +381,9 @@ static void query_json(sl_http *h, sl_buf *b, sl_live *q)
     sl_json_key_names(b, plan);
     sl_buf_printf(b,
                   ",\"rows_in\":%" PRIu64 ",\"rows_out\":%" PRIu64 ",\"late_rows\":%" PRIu64
-                  ",\"state_bytes\":%zu,\"watermark\":",
-                  st.engine.rows_in, st.engine.rows_out, st.engine.late_rows,
-                  st.engine.state_bytes);
+                  ",\"state_bytes\":%zu,\"state_limit\":%" PRIu64 ",\"watermark\":",
+                  st.engine.rows_in, st.engine.rows_out, st.engine.late_rows, st.engine.state_bytes,
+                  sl_live_state_limit(q));
     sl_json_watermark(b, st.engine.watermark);
     sl_buf_printf(b, ",\"seq\":%" PRIu64 ",\"subscribers\":%zu}", st.seq,
                   sl_results_subscribers(h->results, q));
@@ -617,8 +634,9 @@ static void do_create_query(sl_http *h, struct MHD_Connection *conn, request *re
         goto fail;
     const sl_stmt *stmt = &list->stmts[0];
     pthread_mutex_lock(&h->lock);
-    int rc = sl_instance_query_create(h->in, r.name, stmt->text, stmt->text_len, true,
-                                      !r.has_from || r.from_earliest, &q, &err);
+    int rc =
+        sl_instance_query_create_limited(h->in, r.name, stmt->text, stmt->text_len, true,
+                                         !r.has_from || r.from_earliest, r.state_limit, &q, &err);
     if (rc == 0) {
         sl_buf_putc(&b, '{');
         created_members(&b, q);
@@ -716,7 +734,9 @@ static void do_query_one(sl_http *h, const char *method, request *req)
     sl_buf_free(&b);
 }
 
-static void do_results(sl_http *h, struct MHD_Connection *conn, request *req)
+/* GET /v1/queries/{id}/results, and with late GET /v1/queries/{id}/late: a result
+ * stream of the query's changes or of its late rows. */
+static void do_results(sl_http *h, struct MHD_Connection *conn, request *req, bool late)
 {
     const char *from = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "from");
     const char *snap = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "snapshot");
@@ -736,6 +756,7 @@ static void do_results(sl_http *h, struct MHD_Connection *conn, request *req)
         opts.has_from = true;
     }
     opts.snapshot = snap && (strcmp(snap, "true") == 0 || strcmp(snap, "1") == 0);
+    opts.late = late;
     pthread_mutex_lock(&h->lock);
     q = sl_instance_query_find(h->in, req->arg);
     if (!q)
@@ -749,19 +770,6 @@ static void do_results(sl_http *h, struct MHD_Connection *conn, request *req)
     }
     req->status = MHD_HTTP_OK;
     req->resp = resp;
-}
-
-static void do_late(sl_http *h, request *req)
-{
-    bool known;
-
-    pthread_mutex_lock(&h->lock);
-    known = sl_instance_query_find(h->in, req->arg) != NULL;
-    pthread_mutex_unlock(&h->lock);
-    if (!known)
-        fail_with(req, SL_ERR_UNKNOWN_QUERY, "unknown query '%s'", req->arg);
-    else
-        fail_with(req, SL_ERR_NOT_FOUND, "late row streams are not available yet");
 }
 
 /* --- streams ------------------------------------------------------------------------- */
@@ -797,7 +805,39 @@ static void do_stream_one(sl_http *h, request *req)
     sl_buf_free(&b);
 }
 
-/* POST /v1/streams/{name}/events: parse outside the lock, convert and store under it. */
+/* Reads the request's Idempotency-Key header into key: the key itself and the hash of
+ * the request (its body, and whether it is NDJSON, which changes how the body reads).
+ * Returns 0 when there is none, 1 when there is one, -1 with err set when it is empty,
+ * longer than SL_MAX_IDEMPOTENCY_KEY or not printable ASCII. */
+static int idempotency_key(struct MHD_Connection *conn, const request *req, bool ndjson,
+                           sl_ingest_key *key, sl_error *err)
+{
+    const char *k = header(conn, "Idempotency-Key");
+    size_t n = k ? strlen(k) : 0;
+    sl_sha256 c;
+
+    if (!k)
+        return 0;
+    if (n == 0 || n > SL_MAX_IDEMPOTENCY_KEY)
+        return sl_error_set(err, SL_ERR_BAD_REQUEST, 0, 0,
+                            "Idempotency-Key must be 1 to %d characters", SL_MAX_IDEMPOTENCY_KEY);
+    for (size_t i = 0; i < n; i++) {
+        if (k[i] < 0x20 || k[i] > 0x7e)
+            return sl_error_set(err, SL_ERR_BAD_REQUEST, 0, 0,
+                                "Idempotency-Key must be printable ASCII");
+    }
+    key->key = k;
+    sl_sha256_init(&c);
+    sl_sha256_update(&c, ndjson ? "N" : "J", 1);
+    if (req->body.len)
+        sl_sha256_update(&c, req->body.data, req->body.len);
+    sl_sha256_final(&c, key->body_hash);
+    return 1;
+}
+
+/* POST /v1/streams/{name}/events: parse outside the lock, convert and store under it.
+ * With an Idempotency-Key, a request that repeats an acknowledged one gets the answer
+ * recorded then (and an Idempotent-Replayed header) and stores nothing. */
 static void do_events(sl_http *h, struct MHD_Connection *conn, request *req)
 {
     bool ndjson = header_has(conn, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
@@ -805,10 +845,15 @@ static void do_events(sl_http *h, struct MHD_Connection *conn, request *req)
     sl_row **rows = NULL;
     size_t n = 0;
     sl_stream_info info;
+    sl_ingest_key key;
+    char *replay = NULL;
     sl_buf b = SL_BUF_INIT;
     sl_error err;
-    int rc;
+    int keyed, rc;
 
+    keyed = idempotency_key(conn, req, ndjson, &key, &err);
+    if (keyed < 0)
+        goto fail;
     pthread_mutex_lock(&h->lock);
     rc = stream_lookup(h->in, req->arg, &info);
     pthread_mutex_unlock(&h->lock);
@@ -820,6 +865,8 @@ static void do_events(sl_http *h, struct MHD_Connection *conn, request *req)
                              &err) < 0)
         goto fail;
     n = sl_json_events_count(ev);
+    sl_buf_printf(&b, "{\"accepted\":%zu}", n);
+    key.answer = b.data;
     pthread_mutex_lock(&h->lock);
     /* Looked up again: the stream may have been dropped while the body was parsed. */
     rc = stream_lookup(h->in, req->arg, &info);
@@ -828,18 +875,25 @@ static void do_events(sl_http *h, struct MHD_Connection *conn, request *req)
     else
         rc = sl_json_events_rows(ev, info.schema, sl_instance_now_ms(h->in), &rows, &err);
     if (rc == 0)
-        rc = sl_instance_ingest(h->in, info.schema->name, rows, n, &err);
+        rc = sl_instance_ingest_keyed(h->in, info.schema->name, rows, n, keyed ? &key : NULL,
+                                      &replay, &err);
     if (rc == 0)
         h->events_ingested += n;
     pthread_mutex_unlock(&h->lock);
     if (rc < 0)
         goto fail;
-    sl_buf_printf(&b, "{\"accepted\":%zu}", n);
+    if (replay) {
+        sl_buf_reset(&b);
+        sl_buf_puts(&b, replay);
+    }
     set_json(req, MHD_HTTP_OK, &b);
+    if (replay && req->resp)
+        MHD_add_response_header(req->resp, "Idempotent-Replayed", "true");
     goto done;
 fail:
     set_error(req, &err);
 done:
+    free(replay);
     sl_json_rows_free(rows, rows ? n : 0);
     sl_json_events_free(ev);
     sl_buf_free(&b);
@@ -885,6 +939,15 @@ static void do_metrics(sl_http *h, request *req)
     prom_family(&b, "sluice_events_ingested_total", "counter",
                 "Events accepted by ingest since the server started.");
     sl_buf_printf(&b, "sluice_events_ingested_total %" PRIu64 "\n", h->events_ingested);
+    prom_family(&b, "sluice_pending_bodies", "gauge",
+                "POST bodies being received or processed (--max-pending-bodies).");
+    sl_buf_printf(&b, "sluice_pending_bodies %u\n", h->pending_bodies);
+    prom_family(&b, "sluice_pending_body_bytes", "gauge",
+                "Bytes those bodies hold or reserve (--max-pending-bytes).");
+    sl_buf_printf(&b, "sluice_pending_body_bytes %zu\n", h->pending_bytes);
+    prom_family(&b, "sluice_requests_rejected_busy_total", "counter",
+                "Requests answered 429 because too many bodies were pending.");
+    sl_buf_printf(&b, "sluice_requests_rejected_busy_total %" PRIu64 "\n", h->rejected_busy);
     prom_family(&b, "sluice_streams", "gauge", "Streams in the catalog.");
     sl_buf_printf(&b, "sluice_streams %zu\n", nstreams);
     prom_family(&b, "sluice_stream_events", "gauge", "Events stored in a stream.");
@@ -1184,10 +1247,10 @@ static void handle_get(sl_http *h, struct MHD_Connection *conn, const char *url,
         do_query_one(h, method, req);
         break;
     case R_RESULTS:
-        do_results(h, conn, req);
+        do_results(h, conn, req, false);
         break;
     case R_LATE:
-        do_late(h, req);
+        do_results(h, conn, req, true);
         break;
     case R_STREAMS:
         do_streams(h, req);
@@ -1202,7 +1265,70 @@ static void handle_get(sl_http *h, struct MHD_Connection *conn, const char *url,
     sl_buf_free(&b);
 }
 
-/* Runs a POST route once its body is complete. */
+/* Takes a POST body into the pending-body limits: one more body, and its Content-Length
+ * (a chunked body reserves as it arrives).  False when that would pass
+ * --max-pending-bodies or --max-pending-bytes; a body is always admitted when no other
+ * bytes are pending, so that one of up to --max-body always gets through. */
+static bool admit(sl_http *h, request *req)
+{
+    size_t want = req->has_length ? (size_t)req->length : 0;
+    bool ok;
+
+    pthread_mutex_lock(&h->lock);
+    ok = h->pending_bodies < h->max_pending_bodies &&
+         (h->pending_bytes == 0 || want <= h->max_pending_bytes - h->pending_bytes);
+    if (ok) {
+        h->pending_bodies++;
+        h->pending_bytes += want;
+        req->admitted = true;
+        req->reserved = want;
+    } else {
+        h->rejected_busy++;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return ok;
+}
+
+/* Reserves n more bytes of a chunked body; false past --max-pending-bytes. */
+static bool reserve(sl_http *h, request *req, size_t n)
+{
+    bool ok;
+
+    pthread_mutex_lock(&h->lock);
+    ok = n <= h->max_pending_bytes - h->pending_bytes;
+    if (ok) {
+        h->pending_bytes += n;
+        req->reserved += n;
+    } else {
+        h->rejected_busy++;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return ok;
+}
+
+/* Gives a request's share of the pending-body limits back and frees its body. */
+static void release(sl_http *h, request *req)
+{
+    sl_buf_free(&req->body);
+    if (!req->admitted)
+        return;
+    pthread_mutex_lock(&h->lock);
+    h->pending_bodies--;
+    h->pending_bytes -= req->reserved;
+    pthread_mutex_unlock(&h->lock);
+    req->admitted = false;
+    req->reserved = 0;
+}
+
+static void busy(sl_http *h, request *req)
+{
+    fail_with(req, SL_ERR_TOO_MANY_REQUESTS,
+              "too many request bodies pending (at most %u, %zu bytes): retry after %s s",
+              h->max_pending_bodies, h->max_pending_bytes, SL_RETRY_AFTER_S);
+}
+
+/* Runs a POST route once its body is complete, then releases the body (a push query
+ * streams its answer long after). */
 static void process_body(sl_http *h, struct MHD_Connection *conn, request *req)
 {
     req->processed = true;
@@ -1223,6 +1349,7 @@ static void process_body(sl_http *h, struct MHD_Connection *conn, request *req)
         fail_with(req, SL_ERR_NOT_FOUND, "no such resource");
         break;
     }
+    release(h, req);
 }
 
 static enum MHD_Result queue(struct MHD_Connection *conn, request *req)
@@ -1269,6 +1396,8 @@ static enum MHD_Result first_call(sl_http *h, struct MHD_Connection *conn, const
         method_not_allowed(req, allowed(req->route));
     else if (req->has_length && req->length > h->max_body)
         too_large(h, req);
+    else if (body && is_post(method) && !admit(h, req))
+        busy(h, req);
     else
         return MHD_YES;
     req->processed = true;
@@ -1290,13 +1419,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (req->processed || !is_post(method) || req->too_large ||
+        if (!req->processed && is_post(method) && !req->too_large && !req->busy &&
+            req->body.len + n <= h->max_body && !req->has_length && !reserve(h, req, n)) {
+            req->busy = true;
+            release(h, req);
+        }
+        if (req->processed || !is_post(method) || req->too_large || req->busy ||
             req->body.len + n > h->max_body) {
-            /* A body nobody reads, or one past --max-body (chunked): discard it, answer
-             * (413) at the end, and give up on the connection if much more comes. */
-            if (!req->processed && is_post(method)) {
+            /* A body nobody reads, one past --max-body (chunked), or one past the
+             * pending-body limits: discard it, answer (413 or 429) at the end, and give
+             * up on the connection if much more comes. */
+            if (!req->processed && is_post(method) && !req->busy) {
                 req->too_large = true;
-                sl_buf_free(&req->body);
+                release(h, req);
             }
             req->dropped += n;
             return req->dropped > MAX_DISCARD ? MHD_NO : MHD_YES;
@@ -1309,6 +1444,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!req->processed) {
         if (!is_post(method))
             handle_get(h, conn, url, method, req);
+        else if (req->busy)
+            busy(h, req);
         else if (req->too_large)
             too_large(h, req);
         else
@@ -1320,13 +1457,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+    sl_http *h = cls;
     request *req = *con_cls;
 
     if (!req)
         return;
     if (req->resp)
         MHD_destroy_response(req->resp);
-    sl_buf_free(&req->body);
+    release(h, req);
     free(req->arg);
     free(req);
     *con_cls = NULL;
@@ -1353,6 +1491,50 @@ static void *heartbeat_main(void *arg)
             ;
         if (!h->stopping)
             sl_results_heartbeat(h->results);
+    }
+    pthread_mutex_unlock(&h->lock);
+    return NULL;
+}
+
+/* --- upkeep ------------------------------------------------------------------------ */
+
+/* Waits on h->tick until ms have passed or the server stops (h->lock held). */
+static void wait_ms(sl_http *h, unsigned ms)
+{
+    struct timespec deadline;
+
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += ms / 1000;
+    deadline.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000;
+    }
+    while (!h->stopping && pthread_cond_timedwait(&h->tick, &h->lock, &deadline) != ETIMEDOUT)
+        ;
+}
+
+static void *maintainer_main(void *arg)
+{
+    sl_http *h = arg;
+    sl_error err;
+
+    pthread_mutex_lock(&h->lock);
+    while (!h->stopping) {
+        wait_ms(h, MAINTAIN_PERIOD_MS);
+        if (!h->stopping)
+            sl_instance_tick(h->in);
+        for (int round = 0; round < MAINTAIN_ROUNDS && !h->stopping; round++) {
+            int n = sl_instance_maintain(h->in, MAINTAIN_STEP, &err);
+            if (n < 0)
+                sl_log(SL_LOG_WARN, "retention and expiry: %s", err.message);
+            if (n < MAINTAIN_STEP)
+                break;
+            /* Let ingest in between two rounds. */
+            pthread_mutex_unlock(&h->lock);
+            sched_yield();
+            pthread_mutex_lock(&h->lock);
+        }
     }
     pthread_mutex_unlock(&h->lock);
     return NULL;
@@ -1393,6 +1575,9 @@ int sl_http_start(const sl_http_config *cfg, sl_instance *in, sl_http **out, cha
     h->tls_key = dup_or_null(cfg->tls_key);
     h->web_root = dup_or_null(cfg->web_root);
     h->max_body = cfg->max_body;
+    h->max_pending_bodies = cfg->max_pending_bodies;
+    h->max_pending_bytes = cfg->max_pending_bytes;
+    h->max_connections = cfg->max_connections;
     h->heartbeat_ms = cfg->heartbeat_ms ? cfg->heartbeat_ms : 15000;
     pthread_mutex_init(&h->lock, NULL);
     pthread_condattr_init(&ca);
@@ -1412,7 +1597,7 @@ int sl_http_start(const sl_http_config *cfg, sl_instance *in, sl_http **out, cha
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_SOCK_ADDR, 0, (void *)cfg->addr},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
-        {MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, h->max_connections, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S, NULL},
         /* The TLS options come last so that plain HTTP ends the array before them. */
         {h->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, h->tls_cert},
@@ -1435,9 +1620,20 @@ int sl_http_start(const sl_http_config *cfg, sl_instance *in, sl_http **out, cha
         goto fail;
     }
     h->heartbeat_started = true;
+    if (pthread_create(&h->maintainer, NULL, maintainer_main, h) != 0) {
+        snprintf(msg, msglen, "cannot start the maintenance thread");
+        goto fail;
+    }
+    h->maintainer_started = true;
     *out = h;
     return 0;
 fail:
+    pthread_mutex_lock(&h->lock);
+    h->stopping = true;
+    pthread_cond_broadcast(&h->tick);
+    pthread_mutex_unlock(&h->lock);
+    if (h->heartbeat_started)
+        pthread_join(h->heartbeat, NULL);
     if (h->daemon)
         MHD_stop_daemon(h->daemon);
     http_free(h);
@@ -1467,13 +1663,17 @@ void sl_http_stop(sl_http *h)
     pthread_mutex_unlock(&h->lock);
     if (h->heartbeat_started)
         pthread_join(h->heartbeat, NULL);
-    /* Let the streams deliver their last line (bounded: a client that does not read is
-     * cut off when MHD stops). */
+    if (h->maintainer_started)
+        pthread_join(h->maintainer, NULL);
+    /* Let the streams deliver their last line and the request bodies being received
+     * arrive and be processed (bounded: a client that does not read or send is cut off
+     * when MHD stops). */
     for (int waited = 0; waited < DRAIN_MS; waited += 20) {
         pthread_mutex_lock(&h->lock);
         size_t open = sl_results_open(h->results);
+        unsigned pending = h->pending_bodies;
         pthread_mutex_unlock(&h->lock);
-        if (open == 0)
+        if (open == 0 && pending == 0)
             break;
         nanosleep(&(struct timespec){0, 20 * 1000000}, NULL);
     }

@@ -22,10 +22,13 @@ typedef struct sl_http_config {
     const char *auth_token;      /* required as "Authorization: Bearer <token>"; NULL: none */
     const char *tls_cert;        /* PEM text of the certificate and key; both NULL: plain HTTP */
     const char *tls_key;
-    size_t max_body;          /* largest request body, bytes */
-    size_t subscriber_buffer; /* largest unsent output per subscriber, bytes */
-    const char *web_root;     /* serve the dashboard from this directory; NULL: embedded */
-    unsigned heartbeat_ms;    /* heartbeat period of idle result streams */
+    size_t max_body;             /* largest request body, bytes */
+    unsigned max_pending_bodies; /* POST bodies received or processed at once; past: 429 */
+    size_t max_pending_bytes;    /* bytes those bodies may hold together; past: 429 */
+    unsigned max_connections;    /* open connections (result streams included) */
+    size_t subscriber_buffer;    /* largest unsent output per subscriber, bytes */
+    const char *web_root;        /* serve the dashboard from this directory; NULL: embedded */
+    unsigned heartbeat_ms;       /* heartbeat period of idle result streams */
     sl_log_level log_level;
 } sl_http_config;
 

@@ -1,15 +1,31 @@
-/* json_in.c: ingest bodies to rows, and the {"sql": ...} request object, with jansson.
+/* json_in.c: ingest bodies to rows, and the {"sql": ...} request object.
  *
- * Invariants: a parsed event list holds only JSON objects, each with one reference
- * owned by the list; every row handed out is self-contained (sl_row_make copies the
- * strings out of the jansson values), so rows outlive the list. */
+ * Ingest has two decoders that must agree byte for byte.  The reference is jansson:
+ * the body becomes a tree of JSON values, then each object is converted to a row.  The
+ * fast decoder reads the body once, straight into rows of the stream's schema: no tree,
+ * no allocation per value (strings point into the body, or into one scratch buffer per
+ * event when they hold escapes; sl_row_make then packs them into the row).  It accepts
+ * only what jansson accepts and converts it the same way; whenever it meets something
+ * it does not handle itself (any error, and a few rare shapes: escaped keys in skipped
+ * objects, objects with many unknown keys, nesting past SL_MAX_JSON_DEPTH), it gives up
+ * without a word and the body is decoded again by the reference path, which then also
+ * produces the error message.  tests/unit/test_json.c checks the agreement on
+ * generated and mutated bodies.
+ *
+ * Invariants: a parsed event list is the body (borrowed) and its event count, which
+ * equals what the decoders produce whenever they succeed; every row handed out is
+ * self-contained (sl_row_make copies the strings), so rows outlive the list and the
+ * body. */
 #include "json_in.h"
 
+#include "json_out.h"
 #include "limits.h"
 #include "mem.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -20,12 +36,26 @@
 /* Longest piece of a bad value quoted back in an error message. */
 #define QUOTE_MAX 64
 
+/* Unknown keys of one object the fast decoder checks for duplicates; an object with
+ * more takes the reference path (the check is quadratic). */
+#define FAST_MAX_UNKNOWN_KEYS 32
+/* Widest schema whose column names the fast decoder checks for case-folded clashes. */
+#define FAST_MAX_GUESS_COLS 64
+
 struct sl_json_events {
-    json_t **ev;
-    size_t n, cap;
+    const char *body; /* borrowed */
+    size_t len;
+    bool ndjson;
+    size_t n; /* events in the body, when it is valid */
 };
 
-static void events_push(sl_json_events *ev, json_t *obj)
+/* The reference parse's result: one reference to each object. */
+typedef struct json_list {
+    json_t **ev;
+    size_t n, cap;
+} json_list;
+
+static void events_push(json_list *ev, json_t *obj)
 {
     if (ev->n == ev->cap) {
         ev->cap = ev->cap ? ev->cap * 2 : 16;
@@ -34,10 +64,15 @@ static void events_push(sl_json_events *ev, json_t *obj)
     ev->ev[ev->n++] = obj;
 }
 
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 static bool all_space(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++)
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+        if (!is_space(s[i]))
             return false;
     return true;
 }
@@ -69,7 +104,7 @@ static int not_json(sl_error *err, long index, long line, const json_error_t *je
 }
 
 /* body -> one JSON object | '[' object, ... ']' */
-static int parse_json_body(const char *body, size_t len, sl_json_events *ev, sl_error *err)
+static int parse_json_body(const char *body, size_t len, json_list *ev, sl_error *err)
 {
     json_error_t jerr;
     json_t *root = json_loadb(body, len, PARSE_FLAGS, &jerr);
@@ -102,7 +137,7 @@ static int parse_json_body(const char *body, size_t len, sl_json_events *ev, sl_
 }
 
 /* body -> { object '\n' } with blank lines skipped (a trailing '\r' is blank space). */
-static int parse_ndjson_body(const char *body, size_t len, sl_json_events *ev, sl_error *err)
+static int parse_ndjson_body(const char *body, size_t len, json_list *ev, sl_error *err)
 {
     size_t pos = 0;
     long line = 0;
@@ -130,19 +165,96 @@ static int parse_ndjson_body(const char *body, size_t len, sl_json_events *ev, s
     return 0;
 }
 
+/* The reference parse: the body to a list of jansson objects. */
+static int parse_body(const char *body, size_t len, bool ndjson, json_list *ev, sl_error *err)
+{
+    if (all_space(body, len))
+        return sl_error_set(err, SL_ERR_BAD_REQUEST, 0, 0, "empty body");
+    return ndjson ? parse_ndjson_body(body, len, ev, err) : parse_json_body(body, len, ev, err);
+}
+
+/* The number of elements of the array at body[0] == '[' when the body is valid JSON
+ * (then every element is at depth 1, and separated by commas at depth 1). */
+static size_t count_array_elements(const char *body, size_t len)
+{
+    size_t commas = 0, i;
+    int depth = 0;
+    bool in_string = false, seen = false;
+
+    for (i = 0; i < len; i++) {
+        char c = body[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = false;
+            continue;
+        }
+        if (depth == 1 && !is_space(c) && c != ',' && c != ']')
+            seen = true;
+        if (c == '"') {
+            in_string = true;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            if (--depth == 0)
+                break;
+        } else if (c == ',' && depth == 1) {
+            commas++;
+        }
+    }
+    return seen ? commas + 1 : 0;
+}
+
+/* The number of events of the body when it is valid; 0 when it is not an object or a
+ * non-empty array (then it is an error). */
+static size_t count_events(const char *body, size_t len, bool ndjson)
+{
+    size_t pos = 0, n = 0;
+
+    if (ndjson) {
+        while (pos < len) {
+            const char *nl = memchr(body + pos, '\n', len - pos);
+            size_t end = nl ? (size_t)(nl - body) : len;
+            if (!all_space(body + pos, end - pos))
+                n++;
+            pos = end + 1;
+        }
+        return n;
+    }
+    while (pos < len && is_space(body[pos]))
+        pos++;
+    if (pos < len && body[pos] == '{')
+        return 1;
+    if (pos < len && body[pos] == '[')
+        return count_array_elements(body + pos, len - pos);
+    return 0;
+}
+
 int sl_json_events_parse(const char *body, size_t len, bool ndjson, sl_json_events **out,
                          sl_error *err)
 {
     sl_json_events *ev = NULL;
-    int rc;
 
     *out = NULL;
     if (all_space(body, len))
         return sl_error_set(err, SL_ERR_BAD_REQUEST, 0, 0, "empty body");
     ev = sl_xcalloc(1, sizeof(*ev));
-    rc = ndjson ? parse_ndjson_body(body, len, ev, err) : parse_json_body(body, len, ev, err);
-    if (rc < 0)
-        goto fail;
+    ev->body = body;
+    ev->len = len;
+    ev->ndjson = ndjson;
+    ev->n = count_events(body, len, ndjson);
+    if (ev->n == 0) {
+        /* Not an object or a non-empty array: the reference parse names the error. */
+        json_list list = {0};
+        int rc = parse_body(body, len, ndjson, &list, err);
+        ev->n = list.n;
+        for (size_t i = 0; i < list.n; i++)
+            json_decref(list.ev[i]);
+        free(list.ev);
+        if (rc < 0)
+            goto fail;
+    }
     *out = ev;
     return 0;
 fail:
@@ -159,9 +271,6 @@ void sl_json_events_free(sl_json_events *ev)
 {
     if (!ev)
         return;
-    for (size_t i = 0; i < ev->n; i++)
-        json_decref(ev->ev[i]);
-    free(ev->ev);
     free(ev);
 }
 
@@ -321,8 +430,9 @@ static int event_row(json_t *obj, const sl_schema *s, int64_t now_ms, long index
     return 0;
 }
 
-int sl_json_events_rows(const sl_json_events *ev, const sl_schema *schema, int64_t now_ms,
-                        sl_row ***rows, sl_error *err)
+/* The reference conversion of a list of objects. */
+static int rows_slow(const json_list *ev, const sl_schema *schema, int64_t now_ms, sl_row ***rows,
+                     sl_error *err)
 {
     size_t ncols = schema->ncols > 0 ? (size_t)schema->ncols : 1;
     sl_value *vals = sl_xcalloc(ncols, sizeof(*vals));
@@ -343,6 +453,678 @@ fail:
     free(vals);
     free(key_of);
     return -1;
+}
+
+int sl_json_decode_reference(const char *body, size_t len, bool ndjson, const sl_schema *schema,
+                             int64_t now_ms, sl_row ***rows, size_t *n, sl_error *err)
+{
+    json_list ev = {0};
+    int rc;
+
+    *rows = NULL;
+    *n = 0;
+    rc = parse_body(body, len, ndjson, &ev, err);
+    if (rc == 0)
+        rc = rows_slow(&ev, schema, now_ms, rows, err);
+    if (rc == 0)
+        *n = ev.n;
+    for (size_t i = 0; i < ev.n; i++)
+        json_decref(ev.ev[i]);
+    free(ev.ev);
+    return rc;
+}
+
+/* --- the fast decoder ---------------------------------------------------------------- */
+
+/* A key of an object, as written between its quotes (it holds no escape). */
+typedef struct key_span {
+    const char *p;
+    size_t len;
+} key_span;
+
+typedef struct fast {
+    const char *p, *end; /* the text of the current event (one NDJSON line, or the body) */
+    const sl_schema *s;
+    size_t *col_len; /* strlen of each column name */
+    bool guessable;  /* no two column names are equal ignoring case */
+    int guess;       /* the column the next key probably names (the one after the last) */
+    sl_value *vals;  /* the current event's values */
+    bool *seen;      /* per column: a key named it in the current event */
+    size_t *str_off; /* per column: 1 + offset into scratch of an unescaped string, or 0 */
+    sl_buf scratch;  /* unescaped strings of the current event */
+    key_span *keys;  /* unknown keys of the objects being read, innermost last */
+    size_t nkeys, keys_cap;
+    sl_row **rows;
+    size_t nrows, rows_cap;
+} fast;
+
+/* A string token: its text between the quotes, and whether it holds escapes (then its
+ * value is the unescaped copy at scratch + off, len bytes) or a NUL character. */
+typedef struct str_tok {
+    const char *raw;
+    size_t raw_len;
+    bool escaped, has_nul;
+    size_t off, len;
+} str_tok;
+
+/* A number token: an integer (jansson's JSON_INTEGER, int64 range) or a real. */
+typedef struct num_tok {
+    bool is_int;
+    int64_t i;
+    double d;
+} num_tok;
+
+static void skip_space(fast *f)
+{
+    while (f->p < f->end && is_space(*f->p))
+        f->p++;
+}
+
+/* Consumes c (after blank space); false when the next character is something else. */
+static bool take(fast *f, char c)
+{
+    skip_space(f);
+    if (f->p < f->end && *f->p == c) {
+        f->p++;
+        return true;
+    }
+    return false;
+}
+
+static int hex4(const char *p)
+{
+    int v = 0;
+
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v += c - '0';
+        else if (c >= 'a' && c <= 'f')
+            v += c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            v += c - 'A' + 10;
+        else
+            return -1;
+    }
+    return v;
+}
+
+/* Reads the \uXXXX escape at p (p[0] == 'u', after the backslash), with the low
+ * surrogate that must follow a high one, as jansson does; returns the code point and
+ * sets *next past the escape(s), or -1. */
+static int32_t unicode_escape(const char *p, const char *end, const char **next)
+{
+    int32_t cp, lo;
+
+    if (end - p < 5 || (cp = hex4(p + 1)) < 0)
+        return -1;
+    p += 5;
+    if (cp >= 0xDC00 && cp <= 0xDFFF)
+        return -1;
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+        if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || (lo = hex4(p + 2)) < 0 || lo < 0xDC00 ||
+            lo > 0xDFFF)
+            return -1;
+        cp = ((cp - 0xD800) << 10) + (lo - 0xDC00) + 0x10000;
+        p += 6;
+    }
+    *next = p;
+    return cp;
+}
+
+static void put_utf8(sl_buf *b, int32_t cp)
+{
+    char u[4];
+    size_t n;
+
+    if (cp < 0x80) {
+        u[0] = (char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        u[0] = (char)(0xC0 | (cp >> 6));
+        u[1] = (char)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        u[0] = (char)(0xE0 | (cp >> 12));
+        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        u[2] = (char)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        u[0] = (char)(0xF0 | (cp >> 18));
+        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        u[3] = (char)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    sl_buf_append(b, u, n);
+}
+
+/* The first byte at or after p that is not printable ASCII other than '"' and '\\' (or
+ * end), eight bytes at a time: in each word, a byte below 0x20, equal to '"' or '\\',
+ * or with its high bit set, is flagged; the first flag is exact (borrows only run
+ * upwards from a flagged byte). */
+static const unsigned char *plain_run(const unsigned char *p, const unsigned char *end)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+
+    while (end - p >= 8) {
+        uint64_t w, q, s, m;
+        memcpy(&w, p, sizeof(w));
+        q = w ^ (ones * '"');
+        s = w ^ (ones * '\\');
+        m = (((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((s - ones) & ~s) | w) & highs;
+        if (m)
+            return p + __builtin_ctzll(m) / 8;
+        p += 8;
+    }
+#endif
+    while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+        p++;
+    return p;
+}
+
+/* Reads the string whose opening quote is at f->p, validating it as jansson does
+ * (no control characters, valid UTF-8, valid escapes and surrogate pairs); when it
+ * holds escapes and unescape is set, appends its value to f->scratch.  -1 when it is
+ * not a valid string. */
+static int read_string(fast *f, bool unescape, str_tok *t)
+{
+    const unsigned char *p = (const unsigned char *)f->p + 1;
+    const unsigned char *end = (const unsigned char *)f->end;
+
+    t->raw = (const char *)p;
+    t->escaped = t->has_nul = false;
+    for (;;) {
+        p = plain_run(p, end);
+        if (p >= end || *p < 0x20)
+            return -1;
+        if (*p == '"')
+            break;
+        if (*p >= 0x80) {
+            size_t n = sl_json_utf8_len(p, (size_t)(end - p));
+            if (!n)
+                return -1;
+            p += n;
+            continue;
+        }
+        t->escaped = true;
+        if (++p >= end)
+            return -1;
+        if (*p == 'u') {
+            const char *next;
+            int32_t cp = unicode_escape((const char *)p, (const char *)end, &next);
+            if (cp < 0)
+                return -1;
+            t->has_nul |= cp == 0;
+            p = (const unsigned char *)next;
+        } else if (strchr("\"\\/bfnrt", *p) && *p) {
+            p++;
+        } else {
+            return -1;
+        }
+    }
+    t->raw_len = (size_t)((const char *)p - t->raw);
+    f->p = (const char *)p + 1;
+    t->off = f->scratch.len;
+    t->len = t->raw_len;
+    if (!t->escaped || !unescape)
+        return 0;
+    /* Validated above: every escape is complete and well-formed. */
+    for (const char *q = t->raw, *qend = t->raw + t->raw_len; q < qend;) {
+        const char *bs = memchr(q, '\\', (size_t)(qend - q));
+        size_t run = bs ? (size_t)(bs - q) : (size_t)(qend - q);
+        sl_buf_append(&f->scratch, q, run);
+        q += run;
+        if (q == qend)
+            break;
+        q++;
+        if (*q == 'u') {
+            const char *next;
+            put_utf8(&f->scratch, unicode_escape(q, qend, &next));
+            q = next;
+            continue;
+        }
+        static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+        sl_buf_putc(&f->scratch, to[strchr(from, *q) - from]);
+        q++;
+    }
+    t->len = f->scratch.len - t->off;
+    return 0;
+}
+
+static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* Reads the number at f->p with jansson's grammar and rules: an integer when it has no
+ * fraction or exponent (strtoll: out of int64 range is an error), else a real (strtod:
+ * overflow is an error, underflow is not).  -1 when it is not one jansson accepts. */
+static int read_number(fast *f, num_tok *t)
+{
+    const char *start = f->p, *p = f->p, *end = f->end;
+    bool neg = false;
+    uint64_t m = 0;
+    int ndigits = 0, frac_digits = 0;
+
+    if (*p == '-') {
+        neg = true;
+        p++;
+    }
+    if (p >= end || *p < '0' || *p > '9')
+        return -1;
+    if (*p == '0') {
+        p++;
+        if (p < end && *p >= '0' && *p <= '9')
+            return -1;
+    } else {
+        for (; p < end && *p >= '0' && *p <= '9'; p++, ndigits++)
+            if (ndigits < 19)
+                m = m * 10 + (uint64_t)(*p - '0');
+    }
+    if (p >= end || (*p != '.' && *p != 'e' && *p != 'E')) {
+        /* 19 digits always fit in uint64; 20 or more are past int64 either way. */
+        if (ndigits > 19 || (!neg && m > (uint64_t)INT64_MAX) ||
+            (neg && m > (uint64_t)INT64_MAX + 1))
+            return -1;
+        t->is_int = true;
+        t->i = neg ? (int64_t)(0 - m) : (int64_t)m;
+        f->p = p;
+        return 0;
+    }
+    if (*p == '.') {
+        p++;
+        if (p >= end || *p < '0' || *p > '9')
+            return -1;
+        for (; p < end && *p >= '0' && *p <= '9'; p++, frac_digits++)
+            if (ndigits + frac_digits < 19)
+                m = m * 10 + (uint64_t)(*p - '0');
+    }
+    int exp = 0;
+    bool exp_small = true;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        bool eneg = false;
+        int edigits = 0;
+        p++;
+        if (p < end && (*p == '+' || *p == '-'))
+            eneg = *p++ == '-';
+        if (p >= end || *p < '0' || *p > '9')
+            return -1;
+        for (; p < end && *p >= '0' && *p <= '9'; p++, edigits++)
+            if (edigits < 6)
+                exp = exp * 10 + (*p - '0');
+        exp_small = edigits < 6;
+        exp = eneg ? -exp : exp;
+    }
+    t->is_int = false;
+    f->p = p;
+    /* Clinger's fast path: an exact mantissa and power of ten give the correctly
+     * rounded quotient or product, which is what strtod returns. */
+    int e10 = exp - frac_digits;
+    if (exp_small && ndigits + frac_digits <= 19 && m <= (1ull << 53) && e10 >= -22 && e10 <= 22) {
+        double d = (double)m;
+        d = e10 < 0 ? d / pow10_exact[-e10] : d * pow10_exact[e10];
+        t->d = neg ? -d : d;
+        return 0;
+    }
+    char small[64], *text = small;
+    size_t n = (size_t)(p - start);
+    if (n >= sizeof(small))
+        text = sl_xmalloc(n + 1);
+    memcpy(text, start, n);
+    text[n] = '\0';
+    t->d = strtod(text, NULL);
+    if (text != small)
+        free(text);
+    return isinf(t->d) ? -1 : 0;
+}
+
+/* Reads true, false or null at f->p into *v (SL_T_BOOLEAN or SL_T_NULL). */
+static int read_literal(fast *f, sl_value *v)
+{
+    size_t left = (size_t)(f->end - f->p);
+
+    if (left >= 4 && memcmp(f->p, "true", 4) == 0) {
+        *v = sl_bool(true);
+        f->p += 4;
+    } else if (left >= 5 && memcmp(f->p, "false", 5) == 0) {
+        *v = sl_bool(false);
+        f->p += 5;
+    } else if (left >= 4 && memcmp(f->p, "null", 4) == 0) {
+        *v = sl_null();
+        f->p += 4;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+/* Records an unknown key of the object whose keys start at keys[mark]; -1 when the
+ * object already has it (jansson rejects duplicates) or has too many to check. */
+static int note_key(fast *f, size_t mark, const char *p, size_t len)
+{
+    if (f->nkeys - mark >= FAST_MAX_UNKNOWN_KEYS)
+        return -1;
+    for (size_t i = mark; i < f->nkeys; i++)
+        if (f->keys[i].len == len && memcmp(f->keys[i].p, p, len) == 0)
+            return -1;
+    if (f->nkeys == f->keys_cap) {
+        f->keys_cap = f->keys_cap ? f->keys_cap * 2 : 16;
+        f->keys = sl_xrealloc(f->keys, f->keys_cap * sizeof(*f->keys));
+    }
+    f->keys[f->nkeys++] = (key_span){p, len};
+    return 0;
+}
+
+/* Validates and skips the value at f->p (after blank space), nested depth deep. */
+static int skip_value(fast *f, int depth)
+{
+    str_tok st;
+    num_tok nt;
+    sl_value v;
+
+    skip_space(f);
+    if (f->p >= f->end)
+        return -1;
+    switch (*f->p) {
+    case '"':
+        return read_string(f, false, &st);
+    case '{': {
+        size_t mark = f->nkeys;
+        if (depth >= SL_MAX_JSON_DEPTH)
+            return -1;
+        f->p++;
+        if (take(f, '}'))
+            return 0;
+        do {
+            skip_space(f);
+            /* A key with escapes would need its value to be compared: rare, left to the
+             * reference path. */
+            if (f->p >= f->end || *f->p != '"' || read_string(f, false, &st) < 0 || st.escaped ||
+                note_key(f, mark, st.raw, st.raw_len) < 0 || !take(f, ':') ||
+                skip_value(f, depth + 1) < 0)
+                return -1;
+        } while (take(f, ','));
+        f->nkeys = mark;
+        return take(f, '}') ? 0 : -1;
+    }
+    case '[':
+        if (depth >= SL_MAX_JSON_DEPTH)
+            return -1;
+        f->p++;
+        if (take(f, ']'))
+            return 0;
+        do {
+            if (skip_value(f, depth + 1) < 0)
+                return -1;
+        } while (take(f, ','));
+        return take(f, ']') ? 0 : -1;
+    case 't':
+    case 'f':
+    case 'n':
+        return read_literal(f, &v);
+    default:
+        return read_number(f, &nt);
+    }
+}
+
+/* Whether a and b are equal ignoring the case of ASCII letters (which strncasecmp
+ * then also finds: a key it does not match here goes to sl_schema_find_json). */
+static bool ascii_case_equal(const char *a, const char *b, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+        if (x != y && ((x | 0x20) != (y | 0x20) || (x | 0x20) < 'a' || (x | 0x20) > 'z'))
+            return false;
+    }
+    return true;
+}
+
+/* The column key[0..len) names, as sl_schema_find_json finds it.  The guess (the
+ * column after the last one named) is tried first: when no two column names are equal
+ * ignoring case, a key that matches it (exactly, or ignoring case for an unquoted
+ * column) can match no other column. */
+static int find_column(fast *f, const char *key, size_t len)
+{
+    int g = f->guess, c;
+
+    if (f->guessable && g < f->s->ncols && f->col_len[g] == len) {
+        const sl_column *col = &f->s->cols[g];
+        if (memcmp(col->name, key, len) == 0 ||
+            (!col->quoted && ascii_case_equal(col->name, key, len))) {
+            f->guess = g + 1;
+            return g;
+        }
+    }
+    c = sl_schema_find_json(f->s, key, len);
+    if (c >= 0)
+        f->guess = c + 1;
+    return c;
+}
+
+/* Reads the value at f->p (after blank space) into column c as convert() would; -1
+ * when it is invalid JSON or convert() would reject it. */
+static int read_column(fast *f, int c)
+{
+    sl_type t = f->s->cols[c].type;
+    sl_value *v = &f->vals[c];
+    str_tok st;
+    num_tok nt;
+
+    skip_space(f);
+    if (f->p >= f->end)
+        return -1;
+    if (*f->p == '"') {
+        if (read_string(f, true, &st) < 0 || (t != SL_T_VARCHAR && t != SL_T_TIMESTAMP))
+            return -1;
+        const char *text = st.escaped ? f->scratch.data + st.off : st.raw;
+        if (t == SL_T_TIMESTAMP) {
+            int64_t ms;
+            if (sl_json_parse_timestamp(text, st.len, &ms) < 0)
+                return -1;
+            *v = sl_int(SL_T_TIMESTAMP, ms);
+            return 0;
+        }
+        if (st.len > SL_MAX_STRING)
+            return -1;
+        /* The scratch buffer may move: escaped strings are pointed at it once the
+         * event is read. */
+        *v = sl_str(text, (uint32_t)st.len);
+        f->str_off[c] = st.escaped ? st.off + 1 : 0;
+        return 0;
+    }
+    if (*f->p == 't' || *f->p == 'f' || *f->p == 'n') {
+        if (read_literal(f, v) < 0)
+            return -1;
+        return v->type == SL_T_NULL || t == SL_T_BOOLEAN ? 0 : -1;
+    }
+    if (*f->p != '-' && (*f->p < '0' || *f->p > '9'))
+        return -1;
+    if (read_number(f, &nt) < 0)
+        return -1;
+    switch (t) {
+    case SL_T_INT:
+        if (!nt.is_int || nt.i < INT32_MIN || nt.i > INT32_MAX)
+            return -1;
+        *v = sl_int(SL_T_INT, nt.i);
+        return 0;
+    case SL_T_BIGINT:
+    case SL_T_TIMESTAMP:
+        if (!nt.is_int)
+            return -1;
+        *v = sl_int(t, nt.i);
+        return 0;
+    case SL_T_DOUBLE:
+        *v = sl_double(nt.is_int ? (double)nt.i : nt.d);
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+/* Reads one event object at f->p into a row appended to f->rows. */
+static int fast_event(fast *f, int64_t now_ms)
+{
+    const sl_schema *s = f->s;
+    int64_t rowtime = now_ms;
+    str_tok key;
+
+    for (int c = 0; c < s->ncols; c++) {
+        f->vals[c] = sl_null();
+        f->seen[c] = false;
+        f->str_off[c] = 0;
+    }
+    sl_buf_reset(&f->scratch);
+    f->nkeys = 0;
+    f->guess = 0;
+    if (!take(f, '{'))
+        return -1;
+    if (!take(f, '}')) {
+        do {
+            skip_space(f);
+            if (f->p >= f->end || *f->p != '"' || read_string(f, true, &key) < 0 || key.has_nul)
+                return -1;
+            const char *name = key.escaped ? f->scratch.data + key.off : key.raw;
+            int c = find_column(f, name, key.len);
+            if (c >= 0) {
+                /* The key's unescaped copy is not needed past this point. */
+                f->scratch.len = key.off;
+                if (f->seen[c] || !take(f, ':') || read_column(f, c) < 0)
+                    return -1;
+                f->seen[c] = true;
+                continue;
+            }
+            if (key.escaped || note_key(f, 0, key.raw, key.raw_len) < 0 || !take(f, ':'))
+                return -1;
+            if (s->timestamp_col < 0 && key.len == 7 && strncasecmp(name, "ROWTIME", 7) == 0) {
+                num_tok nt;
+                sl_value v;
+                skip_space(f);
+                if (f->p < f->end && *f->p == 'n') {
+                    if (read_literal(f, &v) < 0 || v.type != SL_T_NULL)
+                        return -1;
+                } else if (f->p >= f->end || read_number(f, &nt) < 0 || !nt.is_int) {
+                    return -1;
+                } else {
+                    rowtime = nt.i;
+                }
+            } else if (skip_value(f, 1) < 0) {
+                return -1;
+            }
+        } while (take(f, ','));
+        if (!take(f, '}'))
+            return -1;
+    }
+    for (int c = 0; c < s->ncols; c++)
+        if (f->str_off[c])
+            f->vals[c].u.s.ptr = f->scratch.data + f->str_off[c] - 1;
+    if (s->timestamp_col >= 0 &&
+        rowtime_from_column(s, &f->vals[s->timestamp_col], 0, &rowtime, NULL) < 0)
+        return -1;
+    if (f->nrows == f->rows_cap) {
+        f->rows_cap = f->rows_cap ? f->rows_cap * 2 : 16;
+        f->rows = sl_xrealloc(f->rows, f->rows_cap * sizeof(*f->rows));
+    }
+    f->rows[f->nrows++] = sl_row_make(rowtime, (uint32_t)s->ncols, f->vals);
+    return 0;
+}
+
+/* Reads every event of the body; f->p .. f->end is set per event. */
+static int fast_body(fast *f, const char *body, size_t len, bool ndjson, int64_t now_ms)
+{
+    const char *end = body + len;
+
+    if (ndjson) {
+        for (const char *line = body; line < end;) {
+            const char *nl = memchr(line, '\n', (size_t)(end - line));
+            f->p = line;
+            f->end = nl ? nl : end;
+            skip_space(f);
+            if (f->p < f->end && (fast_event(f, now_ms) < 0 || (skip_space(f), f->p != f->end)))
+                return -1;
+            line = f->end + 1;
+        }
+        return f->nrows > 0 ? 0 : -1;
+    }
+    f->p = body;
+    f->end = end;
+    skip_space(f);
+    if (f->p < end && *f->p == '[') {
+        f->p++;
+        do {
+            if (fast_event(f, now_ms) < 0)
+                return -1;
+        } while (take(f, ','));
+        if (!take(f, ']'))
+            return -1;
+    } else if (fast_event(f, now_ms) < 0) {
+        return -1;
+    }
+    skip_space(f);
+    return f->p == end ? 0 : -1;
+}
+
+int sl_json_decode_fast(const char *body, size_t len, bool ndjson, const sl_schema *schema,
+                        int64_t now_ms, sl_row ***rows, size_t *n)
+{
+    size_t ncols = schema->ncols > 0 ? (size_t)schema->ncols : 1;
+    fast f = {.s = schema, .scratch = SL_BUF_INIT};
+    int rc;
+
+    *rows = NULL;
+    *n = 0;
+    f.col_len = sl_xcalloc(ncols, sizeof(*f.col_len));
+    f.vals = sl_xcalloc(ncols, sizeof(*f.vals));
+    f.seen = sl_xcalloc(ncols, sizeof(*f.seen));
+    f.str_off = sl_xcalloc(ncols, sizeof(*f.str_off));
+    for (int c = 0; c < schema->ncols; c++)
+        f.col_len[c] = strlen(schema->cols[c].name);
+    f.guessable = schema->ncols <= FAST_MAX_GUESS_COLS;
+    for (int a = 0; f.guessable && a < schema->ncols; a++)
+        for (int b = a + 1; f.guessable && b < schema->ncols; b++)
+            if (f.col_len[a] == f.col_len[b] &&
+                strcasecmp(schema->cols[a].name, schema->cols[b].name) == 0)
+                f.guessable = false;
+    rc = fast_body(&f, body, len, ndjson, now_ms);
+    if (rc == 0) {
+        *rows = f.rows;
+        *n = f.nrows;
+    } else {
+        sl_json_rows_free(f.rows, f.nrows);
+    }
+    free(f.col_len);
+    free(f.vals);
+    free(f.seen);
+    free(f.str_off);
+    free(f.keys);
+    sl_buf_free(&f.scratch);
+    return rc;
+}
+
+int sl_json_decode_events(const char *body, size_t len, bool ndjson, const sl_schema *schema,
+                          int64_t now_ms, sl_row ***rows, size_t *n, sl_error *err)
+{
+    if (sl_json_decode_fast(body, len, ndjson, schema, now_ms, rows, n) == 0)
+        return 0;
+    return sl_json_decode_reference(body, len, ndjson, schema, now_ms, rows, n, err);
+}
+
+int sl_json_events_rows(const sl_json_events *ev, const sl_schema *schema, int64_t now_ms,
+                        sl_row ***rows, sl_error *err)
+{
+    size_t n;
+
+    if (sl_json_decode_events(ev->body, ev->len, ev->ndjson, schema, now_ms, rows, &n, err) < 0)
+        return -1;
+    if (n != ev->n) {
+        /* count_events and the decoders disagree: a bug, never the client's fault. */
+        sl_json_rows_free(*rows, n);
+        *rows = NULL;
+        return sl_error_set(err, SL_ERR_INTERNAL, 0, 0, "ingest: %zu events counted, %zu decoded",
+                            ev->n, n);
+    }
+    return 0;
 }
 
 /* Reads exactly n digits at s[*i..] into *v. */
@@ -431,7 +1213,7 @@ int sl_sql_request_parse(const char *body, size_t len, sl_sql_request *out, sl_e
 {
     json_error_t jerr;
     json_t *root = json_loadb(body, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
-    json_t *sql, *name, *from;
+    json_t *sql, *name, *from, *limit;
 
     memset(out, 0, sizeof(*out));
     if (!root)
@@ -465,6 +1247,17 @@ int sl_sql_request_parse(const char *body, size_t len, sl_sql_request *out, sl_e
         }
         out->has_from = true;
         out->from_earliest = strcmp(f, "earliest") == 0;
+    }
+    limit = json_object_get(root, "state_limit");
+    if (limit && !json_is_null(limit)) {
+        if (!json_is_integer(limit) || json_integer_value(limit) < 1 ||
+            (uint64_t)json_integer_value(limit) > SL_MAX_QUERY_STATE_LIMIT) {
+            sl_error_set(err, SL_ERR_BAD_REQUEST, 0, 0,
+                         "\"state_limit\" must be a number of bytes from 1 to %llu",
+                         (unsigned long long)SL_MAX_QUERY_STATE_LIMIT);
+            goto fail;
+        }
+        out->state_limit = (uint64_t)json_integer_value(limit);
     }
     out->sql_len = json_string_length(sql);
     out->sql = sl_xmalloc(out->sql_len + 1);

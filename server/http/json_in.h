@@ -1,10 +1,12 @@
-/* json_in.h: decoding request bodies with jansson: ingest events into rows, and the
- * {"sql": ...} request object.
+/* json_in.h: decoding request bodies: ingest events into rows, and the {"sql": ...}
+ * request object.
  *
- * Ingest is two steps so that the HTTP layer can parse outside its lock and convert
- * under it: sl_json_events_parse turns a body into a list of JSON objects (one object,
- * an array of objects, or NDJSON: one object a line, blank lines skipped), then
- * sl_json_events_rows turns them into rows of a stream's schema.  Both are atomic: an
+ * An ingest body is one object, an array of objects, or NDJSON (one object a line,
+ * blank lines skipped).  sl_json_decode_events turns it into rows of a stream's schema
+ * in one pass (a schema-directed decoder, with jansson as the reference it must agree
+ * with and the path that words every error).  sl_json_events_parse and
+ * sl_json_events_rows are the same in two steps, for the HTTP layer: the first checks
+ * what needs no schema and counts the events, the second decodes.  All are atomic: an
  * error names the event (err->index, 0-based) and, where one is at fault, its field, and
  * nothing is returned.
  *
@@ -28,19 +30,35 @@
 
 typedef struct sl_json_events sl_json_events;
 
-/* Parses an ingest body.  Errors: BAD_REQUEST "empty body" (nothing but whitespace) or
- * "no events" (an empty array, or NDJSON of blank lines); BAD_EVENT for text that is not
- * JSON (index of the NDJSON event, else 0) or an event that is not an object.  On
- * success *out is a new list the caller frees with sl_json_events_free. */
+/* Decodes an ingest body into rows of schema (borrowed).  Errors: BAD_REQUEST "empty
+ * body" (nothing but whitespace) or "no events" (an empty array); BAD_EVENT for text
+ * that is not JSON (index of the NDJSON event, else 0), an event that is not an
+ * object, or a value the rules above reject.  On success *rows is a new array of *n
+ * self-contained rows; the caller frees it with sl_json_rows_free. */
+int sl_json_decode_events(const char *body, size_t len, bool ndjson, const sl_schema *schema,
+                          int64_t now_ms, sl_row ***rows, size_t *n, sl_error *err);
+/* The single-pass decoder alone: 0 with the rows as above, or -1 and nothing (no error
+ * is set) when it does not decode the body itself: an error, or a shape it leaves to the
+ * reference (keys with escapes in skipped objects, more than 32 unknown keys in one
+ * object, nesting deeper than SL_MAX_JSON_DEPTH). */
+int sl_json_decode_fast(const char *body, size_t len, bool ndjson, const sl_schema *schema,
+                        int64_t now_ms, sl_row ***rows, size_t *n);
+/* The reference decoder alone (jansson: a tree, then conversion), same contract as
+ * sl_json_decode_events. */
+int sl_json_decode_reference(const char *body, size_t len, bool ndjson, const sl_schema *schema,
+                             int64_t now_ms, sl_row ***rows, size_t *n, sl_error *err);
+
+/* The first step: "empty body", and the errors of a body that is not an object or a
+ * non-empty array of objects, as above; otherwise *out is a new list (the caller frees
+ * it with sl_json_events_free) that borrows body until then. */
 int sl_json_events_parse(const char *body, size_t len, bool ndjson, sl_json_events **out,
                          sl_error *err);
 size_t sl_json_events_count(const sl_json_events *ev);
 /* Accepts NULL. */
 void sl_json_events_free(sl_json_events *ev);
 
-/* Converts every event to a row of schema (borrowed).  On success *rows is a new array
- * of sl_json_events_count(ev) self-contained rows; the caller frees it with
- * sl_json_rows_free. */
+/* The second step: sl_json_decode_events on the list's body.  On success *rows holds
+ * sl_json_events_count(ev) rows. */
 int sl_json_events_rows(const sl_json_events *ev, const sl_schema *schema, int64_t now_ms,
                         sl_row ***rows, sl_error *err);
 /* Frees n rows and the array. Accepts NULL. */
@@ -55,14 +73,16 @@ int sl_json_parse_timestamp(const char *s, size_t len, int64_t *out);
 typedef struct sl_sql_request {
     char *sql; /* caller frees (with sl_sql_request_clear) */
     size_t sql_len;
-    char *name;         /* NULL when not given */
-    bool has_from;      /* "from" was given */
-    bool from_earliest; /* "from":"earliest" (true) or "latest" (false) */
+    char *name;           /* NULL when not given */
+    bool has_from;        /* "from" was given */
+    bool from_earliest;   /* "from":"earliest" (true) or "latest" (false) */
+    uint64_t state_limit; /* "state_limit" in bytes, 0 when not given */
 } sl_sql_request;
 
-/* Parses {"sql":"...","name":"...","from":"earliest"|"latest"} (other keys ignored).
- * BAD_REQUEST when it is not JSON, "sql" is missing or not a string, or "name"/"from"
- * have the wrong type or value. */
+/* Parses {"sql":"...","name":"...","from":"earliest"|"latest","state_limit":N} (other
+ * keys ignored).  BAD_REQUEST when it is not JSON, "sql" is missing or not a string, or
+ * "name"/"from"/"state_limit" have the wrong type or value (state_limit: an integer
+ * from 1 to SL_MAX_QUERY_STATE_LIMIT). */
 int sl_sql_request_parse(const char *body, size_t len, sl_sql_request *out, sl_error *err);
 /* Frees what a request holds and zeroes it. */
 void sl_sql_request_clear(sl_sql_request *r);

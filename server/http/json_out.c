@@ -5,7 +5,6 @@
  * become null), so a result stream can never be broken by the data it carries. */
 #include "json_out.h"
 
-#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,9 +12,35 @@
 
 #define MS_PER_DAY 86400000ll
 
-/* The length of the valid UTF-8 sequence at s[0..n), or 0 when s does not start with
- * one (overlong forms, surrogates and code points past U+10FFFF are invalid). */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
+/* sl_buf_append and sl_buf_putc without a call when the bytes fit (the encoding of every
+ * result row goes through these). */
+static inline void put_bytes(sl_buf *b, const void *p, size_t n)
+{
+    if (b->data && b->len + n < b->cap) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+    } else {
+        sl_buf_append(b, p, n);
+    }
+}
+
+static inline void put_char(sl_buf *b, char c)
+{
+    if (b->data && b->len + 1 < b->cap) {
+        b->data[b->len++] = c;
+        b->data[b->len] = '\0';
+    } else {
+        sl_buf_putc(b, c);
+    }
+}
+
+static inline void put_cstr(sl_buf *b, const char *s)
+{
+    put_bytes(b, s, strlen(s));
+}
+
+size_t sl_json_utf8_len(const unsigned char *s, size_t n)
 {
     unsigned char c = s[0];
     size_t len;
@@ -54,21 +79,26 @@ void sl_json_str(sl_buf *b, const char *s, size_t len)
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
 
+    while (i < len && p[i] >= 0x20 && p[i] < 0x80 && p[i] != '"' && p[i] != '\\')
+        i++;
     sl_buf_reserve(b, len + 2);
-    sl_buf_putc(b, '"');
+    b->data[b->len++] = '"';
+    memcpy(b->data + b->len, p, i);
+    b->len += i;
+    b->data[b->len] = '\0';
     while (i < len) {
         /* Copy the longest run that needs no escaping in one go. */
         size_t run = i;
         while (run < len && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' && p[run] != '\\')
             run++;
         if (run > i) {
-            sl_buf_append(b, p + i, run - i);
+            put_bytes(b, p + i, run - i);
             i = run;
             continue;
         }
         unsigned char c = p[i];
         if (c >= 0x80) {
-            size_t n = utf8_seq_len(p + i, len - i);
+            size_t n = sl_json_utf8_len(p + i, len - i);
             if (n) {
                 sl_buf_append(b, p + i, n);
                 i += n;
@@ -107,7 +137,7 @@ void sl_json_str(sl_buf *b, const char *s, size_t len)
         }
         i++;
     }
-    sl_buf_putc(b, '"');
+    put_char(b, '"');
 }
 
 void sl_json_cstr(sl_buf *b, const char *s)
@@ -115,20 +145,239 @@ void sl_json_cstr(sl_buf *b, const char *s)
     sl_json_str(b, s, strlen(s));
 }
 
-void sl_json_double(sl_buf *b, double d)
+/* Appends v in decimal, preceded by '-' when neg. */
+static void put_decimal(sl_buf *b, bool neg, uint64_t u)
+{
+    char tmp[24], *p = tmp + sizeof(tmp);
+
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (neg)
+        *--p = '-';
+    put_bytes(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+static void put_int(sl_buf *b, int64_t v)
+{
+    put_decimal(b, v < 0, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
+}
+
+void sl_json_uint(sl_buf *b, uint64_t v)
+{
+    put_decimal(b, false, v);
+}
+
+typedef unsigned __int128 u128;
+
+static const uint64_t pow10_u64[] = {1ull,
+                                     10ull,
+                                     100ull,
+                                     1000ull,
+                                     10000ull,
+                                     100000ull,
+                                     1000000ull,
+                                     10000000ull,
+                                     100000000ull,
+                                     1000000000ull,
+                                     10000000000ull,
+                                     100000000000ull,
+                                     1000000000000ull,
+                                     10000000000000ull,
+                                     100000000000000ull,
+                                     1000000000000000ull,
+                                     10000000000000000ull,
+                                     100000000000000000ull,
+                                     1000000000000000000ull,
+                                     10000000000000000000ull};
+
+/* 10^k for k from 0 to 38 (every one below 2^127). */
+static u128 pow10_u128(int k)
+{
+    return k <= 19 ? (u128)pow10_u64[k] : (u128)pow10_u64[19] * pow10_u64[k - 19];
+}
+
+static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* a << s when the result stays below 2^127; false otherwise. */
+static bool shl_ok(u128 a, int s, u128 *out)
+{
+    if (s >= 127 || (s > 0 && (a >> (127 - s)) != 0))
+        return false;
+    *out = a << s;
+    return true;
+}
+
+/* |d| = f * 2^e rounded to prec significant decimal digits as printf rounds (exactly,
+ * ties to even): *m (prec digits) times 10^(*x - prec + 1).  False when d is subnormal
+ * or so large or small that the exact quotient does not fit in 128 bits. */
+static bool round_digits(uint64_t f, int e, int prec, uint64_t *m, int *x)
+{
+    u128 lo = pow10_u128(prec - 1), hi = lo * 10;
+    int guess = (int)floor((e + 52) * 0.30102999566398114);
+
+    for (int tries = 0; tries < 3; tries++) {
+        int k = prec - 1 - guess;
+        u128 num, den, q, rem;
+        if (k > 22 || k < -38)
+            return false;
+        /* num / den = f * 2^e * 10^k, both below 2^127. */
+        if (!shl_ok((u128)f * pow10_u128(k > 0 ? k : 0), e > 0 ? e : 0, &num) ||
+            !shl_ok(pow10_u128(k < 0 ? -k : 0), e < 0 ? -e : 0, &den))
+            return false;
+        if (k >= 0) {
+            /* den is a power of two. */
+            q = num >> (e < 0 ? -e : 0);
+            rem = num & (den - 1);
+        } else {
+            q = num / den;
+            rem = num % den;
+        }
+        if (q >= hi) {
+            guess++;
+            continue;
+        }
+        if (q < lo) {
+            guess--;
+            continue;
+        }
+        if (rem * 2 > den || (rem * 2 == den && (q & 1)))
+            q++;
+        if (q == hi) {
+            q = lo;
+            guess++;
+        }
+        *m = (uint64_t)q;
+        *x = guess;
+        return true;
+    }
+    return false;
+}
+
+/* Whether m * 10^(x - prec + 1) reads back (as strtod would) as |d|; -1 when that takes
+ * more than Clinger's exact case (m below 2^53, a power of ten up to 10^22). */
+static int reads_back(uint64_t m, int x, int prec, double ad)
+{
+    int e10 = x - prec + 1;
+    double v;
+
+    if (m > (1ull << 53) || e10 < -22 || e10 > 22)
+        return -1;
+    v = e10 < 0 ? (double)m / pow10_exact[-e10] : (double)m * pow10_exact[e10];
+    return v == ad;
+}
+
+/* prec digits m with decimal exponent x, written into out as printf's %.{prec}g writes
+ * them; returns the length (at most 25 bytes, not NUL-terminated). */
+static int format_g(char out[32], bool neg, uint64_t m, int x, int prec)
+{
+    char dig[20];
+    int n = prec, o = 0;
+
+    for (int i = prec - 1; i >= 0; i--, m /= 10)
+        dig[i] = (char)('0' + m % 10);
+    while (n > 1 && dig[n - 1] == '0')
+        n--;
+    if (neg)
+        out[o++] = '-';
+    if (x >= -4 && x < prec) {
+        if (x < 0) {
+            out[o++] = '0';
+            out[o++] = '.';
+            for (int i = 0; i < -x - 1; i++)
+                out[o++] = '0';
+            memcpy(out + o, dig, (size_t)n);
+            o += n;
+        } else {
+            for (int i = 0; i <= x; i++)
+                out[o++] = i < n ? dig[i] : '0';
+            if (n > x + 1) {
+                out[o++] = '.';
+                memcpy(out + o, dig + x + 1, (size_t)(n - x - 1));
+                o += n - x - 1;
+            }
+        }
+    } else {
+        int ax = x < 0 ? -x : x;
+        out[o++] = dig[0];
+        if (n > 1) {
+            out[o++] = '.';
+            memcpy(out + o, dig + 1, (size_t)(n - 1));
+            o += n - 1;
+        }
+        out[o++] = 'e';
+        out[o++] = x < 0 ? '-' : '+';
+        if (ax >= 100)
+            out[o++] = (char)('0' + ax / 100);
+        out[o++] = (char)('0' + ax / 10 % 10);
+        out[o++] = (char)('0' + ax % 10);
+    }
+    return o;
+}
+
+/* The definition: the first of %.15g, %.16g, %.17g that reads back as d. */
+static void double_by_printf(sl_buf *b, double d)
 {
     char tmp[40];
 
-    if (!isfinite(d)) {
-        sl_buf_puts(b, "null");
-        return;
-    }
     for (int prec = 15; prec <= 17; prec++) {
         snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
         if (strtod(tmp, NULL) == d)
             break;
     }
     sl_buf_puts(b, tmp);
+}
+
+/* The same text without printf for the doubles whose digits 128-bit integers give
+ * exactly (normal numbers from about 1e-7 to 1e38), which are nearly all data. */
+void sl_json_double(sl_buf *b, double d)
+{
+    double ad = fabs(d);
+    uint64_t bits, f, m;
+    int e, x, len;
+    char text[32];
+
+    if (!isfinite(d)) {
+        sl_buf_puts(b, "null");
+        return;
+    }
+    if (ad == 0) {
+        sl_buf_puts(b, signbit(d) ? "-0" : "0");
+        return;
+    }
+    memcpy(&bits, &ad, sizeof(bits));
+    if ((bits >> 52) == 0) {
+        double_by_printf(b, d);
+        return;
+    }
+    f = (bits & ((1ull << 52) - 1)) | (1ull << 52);
+    e = (int)(bits >> 52) - 1075;
+    for (int prec = 15; prec <= 16; prec++) {
+        if (!round_digits(f, e, prec, &m, &x)) {
+            double_by_printf(b, d);
+            return;
+        }
+        int back = reads_back(m, x, prec, ad);
+        if (back == 0)
+            continue;
+        len = format_g(text, d < 0, m, x, prec);
+        if (back < 0) {
+            text[len] = '\0';
+            back = strtod(text, NULL) == d;
+        }
+        if (back) {
+            put_bytes(b, text, (size_t)len);
+            return;
+        }
+    }
+    if (!round_digits(f, e, 17, &m, &x)) {
+        double_by_printf(b, d);
+        return;
+    }
+    put_bytes(b, text, (size_t)format_g(text, d < 0, m, x, 17));
 }
 
 /* Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm). */
@@ -160,9 +409,24 @@ int sl_json_format_iso8601(int64_t ms, char out[32])
     civil_from_days(days, &year, &month, &day);
     if (year < 0 || year > 9999)
         return -1;
-    snprintf(out, 32, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", (int)year, month, day,
-             (int)(rem / 3600000), (int)(rem / 60000 % 60), (int)(rem / 1000 % 60),
-             (int)(rem % 1000));
+    /* "YYYY-MM-DDTHH:MM:SS.mmmZ", as "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ" would. */
+    unsigned field[] = {(unsigned)year,
+                        month,
+                        day,
+                        (unsigned)(rem / 3600000),
+                        (unsigned)(rem / 60000 % 60),
+                        (unsigned)(rem / 1000 % 60),
+                        (unsigned)(rem % 1000)};
+    static const int width[] = {4, 2, 2, 2, 2, 2, 3};
+    static const char after[] = "--T::.Z";
+    char *o = out;
+    for (int i = 0; i < 7; i++) {
+        for (int w = width[i] - 1; w >= 0; w--, field[i] /= 10)
+            o[w] = (char)('0' + field[i] % 10);
+        o += width[i];
+        *o++ = after[i];
+    }
+    *o = '\0';
     return 0;
 }
 
@@ -171,23 +435,23 @@ void sl_json_timestamp(sl_buf *b, int64_t ms)
     char text[32];
 
     if (sl_json_format_iso8601(ms, text) < 0) {
-        sl_buf_printf(b, "%" PRId64, ms);
+        put_int(b, ms);
         return;
     }
-    sl_buf_putc(b, '"');
-    sl_buf_puts(b, text);
-    sl_buf_putc(b, '"');
+    put_char(b, '"');
+    put_bytes(b, text, 24);
+    put_char(b, '"');
 }
 
 void sl_json_value(sl_buf *b, const sl_value *v)
 {
     switch (v->type) {
     case SL_T_BOOLEAN:
-        sl_buf_puts(b, v->u.b ? "true" : "false");
+        put_cstr(b, v->u.b ? "true" : "false");
         break;
     case SL_T_INT:
     case SL_T_BIGINT:
-        sl_buf_printf(b, "%" PRId64, v->u.i);
+        put_int(b, v->u.i);
         break;
     case SL_T_DOUBLE:
         sl_json_double(b, v->u.d);
@@ -199,22 +463,22 @@ void sl_json_value(sl_buf *b, const sl_value *v)
         sl_json_timestamp(b, v->u.i);
         break;
     default:
-        sl_buf_puts(b, "null");
+        put_cstr(b, "null");
         break;
     }
 }
 
 void sl_json_row(sl_buf *b, const sl_row *row, int ncols, const sl_outcol *cols)
 {
-    sl_buf_putc(b, '{');
+    put_char(b, '{');
     for (int i = 0; i < ncols && (uint32_t)i < row->ncols; i++) {
         if (i)
-            sl_buf_putc(b, ',');
+            put_char(b, ',');
         sl_json_cstr(b, cols[i].name);
-        sl_buf_putc(b, ':');
+        put_char(b, ':');
         sl_json_value(b, &row->v[i]);
     }
-    sl_buf_putc(b, '}');
+    put_char(b, '}');
 }
 
 void sl_json_row_key(sl_buf *b, const sl_row *row, const sl_plan *plan)
@@ -284,7 +548,7 @@ void sl_json_watermark(sl_buf *b, int64_t wm)
     if (wm == INT64_MIN)
         sl_buf_puts(b, "null");
     else
-        sl_buf_printf(b, "%" PRId64, wm);
+        put_int(b, wm);
 }
 
 void sl_json_error_members(sl_buf *b, const sl_error *err)

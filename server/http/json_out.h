@@ -6,7 +6,8 @@
  *   - strings are quoted; '"', '\\' and control characters are escaped (\n, \t, ...,
  *     else \u00XX); a byte sequence that is not valid UTF-8 becomes U+FFFD;
  *   - DOUBLE is the shortest of %.15g, %.16g, %.17g that reads back to the same
- *     double; NaN and infinities are null;
+ *     double (computed without printf for nearly all values); NaN and infinities are
+ *     null;
  *   - TIMESTAMP is an ISO-8601 UTC string with milliseconds ("2026-11-24T10:00:00.000Z")
  *     for years 0000 to 9999, and the epoch-ms integer outside that range;
  *   - INT and BIGINT are integers, BOOLEAN true/false, NULL null. */
@@ -25,9 +26,15 @@
 
 /* s[0..len) as a quoted, escaped JSON string (s need not be NUL-terminated). */
 void sl_json_str(sl_buf *b, const char *s, size_t len);
+/* The length of the valid UTF-8 sequence at s[0..n), or 0 when s does not start with
+ * one (overlong forms, surrogates and code points past U+10FFFF are invalid; jansson
+ * applies the same rules to what it reads). */
+size_t sl_json_utf8_len(const unsigned char *s, size_t n);
 /* A NUL-terminated string as a JSON string. */
 void sl_json_cstr(sl_buf *b, const char *s);
 void sl_json_double(sl_buf *b, double d);
+/* An unsigned integer (a sequence number) in decimal, without printf. */
+void sl_json_uint(sl_buf *b, uint64_t v);
 void sl_json_timestamp(sl_buf *b, int64_t ms);
 void sl_json_value(sl_buf *b, const sl_value *v);
 

@@ -9,7 +9,11 @@
  *     error line, is detached, and only drains;
  *   - sub->suspended is true exactly when the reader suspended the connection and
  *     nobody resumed it yet, so MHD_resume_connection is called once per suspend;
- *   - a closed subscriber is never suspended (its reader ends the response instead).
+ *   - a closed subscriber is never suspended (its reader ends the response instead);
+ *   - a replaying subscriber (?from=SEQ) is attached but skipped by the fan-out: its
+ *     reader copies kept changes after sub->cursor into its buffer a block at a time
+ *     as the client reads, and it goes live (replaying false) once it has every kept
+ *     change, so a resumed client gets each seq once, however far behind it starts.
  * Unsent bytes are out.data[off..len); off moves forward and the buffer is compacted
  * when the sent part dominates, so draining is linear. */
 #include "results.h"
@@ -36,6 +40,7 @@ struct fanout {
     sl_live *q;
     const sl_plan *plan; /* borrowed from q */
     int handle;          /* of the listener registered with q */
+    bool late;           /* fans out q's late rows, not its changes */
     subscriber *subs;    /* doubly linked through sub->next/prev */
     size_t nsubs;
     fanout *next, *prev;
@@ -51,6 +56,8 @@ struct subscriber {
     bool suspended;
     bool closed;       /* the last line is queued: end after draining */
     bool active;       /* bytes were queued since the last heartbeat tick */
+    bool replaying;    /* copying kept changes after cursor; the fan-out skips it */
+    uint64_t cursor;   /* the last seq a replaying subscriber has queued */
     char *owned_query; /* a transient query to drop when this subscriber goes */
     subscriber *next, *prev;
 };
@@ -142,7 +149,7 @@ static void push(subscriber *s, const char *ev, const sl_buf *obj, uint64_t seq)
 {
     sl_error err;
 
-    if (s->closed)
+    if (s->closed || s->replaying)
         return;
     if (pending(&s->out, s->off) + obj->len + FRAME_SLACK > s->r->limit) {
         sl_error_set(&err, SL_ERR_OVERLOADED, 0, 0, "subscriber too slow");
@@ -196,7 +203,9 @@ static void encode_change(sl_buf *obj, const sl_plan *plan, uint64_t seq, sl_cha
                           const sl_row *row)
 {
     sl_buf_reset(obj);
-    sl_buf_printf(obj, "{\"seq\":%" PRIu64 ",", seq);
+    sl_buf_puts(obj, "{\"seq\":");
+    sl_json_uint(obj, seq);
+    sl_buf_putc(obj, ',');
     if (change == SL_CHANGE_DELETE) {
         sl_buf_puts(obj, "\"delete\":");
         sl_json_row_key(obj, row, plan);
@@ -204,6 +213,27 @@ static void encode_change(sl_buf *obj, const sl_plan *plan, uint64_t seq, sl_cha
         sl_buf_puts(obj, "\"row\":");
         sl_json_row(obj, row, plan->ncols, plan->cols);
     }
+    sl_buf_putc(obj, '}');
+}
+
+/* The source node of plan (borrowed): the layout of late rows. */
+static const sl_node *source_node(const sl_plan *plan)
+{
+    const sl_node *n = plan->root;
+
+    while (n->input)
+        n = n->input;
+    return n;
+}
+
+/* A late row: {"seq":n,"row":{...}} in the source's layout. */
+static void encode_late(sl_buf *obj, const sl_plan *plan, uint64_t seq, const sl_row *row)
+{
+    const sl_node *src = source_node(plan);
+
+    sl_buf_reset(obj);
+    sl_buf_printf(obj, "{\"seq\":%" PRIu64 ",\"row\":", seq);
+    sl_json_row(obj, row, src->ncols, src->cols);
     sl_buf_putc(obj, '}');
 }
 
@@ -250,7 +280,10 @@ static void on_change(void *ctx, uint64_t seq, sl_change change, const sl_row *r
     fanout *fo = ctx;
     sl_buf *obj = &fo->r->obj;
 
-    encode_change(obj, fo->plan, seq, change, row);
+    if (fo->late)
+        encode_late(obj, fo->plan, seq, row);
+    else
+        encode_change(obj, fo->plan, seq, change, row);
     for (subscriber *s = fo->subs, *next; s; s = next) {
         next = s->next;
         push(s, change_event(change), obj, seq);
@@ -272,17 +305,17 @@ static void on_close(void *ctx, const sl_error *why)
     fanout_unlink_free(fo);
 }
 
-static fanout *fanout_find(const sl_results *r, const sl_live *q)
+static fanout *fanout_find(const sl_results *r, const sl_live *q, bool late)
 {
     for (fanout *fo = r->fanouts; fo; fo = fo->next)
-        if (fo->q == q)
+        if (fo->q == q && fo->late == late)
             return fo;
     return NULL;
 }
 
-static fanout *fanout_get(sl_results *r, sl_live *q, sl_error *err)
+static fanout *fanout_get(sl_results *r, sl_live *q, bool late, sl_error *err)
 {
-    fanout *fo = fanout_find(r, q);
+    fanout *fo = fanout_find(r, q, late);
     sl_live_listener l;
 
     if (fo)
@@ -291,10 +324,11 @@ static fanout *fanout_get(sl_results *r, sl_live *q, sl_error *err)
     fo->r = r;
     fo->q = q;
     fo->plan = sl_live_plan(q);
+    fo->late = late;
     l.ctx = fo;
     l.on_change = on_change;
     l.on_close = on_close;
-    fo->handle = sl_live_listen(q, &l);
+    fo->handle = late ? sl_live_listen_late(q, &l) : sl_live_listen(q, &l);
     if (fo->handle < 0) {
         free(fo);
         sl_error_set(err, SL_ERR_INTERNAL, 0, 0, "cannot listen to query %s", sl_live_id(q));
@@ -334,12 +368,79 @@ static void leave(subscriber *s)
 
 /* --- subscriber responses ---------------------------------------------------------- */
 
+/* Replay and snapshot callback: one change to one subscriber. */
+typedef struct replay_ctx {
+    subscriber *s;
+    const sl_plan *plan;
+    bool late;
+    bool full; /* catch_up: the block is queued, ignore the remaining changes */
+} replay_ctx;
+
+static void encode_any(const replay_ctx *rc, sl_buf *obj, uint64_t seq, sl_change change,
+                       const sl_row *row)
+{
+    if (rc->late)
+        encode_late(obj, rc->plan, seq, row);
+    else
+        encode_change(obj, rc->plan, seq, change, row);
+}
+
+/* catch_up's callback: queues kept changes after the cursor until a block is queued. */
+static void catch_up_one(void *ctx, uint64_t seq, sl_change change, const sl_row *row)
+{
+    replay_ctx *rc = ctx;
+    subscriber *s = rc->s;
+    sl_buf *obj = &s->r->obj;
+    sl_error err;
+
+    if (rc->full || s->closed)
+        return;
+    if (pending(&s->out, s->off) >= READ_BLOCK) {
+        rc->full = true;
+        return;
+    }
+    encode_any(rc, obj, seq, change, row);
+    if (pending(&s->out, s->off) + obj->len + FRAME_SLACK > s->r->limit) {
+        if (pending(&s->out, s->off) == 0) {
+            /* One change larger than the bound: it can never be sent. */
+            sl_error_set(&err, SL_ERR_OVERLOADED, 0, 0, "subscriber too slow");
+            close_with(s, &err);
+        }
+        rc->full = true;
+        return;
+    }
+    frame(s, change_event(change), obj, seq);
+    s->cursor = seq;
+}
+
+/* Queues the next block of kept changes of a replaying subscriber (borrowed), or makes
+ * it live when it has them all.  Fails (GONE) when the changes after its cursor are no
+ * longer kept: the client fell further behind than the kept output. */
+static int catch_up(subscriber *s, sl_error *err)
+{
+    replay_ctx rc = {.s = s, .plan = s->fo->plan, .late = s->fo->late};
+    int ret;
+
+    ret = (rc.late ? sl_live_replay_late : sl_live_replay)(s->fo->q, s->cursor, catch_up_one, &rc,
+                                                           err);
+    if (ret < 0)
+        return ret;
+    if (!rc.full)
+        s->replaying = false;
+    s->active = true;
+    return 0;
+}
+
 static ssize_t sub_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     subscriber *s = cls;
+    sl_error err;
     ssize_t n;
 
     pthread_mutex_lock(s->r->lock);
+    if (s->replaying && s->fo && !s->closed && pending(&s->out, s->off) < READ_BLOCK &&
+        catch_up(s, &err) < 0)
+        close_with(s, &err);
     if (pending(&s->out, s->off) > 0) {
         n = (ssize_t)drain(&s->out, &s->off, buf, max);
     } else if (s->closed || s->r->closing) {
@@ -374,18 +475,13 @@ static void sub_free(void *cls)
     free(s);
 }
 
-/* Replay and snapshot callback: one change to one subscriber. */
-typedef struct replay_ctx {
-    subscriber *s;
-    const sl_plan *plan;
-} replay_ctx;
-
-static void replay_one(void *ctx, uint64_t seq, sl_change change, const sl_row *row)
+/* Snapshot callback: one current row to one subscriber. */
+static void snapshot_one(void *ctx, uint64_t seq, sl_change change, const sl_row *row)
 {
     replay_ctx *rc = ctx;
     sl_buf *obj = &rc->s->r->obj;
 
-    encode_change(obj, rc->plan, seq, change, row);
+    encode_any(rc, obj, seq, change, row);
     push(rc->s, change_event(change), obj, seq);
 }
 
@@ -418,24 +514,34 @@ int sl_results_subscribe(sl_results *r, struct MHD_Connection *conn, sl_live *q,
     sl_buf_puts(obj, "{\"header\":{\"query\":");
     sl_json_cstr(obj, sl_live_id(q));
     sl_buf_puts(obj, ",\"columns\":");
-    sl_json_out_columns(obj, plan->ncols, plan->cols);
-    sl_buf_puts(obj, ",\"key\":");
-    sl_json_key_names(obj, plan);
+    if (opts->late) {
+        sl_json_out_columns(obj, source_node(plan)->ncols, source_node(plan)->cols);
+        sl_buf_puts(obj, ",\"late\":true");
+    } else {
+        sl_json_out_columns(obj, plan->ncols, plan->cols);
+        sl_buf_puts(obj, ",\"key\":");
+        sl_json_key_names(obj, plan);
+    }
     sl_buf_puts(obj, "}}");
     frame(s, "header", obj, 0);
 
-    rc.s = s;
-    rc.plan = plan;
-    if (opts->has_from) {
-        if (sl_live_replay(q, opts->from_seq, replay_one, &rc, err) < 0)
-            goto fail;
-    } else if (opts->snapshot) {
-        sl_live_snapshot(q, replay_one, &rc);
-    }
-    fo = fanout_get(r, q, err);
+    rc = (replay_ctx){.s = s, .plan = plan, .late = opts->late};
+    if (opts->snapshot && !opts->late && !opts->has_from)
+        sl_live_snapshot(q, snapshot_one, &rc);
+    fo = fanout_get(r, q, opts->late, err);
     if (!fo)
         goto fail;
     attach(fo, s);
+    if (opts->has_from) {
+        /* The first block now, so that a GONE is the answer's status; the rest as the
+         * client reads. */
+        s->replaying = true;
+        s->cursor = opts->from_seq;
+        if (catch_up(s, err) < 0) {
+            leave(s);
+            goto fail;
+        }
+    }
     if (opts->owns_query)
         s->owned_query = sl_xstrdup(sl_live_id(q));
     *out = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, READ_BLOCK, sub_read, s, sub_free);
@@ -458,7 +564,7 @@ fail:
 
 size_t sl_results_subscribers(const sl_results *r, const sl_live *q)
 {
-    const fanout *fo = fanout_find(r, q);
+    const fanout *fo = fanout_find(r, q, false);
 
     return fo ? fo->nsubs : 0;
 }

@@ -6,10 +6,11 @@
  * response (NDJSON, or Server-Sent Events) whose content reader drains that buffer; when
  * the buffer is empty the reader suspends the connection, and the fan-out resumes it
  * when bytes arrive, so an idle stream costs no CPU.  A subscriber whose buffer would
- * pass its bound gets a final OVERLOADED error line and is closed; when the query ends
- * (dropped, or the server stops) each subscriber gets a final error line and the
- * response ends.  The subscriber is freed with its response (MHD's free callback), and
- * the fan-out when its last subscriber goes.
+ * pass its bound gets a final OVERLOADED error line and is closed (a ?from=SEQ replay is
+ * copied from the query's kept changes a block at a time as the client reads, so it is
+ * not limited by that bound); when the query ends (dropped, or the server stops) each
+ * subscriber gets a final error line and the response ends.  The subscriber is freed with its
+ * response (MHD's free callback), and the fan-out when its last subscriber goes.
  *
  * Locking: every function here except sl_results_new/_free must be called with the
  * server lock held; the content readers and free callbacks run on MHD's thread and take
@@ -36,6 +37,8 @@ typedef struct sl_subscribe_opts {
     bool has_from; /* replay the kept changes after from_seq first (wins over snapshot) */
     uint64_t from_seq;
     bool owns_query; /* a transient push query: dropped when this subscriber goes */
+    bool late;       /* the query's late rows (GET .../late) instead of its changes: the
+                        header names the source's columns, each line is {"seq","row"} */
 } sl_subscribe_opts;
 
 /* A registry for one server.  in and lock are borrowed and must outlive it;
@@ -52,7 +55,7 @@ void sl_results_free(sl_results *r);
 int sl_results_subscribe(sl_results *r, struct MHD_Connection *conn, sl_live *q,
                          const sl_subscribe_opts *opts, struct MHD_Response **out, sl_error *err);
 
-/* Subscribers currently attached to q. */
+/* Subscribers currently attached to q's changes (late-row streams not counted). */
 size_t sl_results_subscribers(const sl_results *r, const sl_live *q);
 
 /* Sends a heartbeat to every subscriber to which nothing was sent since the previous

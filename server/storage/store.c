@@ -24,6 +24,7 @@
 #include "mem.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,12 +35,14 @@
 #define SL_STORE_APP_ID 0x534C5543
 #define SL_STORE_APP_ID_STR "1397511491"
 /* PRAGMA user_version: the schema version this file writes and understands. */
-#define SL_STORE_SCHEMA_VERSION 1
-#define SL_STORE_SCHEMA_VERSION_STR "1"
+#define SL_STORE_SCHEMA_VERSION 2
+#define SL_STORE_SCHEMA_VERSION_STR "2"
 /* How long a write waits for another connection's lock before failing, in ms. */
 #define SL_STORE_BUSY_TIMEOUT_MS 5000
 
-/* The schema, created in one transaction when the database is new. */
+/* The schema, created in one transaction when the database is new.  A version 1 file
+ * (before idempotency keys, per-query state limits and retention) is brought up to
+ * version 2 by migrate_v1_sql in the same way. */
 static const char schema_sql[] = "CREATE TABLE streams("
                                  "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
                                  "  name TEXT NOT NULL UNIQUE,"
@@ -50,7 +53,8 @@ static const char schema_sql[] = "CREATE TABLE streams("
                                  "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
                                  "  id TEXT NOT NULL UNIQUE,"
                                  "  sql TEXT NOT NULL,"
-                                 "  start_offset INTEGER NOT NULL);"
+                                 "  start_offset INTEGER NOT NULL,"
+                                 "  state_limit INTEGER NOT NULL DEFAULT 0);"
                                  "CREATE TABLE events("
                                  "  stream_id INTEGER NOT NULL REFERENCES streams(id),"
                                  "  first_offset INTEGER NOT NULL,"
@@ -59,8 +63,32 @@ static const char schema_sql[] = "CREATE TABLE streams("
                                  "  max_rowtime INTEGER NOT NULL,"
                                  "  data BLOB NOT NULL,"
                                  "  UNIQUE(stream_id, first_offset));"
+                                 "CREATE INDEX events_by_time ON events(stream_id, max_rowtime);"
+                                 "CREATE TABLE idempotency("
+                                 "  stream_id INTEGER NOT NULL REFERENCES streams(id),"
+                                 "  key TEXT NOT NULL,"
+                                 "  body_hash BLOB NOT NULL,"
+                                 "  answer TEXT NOT NULL,"
+                                 "  created_ms INTEGER NOT NULL,"
+                                 "  PRIMARY KEY(stream_id, key)) WITHOUT ROWID;"
+                                 "CREATE INDEX idempotency_by_time ON idempotency(created_ms);"
                                  "PRAGMA application_id = " SL_STORE_APP_ID_STR ";"
                                  "PRAGMA user_version = " SL_STORE_SCHEMA_VERSION_STR ";";
+
+/* Version 1 to 2: the idempotency records, the per-query state limit and the index that
+ * finds the batches retention deletes. */
+static const char migrate_v1_sql[] =
+    "ALTER TABLE queries ADD COLUMN state_limit INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX events_by_time ON events(stream_id, max_rowtime);"
+    "CREATE TABLE idempotency("
+    "  stream_id INTEGER NOT NULL REFERENCES streams(id),"
+    "  key TEXT NOT NULL,"
+    "  body_hash BLOB NOT NULL,"
+    "  answer TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY(stream_id, key)) WITHOUT ROWID;"
+    "CREATE INDEX idempotency_by_time ON idempotency(created_ms);"
+    "PRAGMA user_version = " SL_STORE_SCHEMA_VERSION_STR ";";
 
 /* The prepared statements: X(name, SQL).  Parameters are numbered as the functions
  * below bind them. */
@@ -72,12 +100,15 @@ static const char schema_sql[] = "CREATE TABLE streams("
                   "VALUES (?1, ?2, 0, ?3)")                                                        \
     X(STREAM_DROP_EVENTS,                                                                          \
       "DELETE FROM events WHERE stream_id = (SELECT id FROM streams WHERE name = ?1)")             \
+    X(STREAM_DROP_IDEM,                                                                            \
+      "DELETE FROM idempotency WHERE stream_id = (SELECT id FROM streams WHERE name = ?1)")        \
     X(STREAM_DROP, "DELETE FROM streams WHERE name = ?1")                                          \
     X(STREAM_LIST, "SELECT name, ddl FROM streams ORDER BY id")                                    \
     X(STREAM_GET, "SELECT id, next_offset, max_rowtime FROM streams WHERE name = ?1")              \
-    X(QUERY_PUT, "INSERT INTO queries(id, sql, start_offset) VALUES (?1, ?2, ?3)")                 \
+    X(QUERY_PUT,                                                                                   \
+      "INSERT INTO queries(id, sql, start_offset, state_limit) VALUES (?1, ?2, ?3, ?4)")           \
     X(QUERY_DROP, "DELETE FROM queries WHERE id = ?1")                                             \
-    X(QUERY_LIST, "SELECT id, sql, start_offset FROM queries ORDER BY seq")                        \
+    X(QUERY_LIST, "SELECT id, sql, start_offset, state_limit FROM queries ORDER BY seq")           \
     X(APPEND_ADVANCE, "UPDATE streams SET next_offset = next_offset + ?2, "                        \
                       "max_rowtime = max(max_rowtime, ?3) WHERE name = ?1 "                        \
                       "RETURNING id, next_offset - ?2")                                            \
@@ -86,7 +117,19 @@ static const char schema_sql[] = "CREATE TABLE streams("
     X(BATCH_AT, "SELECT first_offset, count FROM events WHERE stream_id = ?1 AND "                 \
                 "first_offset <= ?2 ORDER BY first_offset DESC LIMIT 1")                           \
     X(BATCH_NEXT, "SELECT first_offset, count, data FROM events WHERE stream_id = ?1 AND "         \
-                  "first_offset >= ?2 AND first_offset < ?3 ORDER BY first_offset LIMIT 1")
+                  "first_offset >= ?2 AND first_offset < ?3 ORDER BY first_offset LIMIT 1")        \
+    X(BATCH_NEXT_IN, "SELECT first_offset, count, data FROM events WHERE stream_id = ?1 AND "      \
+                     "first_offset >= ?2 AND first_offset < ?3 AND max_rowtime >= ?4 AND "         \
+                     "min_rowtime <= ?5 ORDER BY first_offset LIMIT 1")                            \
+    X(IDEM_GET, "SELECT i.body_hash, i.answer FROM idempotency i JOIN streams s ON "               \
+                "s.id = i.stream_id WHERE s.name = ?1 AND i.key = ?2 AND i.created_ms >= ?3")      \
+    X(IDEM_PUT, "INSERT OR REPLACE INTO idempotency(stream_id, key, body_hash, answer, "           \
+                "created_ms) VALUES (?1, ?2, ?3, ?4, ?5)")                                         \
+    X(IDEM_EXPIRE, "DELETE FROM idempotency WHERE (stream_id, key) IN (SELECT stream_id, key "     \
+                   "FROM idempotency WHERE created_ms < ?1 LIMIT ?2)")                             \
+    X(RETENTION_DELETE, "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE "       \
+                        "stream_id = (SELECT id FROM streams WHERE name = ?1) AND "                \
+                        "max_rowtime < ?2 LIMIT ?3) RETURNING count")
 
 enum stmt_id {
 #define X(name, sql) ST_##name,
@@ -108,20 +151,23 @@ struct sl_store {
 };
 
 struct sl_store_cursor {
-    sl_store *s;         /* borrowed: the store outlives its cursors */
-    int64_t stream_id;   /* streams.id, fixed at open */
-    uint64_t pos;        /* the next batch starts at or after this offset */
-    uint64_t end;        /* next_offset when the cursor was opened */
+    sl_store *s;       /* borrowed: the store outlives its cursors */
+    int64_t stream_id; /* streams.id, fixed at open */
+    uint64_t pos;      /* the next batch starts at or after this offset */
+    uint64_t end;      /* next_offset when the cursor was opened */
+    bool ranged;       /* only batches with a ROWTIME in [lo, hi] */
+    int64_t lo, hi;
     unsigned char *data; /* the current batch's bytes; owned */
     size_t cap;
 };
 
 /* Fills err from SQLite's error on s's connection after rc, and returns -1.  A full
- * disk gets its own message; anything else names the file and quotes SQLite. */
+ * disk gets its own code (INSUFFICIENT_STORAGE, 507) and message; anything else names
+ * the file and quotes SQLite. */
 static int db_error(sl_store *s, int rc, sl_error *err)
 {
     if ((rc & 0xff) == SQLITE_FULL)
-        return sl_error_set(err, SL_ERR_STORAGE_ERROR, 0, 0, "disk full");
+        return sl_error_set(err, SL_ERR_INSUFFICIENT_STORAGE, 0, 0, "disk full");
     return sl_error_set(err, SL_ERR_STORAGE_ERROR, 0, 0, "%s: %s", s->path, sqlite3_errmsg(s->db));
 }
 
@@ -304,8 +350,8 @@ static int init_schema(sl_store *s, sl_error *err)
                      s->path, (long long)version, SL_STORE_SCHEMA_VERSION);
         goto fail;
     }
-    if (version == 0) {
-        rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL);
+    if (version == 0 || version == 1) {
+        rc = sqlite3_exec(s->db, version == 0 ? schema_sql : migrate_v1_sql, NULL, NULL, NULL);
         if (rc != SQLITE_OK)
             goto fail_db;
     }
@@ -448,6 +494,7 @@ fail:
 int sl_store_stream_drop(sl_store *s, const char *name, sl_error *err)
 {
     sqlite3_stmt *del_events = s->st[ST_STREAM_DROP_EVENTS];
+    sqlite3_stmt *del_idem = s->st[ST_STREAM_DROP_IDEM];
     sqlite3_stmt *del_stream = s->st[ST_STREAM_DROP];
     int rc;
 
@@ -455,6 +502,10 @@ int sl_store_stream_drop(sl_store *s, const char *name, sl_error *err)
         return -1;
     sqlite3_bind_text(del_events, 1, name, -1, SQLITE_STATIC);
     rc = stmt_exec(del_events);
+    if (rc == SQLITE_DONE) {
+        sqlite3_bind_text(del_idem, 1, name, -1, SQLITE_STATIC);
+        rc = stmt_exec(del_idem);
+    }
     if (rc == SQLITE_DONE) {
         sqlite3_bind_text(del_stream, 1, name, -1, SQLITE_STATIC);
         rc = stmt_exec(del_stream);
@@ -526,7 +577,7 @@ int sl_store_stream_stats(sl_store *s, const char *stream, uint64_t *next_offset
 /* --- Persistent queries ---------------------------------------------------------- */
 
 int sl_store_query_put(sl_store *s, const char *id, const char *sql, uint64_t start_offset,
-                       sl_error *err)
+                       uint64_t state_limit, sl_error *err)
 {
     sqlite3_stmt *st = s->st[ST_QUERY_PUT];
     int rc;
@@ -536,6 +587,7 @@ int sl_store_query_put(sl_store *s, const char *id, const char *sql, uint64_t st
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, sql, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)start_offset);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)state_limit);
     rc = stmt_exec(st);
     if (rc == SQLITE_CONSTRAINT_UNIQUE) {
         sl_error_set(err, SL_ERR_EXISTS, 0, 0, "query %s already exists", id);
@@ -585,7 +637,8 @@ int sl_store_query_list(sl_store *s, sl_store_query_fn fn, void *ctx, sl_error *
 
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         ret = fn(ctx, (const char *)sqlite3_column_text(st, 0),
-                 (const char *)sqlite3_column_text(st, 1), (uint64_t)sqlite3_column_int64(st, 2));
+                 (const char *)sqlite3_column_text(st, 1), (uint64_t)sqlite3_column_int64(st, 2),
+                 (uint64_t)sqlite3_column_int64(st, 3));
         if (ret != 0)
             break;
     }
@@ -598,10 +651,12 @@ int sl_store_query_list(sl_store *s, sl_store_query_fn fn, void *ctx, sl_error *
 /* --- Event log --------------------------------------------------------------------- */
 
 int sl_store_append(sl_store *s, const char *stream, const void *blob, size_t len, uint32_t count,
-                    int64_t min_rowtime, int64_t max_rowtime, uint64_t *first_offset, sl_error *err)
+                    int64_t min_rowtime, int64_t max_rowtime, const sl_store_idem *idem,
+                    uint64_t *first_offset, sl_error *err)
 {
     sqlite3_stmt *adv = s->st[ST_APPEND_ADVANCE];
     sqlite3_stmt *ins = s->st[ST_APPEND_INSERT];
+    sqlite3_stmt *put = s->st[ST_IDEM_PUT];
     int64_t id = 0, first = 0;
     int rc;
 
@@ -643,6 +698,14 @@ int sl_store_append(sl_store *s, const char *stream, const void *blob, size_t le
     /* A batch longer than SQLite's blob limit fails here, with SQLITE_TOOBIG. */
     rc = sqlite3_bind_blob64(ins, 6, len ? blob : "", (sqlite3_uint64)len, SQLITE_STATIC);
     rc = rc == SQLITE_OK ? stmt_exec(ins) : rc;
+    if (rc == SQLITE_DONE && idem) {
+        sqlite3_bind_int64(put, 1, id);
+        sqlite3_bind_text(put, 2, idem->key, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(put, 3, idem->body_hash, SL_STORE_HASH_LEN, SQLITE_STATIC);
+        sqlite3_bind_text(put, 4, idem->answer, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(put, 5, idem->created_ms);
+        rc = stmt_exec(put);
+    }
     if (rc != SQLITE_DONE) {
         db_error(s, rc, err);
         goto fail;
@@ -693,10 +756,21 @@ int sl_store_scan(sl_store *s, const char *stream, uint64_t from_offset, sl_stor
     return 0;
 }
 
+int sl_store_scan_range(sl_store *s, const char *stream, uint64_t from_offset, int64_t lo,
+                        int64_t hi, sl_store_cursor **out, sl_error *err)
+{
+    if (sl_store_scan(s, stream, from_offset, out, err) < 0)
+        return -1;
+    (*out)->ranged = true;
+    (*out)->lo = lo;
+    (*out)->hi = hi;
+    return 0;
+}
+
 int sl_store_cursor_next(sl_store_cursor *c, const void **blob, size_t *len, uint32_t *count,
                          uint64_t *first_offset, sl_error *err)
 {
-    sqlite3_stmt *st = c->s->st[ST_BATCH_NEXT];
+    sqlite3_stmt *st = c->s->st[c->ranged ? ST_BATCH_NEXT_IN : ST_BATCH_NEXT];
     int rc, ret;
 
     if (c->pos >= c->end)
@@ -704,6 +778,10 @@ int sl_store_cursor_next(sl_store_cursor *c, const void **blob, size_t *len, uin
     sqlite3_bind_int64(st, 1, c->stream_id);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)c->pos);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)c->end);
+    if (c->ranged) {
+        sqlite3_bind_int64(st, 4, c->lo);
+        sqlite3_bind_int64(st, 5, c->hi);
+    }
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         uint64_t first = (uint64_t)sqlite3_column_int64(st, 0);
@@ -740,4 +818,99 @@ void sl_store_cursor_close(sl_store_cursor *c)
         return;
     free(c->data);
     free(c);
+}
+
+/* --- Idempotency records ------------------------------------------------------------ */
+
+int sl_store_idem_get(sl_store *s, const char *stream, const char *key, int64_t not_before_ms,
+                      unsigned char body_hash[SL_STORE_HASH_LEN], char **answer, sl_error *err)
+{
+    sqlite3_stmt *st = s->st[ST_IDEM_GET];
+    int rc, ret = 0;
+
+    *answer = NULL;
+    sqlite3_bind_text(st, 1, stream, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, not_before_ms);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const void *hash = sqlite3_column_blob(st, 0);
+        const char *text = (const char *)sqlite3_column_text(st, 1);
+
+        if (sqlite3_column_bytes(st, 0) == SL_STORE_HASH_LEN && hash && text) {
+            memcpy(body_hash, hash, SL_STORE_HASH_LEN);
+            *answer = sl_xstrdup(text);
+            ret = 1;
+        } else {
+            ret = sl_error_set(err, SL_ERR_STORAGE_ERROR, 0, 0,
+                               "%s: damaged idempotency record for key '%s'", s->path, key);
+        }
+    } else if (rc != SQLITE_DONE) {
+        ret = db_error(s, rc, err);
+    }
+    stmt_done(st);
+    return ret;
+}
+
+int sl_store_idem_expire(sl_store *s, int64_t before_ms, unsigned max, unsigned *deleted,
+                         sl_error *err)
+{
+    sqlite3_stmt *st = s->st[ST_IDEM_EXPIRE];
+    int rc;
+
+    *deleted = 0;
+    if (tx_begin(s, err) != 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, before_ms);
+    sqlite3_bind_int64(st, 2, max);
+    rc = stmt_exec(st);
+    if (rc != SQLITE_DONE) {
+        db_error(s, rc, err);
+        goto fail;
+    }
+    *deleted = (unsigned)sqlite3_changes(s->db);
+    if (tx_commit(s, err) != 0)
+        goto fail;
+    return 0;
+fail:
+    *deleted = 0;
+    tx_rollback(s);
+    return -1;
+}
+
+/* --- Retention ---------------------------------------------------------------------- */
+
+int sl_store_retention_delete(sl_store *s, const char *stream, int64_t before_rowtime,
+                              unsigned max_batches, unsigned *batches, uint64_t *events,
+                              sl_error *err)
+{
+    sqlite3_stmt *st = s->st[ST_RETENTION_DELETE];
+    unsigned nb = 0;
+    uint64_t ne = 0;
+    int rc;
+
+    *batches = 0;
+    *events = 0;
+    if (tx_begin(s, err) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, stream, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, before_rowtime);
+    sqlite3_bind_int64(st, 3, max_batches);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        nb++;
+        ne += (uint64_t)sqlite3_column_int64(st, 0);
+    }
+    stmt_done(st);
+    if (rc != SQLITE_DONE) {
+        db_error(s, rc, err);
+        goto fail;
+    }
+    if (tx_commit(s, err) != 0)
+        goto fail;
+    *batches = nb;
+    *events = ne;
+    return 0;
+fail:
+    tx_rollback(s);
+    return -1;
 }

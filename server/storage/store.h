@@ -22,7 +22,9 @@ typedef enum sl_fsync { SL_FSYNC_NORMAL, SL_FSYNC_ALWAYS } sl_fsync;
 
 typedef struct sl_store sl_store;
 
-/* Opens (creating it and DIR when missing) DIR/sluice.db.  A file that is not a sluice
+/* A full disk fails any write with INSUFFICIENT_STORAGE ("disk full"), nothing stored.
+ *
+ * Opens (creating it and DIR when missing) DIR/sluice.db.  A file that is not a sluice
  * database (wrong application_id) or is damaged fails with STORAGE_ERROR and a message
  * naming the file.  On success *out is the store; caller closes with sl_store_close. */
 int sl_store_open(const char *dir, sl_fsync mode, sl_store **out, sl_error *err);
@@ -47,24 +49,57 @@ int sl_store_stream_stats(sl_store *s, const char *stream, uint64_t *next_offset
 
 /* --- Persistent queries ---------------------------------------------------------- */
 
-/* Records a query: its id, SQL, and the offset of its source stream it starts from.
- * EXISTS when the id is taken. */
+/* Records a query: its id, SQL, the offset of its source stream it starts from, and its
+ * own state limit in bytes (0: the server's default).  EXISTS when the id is taken. */
 int sl_store_query_put(sl_store *s, const char *id, const char *sql, uint64_t start_offset,
-                       sl_error *err);
+                       uint64_t state_limit, sl_error *err);
 /* UNKNOWN_QUERY when there is none. */
 int sl_store_query_drop(sl_store *s, const char *id, sl_error *err);
 /* Calls fn for every query in creation order; strings borrowed for the call. */
-typedef int (*sl_store_query_fn)(void *ctx, const char *id, const char *sql, uint64_t start_offset);
+typedef int (*sl_store_query_fn)(void *ctx, const char *id, const char *sql, uint64_t start_offset,
+                                 uint64_t state_limit);
 int sl_store_query_list(sl_store *s, sl_store_query_fn fn, void *ctx, sl_error *err);
 
 /* --- Event log --------------------------------------------------------------------- */
 
+/* Bytes of a request body hash kept with an idempotency record (a SHA-256). */
+#define SL_STORE_HASH_LEN 32
+
+/* The idempotency record of an ingest request (SPEC section 3): its Idempotency-Key, the
+ * hash of its body, the answer it was given and when (epoch ms).  Strings borrowed. */
+typedef struct sl_store_idem {
+    const char *key;
+    unsigned char body_hash[SL_STORE_HASH_LEN];
+    const char *answer;
+    int64_t created_ms;
+} sl_store_idem;
+
 /* Appends one batch of count events (an encoded blob) to a stream, durably, in one
- * transaction.  min_rowtime/max_rowtime are the batch's ROWTIME range.  *first_offset
- * (may be NULL) receives the offset of the batch's first event. */
+ * transaction.  min_rowtime/max_rowtime are the batch's ROWTIME range.  idem (may be
+ * NULL) is stored in the same transaction, replacing an older record of the same stream
+ * and key (the caller has checked with sl_store_idem_get that none is still valid).
+ * *first_offset (may be NULL) receives the offset of the batch's first event. */
 int sl_store_append(sl_store *s, const char *stream, const void *blob, size_t len, uint32_t count,
-                    int64_t min_rowtime, int64_t max_rowtime, uint64_t *first_offset,
-                    sl_error *err);
+                    int64_t min_rowtime, int64_t max_rowtime, const sl_store_idem *idem,
+                    uint64_t *first_offset, sl_error *err);
+
+/* Looks up the idempotency record of (stream, key) made at or after not_before_ms.
+ * Returns 1 with body_hash filled and *answer set (caller frees), 0 when there is none
+ * (*answer NULL), -1 on error. */
+int sl_store_idem_get(sl_store *s, const char *stream, const char *key, int64_t not_before_ms,
+                      unsigned char body_hash[SL_STORE_HASH_LEN], char **answer, sl_error *err);
+/* Deletes at most max idempotency records made before before_ms, in one short
+ * transaction; *deleted receives how many. */
+int sl_store_idem_expire(sl_store *s, int64_t before_ms, unsigned max, unsigned *deleted,
+                         sl_error *err);
+
+/* Retention: deletes at most max_batches stored batches of the stream whose largest
+ * ROWTIME is before before_rowtime, in one short transaction (whole batches only, so an
+ * event goes with the newest event of its batch).  *batches and *events receive how many
+ * were deleted.  Offsets do not move: a cursor skips the gaps. */
+int sl_store_retention_delete(sl_store *s, const char *stream, int64_t before_rowtime,
+                              unsigned max_batches, unsigned *batches, uint64_t *events,
+                              sl_error *err);
 
 /* A cursor over a stream's batches in offset order.  It starts at the batch holding
  * from_offset (events before from_offset in that batch are the caller's to skip: the
@@ -77,6 +112,11 @@ typedef struct sl_store_cursor sl_store_cursor;
  * SQLite statement between calls, so the caller may append while it is open. */
 int sl_store_scan(sl_store *s, const char *stream, uint64_t from_offset, sl_store_cursor **out,
                   sl_error *err);
+/* sl_store_scan over only the batches that hold a ROWTIME in [lo, hi] (by each batch's
+ * smallest and largest ROWTIME): the others are skipped without being read.  The batches
+ * returned may hold rows outside the range too. */
+int sl_store_scan_range(sl_store *s, const char *stream, uint64_t from_offset, int64_t lo,
+                        int64_t hi, sl_store_cursor **out, sl_error *err);
 /* Next batch: returns 1 and sets blob/len (valid until the next call or close), count
  * and first_offset; 0 at the end; -1 on error. */
 int sl_store_cursor_next(sl_store_cursor *c, const void **blob, size_t *len, uint32_t *count,

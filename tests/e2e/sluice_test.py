@@ -15,6 +15,12 @@ port with a fresh data directory, talks to it over HTTP, and stops it.  The piec
   main()         runs a test module; on a failure it prints the stderr of the servers
                  the failing test used, and exits non-zero.
 
+With SLUICE_WRAPPER set (e.g. "valgrind --leak-check=full ..."), every server runs as
+`$SLUICE_WRAPPER $SLUICE_BIN ...` (the wrapper must exec the binary in the same
+process, as valgrind does), and every timeout is multiplied by SLUICE_TIMEOUT_SCALE
+(default 1), since a wrapper slows the server down; tests bound by wall time skip
+themselves then (`WRAPPER` is true).
+
 Every server gets its own temporary directory (data/ and stderr.log), removed when the
 server is closed unless SLUICE_KEEP_TMP is set.
 """
@@ -24,6 +30,7 @@ import json
 import os
 import re
 import select
+import shlex
 import shutil
 import signal
 import socket
@@ -35,9 +42,11 @@ import time
 import unittest
 
 HOST = "127.0.0.1"
-START_TIMEOUT = 10.0  # seconds to wait for the "listening" line
-STOP_TIMEOUT = 10.0  # seconds to wait for exit after SIGTERM
-IO_TIMEOUT = 10.0  # socket timeout of every request and stream read
+WRAPPER = shlex.split(os.environ.get("SLUICE_WRAPPER", ""))  # command the binary runs under
+TIMEOUT_SCALE = float(os.environ.get("SLUICE_TIMEOUT_SCALE") or 1)
+START_TIMEOUT = 10.0 * TIMEOUT_SCALE  # seconds to wait for the "listening" line
+STOP_TIMEOUT = 10.0 * TIMEOUT_SCALE  # seconds to wait for exit after SIGTERM
+IO_TIMEOUT = 10.0 * TIMEOUT_SCALE  # socket timeout of every request and stream read
 LISTEN_RE = re.compile(r"sluice listening on http://127\.0\.0\.1:(\d+)")
 
 NDJSON = "application/x-ndjson"
@@ -351,7 +360,7 @@ class Server:
         self.runs += 1
         self.stderr_path = os.path.join(self.tmp, "stderr.%d.log" % self.runs)
         self.logs.append(self.stderr_path)
-        args = [sluice_bin(), "--listen", "%s:0" % HOST, "--data", self.data_dir]
+        args = WRAPPER + [sluice_bin(), "--listen", "%s:0" % HOST, "--data", self.data_dir]
         args += self.extra_args
         # The server also reads SLUICE_* variables; only the flags given here count.
         env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}

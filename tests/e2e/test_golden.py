@@ -17,9 +17,12 @@ import sluice_test as st  # noqa: E402
 
 UNITS_MS = {"MILLISECOND": 1, "SECOND": 1000, "MINUTE": 60000, "HOUR": 3600000,
             "DAY": 86400000}
-EMIT_RE = re.compile(r"\s+EMIT\s+(CHANGES|FINAL)\s*;?\s*$", re.I)
-GRACE_RE = re.compile(r"GRACE\s+PERIOD\s+(\d+)\s+([A-Z]+?)S?\s*\)", re.I)
-AGG_RE = re.compile(r"\b(COUNT|SUM|AVG|MIN|MAX)\s*\(|\bGROUP\s+BY\b", re.I)
+EMIT_RE = re.compile(r"\s+EMIT\s+(CHANGES(\s+EVERY\s+\d+\s+[A-Z]+)?|FINAL)\s*;?\s*$", re.I)
+GRACE_RE = re.compile(r"GRACE\s+PERIOD\s+(\d+)\s+([A-Z]+?)S?\s*[,)]", re.I)
+SESSION_RE = re.compile(r"\bSESSION\s*\(\s*(\d+)\s+([A-Z]+?)S?\s*[,)]", re.I)
+AGG_RE = re.compile(r"\b(COUNT|SUM|AVG|MIN|MAX|COUNT_DISTINCT|EARLIEST_BY_OFFSET|"
+                    r"LATEST_BY_OFFSET|STDDEV_SAMP|PERCENTILE_APPROX)\s*\(|\bGROUP\s+BY\b",
+                    re.I)
 
 
 class Case:
@@ -140,10 +143,14 @@ class Case:
         return sql
 
     def grace_ms(self):
-        m = GRACE_RE.search(self.query)
-        if not m:
-            return 0
-        return int(m.group(1)) * UNITS_MS[m.group(2).upper()]
+        """How long after WINDOWEND a window closes: its grace, plus the gap for a
+        session (a session closes at end + gap + grace)."""
+        ms = 0
+        for rx in (GRACE_RE, SESSION_RE):
+            m = rx.search(self.query)
+            if m:
+                ms += int(m.group(1)) * UNITS_MS[m.group(2).upper()]
+        return ms
 
     def is_aggregate(self):
         return AGG_RE.search(self.query) is not None
@@ -163,12 +170,15 @@ def case_files():
     return files
 
 
-def collapse(rows, key):
-    """The last row per key, in order of first appearance (the state an upsert
-    stream describes)."""
+def collapse(items, key):
+    """The last row per key, in order of first appearance, without the keys a later
+    delete removed (the state an upsert stream describes)."""
     out = {}
-    for r in rows:
-        out[json.dumps([r.get(k) for k in key])] = r
+    for it in items:
+        if "delete" in it:
+            out.pop(json.dumps([it["delete"].get(k) for k in key]), None)
+        else:
+            out[json.dumps([it.get(k) for k in key])] = it
     return list(out.values())
 
 
@@ -216,12 +226,14 @@ class GoldenTest(st.SluiceTestCase):
                         s.ingest(stream, group, ndjson=(gi % 2 == 1))
                     posted += len(group)
 
-            lines = res.read_rows(len(case.expect_rows))
+            lines = [res.expect_obj() for _ in case.expect_rows]
         self.assertEqual([l.get("seq") for l in lines], list(range(1, len(lines) + 1)),
                          "seq numbers of %r" % lines)
-        rows = [l["row"] for l in lines]
+        # A change is a row, or {"delete": key} (expected as such a line).
+        rows = [l["row"] if "row" in l else {"delete": l.get("delete")} for l in lines]
         for r in rows:
-            self.assertEqual(list(r), names, "row keys in column order: %r" % r)
+            if "delete" not in r:
+                self.assertEqual(list(r), names, "row keys in column order: %r" % r)
         self.assertRowsEqual(case.expect_rows, rows, ordered=(case.expect_mode == "changes"),
                              what="continuous (EMIT %s) rows" % case.expect_mode.upper())
 

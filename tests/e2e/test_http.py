@@ -542,6 +542,34 @@ class TestQueries(Base):
         ids = [q["id"] for q in st.query_list(self.server.get_json("/v1/queries"))]
         self.assertNotIn(name, ids)
 
+    def test_late_row_stream(self):
+        s = self.make_stream()
+        name = uniq("LATE")
+        r = self.server.post_json("/v1/queries", {
+            "sql": "SELECT K, COUNT(*) AS C FROM %s WINDOW TUMBLING (SIZE 10 SECONDS) "
+                   "GROUP BY K EMIT FINAL" % s, "name": name})
+        self.assertEqual(r.status, 201, r)
+        late = self.server.open_stream("/v1/queries/%s/late" % name)
+        self.assertEqual(late.status, 200)
+        self.assertEqual(late.read_header(), {
+            "query": name, "late": True,
+            "columns": [{"name": "K", "type": "VARCHAR"}, {"name": "V", "type": "INT"}]})
+        self.server.ingest(s, [{"ROWTIME": 1000, "K": "a", "V": 1},
+                               {"ROWTIME": 12000, "K": "a", "V": 2},
+                               {"ROWTIME": 500, "K": "b", "V": 3}])
+        self.assertEqual(late.expect_obj(), {"seq": 1, "row": {"K": "b", "V": 3}})
+        self.server.ingest(s, [{"ROWTIME": 9999, "K": "c", "V": None}])
+        self.assertEqual(late.expect_obj(), {"seq": 2, "row": {"K": "c", "V": None}})
+        late.close()
+        self.assertEqual(self.server.query_stat(name, "late_rows"), 2)
+        # ?from=SEQ replays the kept late rows after SEQ.
+        again = self.server.open_stream("/v1/queries/%s/late?from=1" % name)
+        again.read_header()
+        self.assertEqual(again.expect_obj(), {"seq": 2, "row": {"K": "c", "V": None}})
+        again.close()
+        self.assertApiError(self.server.get("/v1/queries/NOPE_%s/late" % name), 404,
+                            "UNKNOWN_QUERY")
+
     def test_history_then_live_from_and_snapshot(self):
         s = self.make_stream()
         self.server.ingest(s, [{"ROWTIME": 1, "K": "a", "V": 1},
@@ -743,6 +771,21 @@ class TestBatchAndPush(Base):
         r = self.server.post_json("/v1/query", {"sql": "SELECT V FROM %s WHERE V > 100" % s})
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.json(), {"columns": [{"name": "V", "type": "INT"}], "rows": []})
+
+    def test_batch_order_by_limit_and_rowtime_range(self):
+        s = self.make_stream()
+        # Three requests: three stored batches with ROWTIMEs 1000-1002, 5000-5002, 9000-9002.
+        for base in (1000, 5000, 9000):
+            self.server.ingest(s, [{"ROWTIME": base + i, "K": "k%d" % (base + i), "V": i}
+                                   for i in range(3)])
+        doc = self.server.batch("SELECT k, v FROM %s ORDER BY v DESC, k LIMIT 4" % s)
+        self.assertEqual(doc["rows"], [{"K": "k1002", "V": 2}, {"K": "k5002", "V": 2},
+                                       {"K": "k9002", "V": 2}, {"K": "k1001", "V": 1}])
+        doc = self.server.batch("SELECT k FROM %s WHERE ROWTIME >= 5001 AND ROWTIME < 9001 "
+                                "ORDER BY ROWTIME" % s)
+        self.assertEqual(doc["rows"], [{"K": "k5001"}, {"K": "k5002"}, {"K": "k9000"}])
+        r = self.server.post_sql("SELECT k FROM %s ORDER BY k EMIT CHANGES" % s, "/v1/queries")
+        self.assertApiError(r, 422, "UNSUPPORTED")
 
     def test_batch_result_is_not_capped(self):
         s = self.make_stream()

@@ -236,7 +236,7 @@ static void rec_free(recorder *r)
 
 static sl_query *query_new(const sl_plan *plan, recorder *r)
 {
-    sl_sink sink = {r, rec_emit, rec_late};
+    sl_sink sink = {.ctx = r, .emit = rec_emit, .late = rec_late};
 
     memset(r, 0, sizeof(*r));
     return sl_query_new(plan, &sink);
@@ -443,9 +443,9 @@ static void test_integer_overflow(void **state)
 
 static void test_agg_functions(void **state)
 {
-    sl_aggcall sum = {SL_AGG_SUM, NULL, SL_T_BIGINT}, dsum = {SL_AGG_SUM, NULL, SL_T_DOUBLE};
-    sl_aggcall cnt = {SL_AGG_COUNT, NULL, SL_T_BIGINT}, avg = {SL_AGG_AVG, NULL, SL_T_DOUBLE};
-    sl_aggcall mn = {SL_AGG_MIN, NULL, SL_T_VARCHAR}, mx = {SL_AGG_MAX, NULL, SL_T_VARCHAR};
+    sl_aggcall sum = {SL_AGG_SUM, NULL, SL_T_BIGINT, 0}, dsum = {SL_AGG_SUM, NULL, SL_T_DOUBLE, 0};
+    sl_aggcall cnt = {SL_AGG_COUNT, NULL, SL_T_BIGINT, 0}, avg = {SL_AGG_AVG, NULL, SL_T_DOUBLE, 0};
+    sl_aggcall mn = {SL_AGG_MIN, NULL, SL_T_VARCHAR, 0}, mx = {SL_AGG_MAX, NULL, SL_T_VARCHAR, 0};
     sl_agg_state st;
     sl_value null = sl_null(), big = sl_int(SL_T_BIGINT, INT64_MAX), one = sl_int(SL_T_INT, 1);
     char text[16];
@@ -454,34 +454,34 @@ static void test_agg_functions(void **state)
     /* SUM: NULL until a non-NULL input; NULL for good once it overflows. */
     sl_agg_init(&sum, &st);
     assert_null_value(sl_agg_final(&sum, &st));
-    sl_agg_step(&sum, &st, &null);
+    sl_agg_step(&sum, &st, &null, 0);
     assert_null_value(sl_agg_final(&sum, &st));
-    sl_agg_step(&sum, &st, &one);
+    sl_agg_step(&sum, &st, &one, 0);
     assert_int_value(sl_agg_final(&sum, &st), SL_T_BIGINT, 1);
-    sl_agg_step(&sum, &st, &big);
+    sl_agg_step(&sum, &st, &big, 0);
     assert_null_value(sl_agg_final(&sum, &st));
     assert_int_equal(sl_agg_clear(&st), 0);
 
     sl_agg_init(&dsum, &st);
     sl_value half = sl_double(0.5);
-    sl_agg_step(&dsum, &st, &half);
-    sl_agg_step(&dsum, &st, &one);
+    sl_agg_step(&dsum, &st, &half, 0);
+    sl_agg_step(&dsum, &st, &one, 0);
     assert_true(sl_agg_final(&dsum, &st).u.d == 1.5);
 
     /* COUNT(x) skips NULLs; COUNT(*) (arg NULL) does not. */
     sl_agg_init(&cnt, &st);
-    sl_agg_step(&cnt, &st, &null);
-    sl_agg_step(&cnt, &st, &one);
+    sl_agg_step(&cnt, &st, &null, 0);
+    sl_agg_step(&cnt, &st, &one, 0);
     assert_int_value(sl_agg_final(&cnt, &st), SL_T_BIGINT, 1);
-    sl_agg_step(&cnt, &st, NULL);
+    sl_agg_step(&cnt, &st, NULL, 0);
     assert_int_value(sl_agg_final(&cnt, &st), SL_T_BIGINT, 2);
 
     sl_agg_init(&avg, &st);
     assert_null_value(sl_agg_final(&avg, &st));
     sl_value two = sl_int(SL_T_INT, 2);
-    sl_agg_step(&avg, &st, &one);
-    sl_agg_step(&avg, &st, &null);
-    sl_agg_step(&avg, &st, &two);
+    sl_agg_step(&avg, &st, &one, 0);
+    sl_agg_step(&avg, &st, &null, 0);
+    sl_agg_step(&avg, &st, &two, 0);
     assert_true(sl_agg_final(&avg, &st).u.d == 1.5);
 
     /* MIN/MAX of VARCHAR keep their own copy of the bytes. */
@@ -492,9 +492,9 @@ static void test_agg_functions(void **state)
     for (int i = 0; i < 4; i++) {
         strcpy(text, words[i]);
         sl_value v = sl_str(text, (uint32_t)strlen(text));
-        held += sl_agg_step(&mn, &smin, &v);
-        held += sl_agg_step(&mx, &smax, &v);
-        sl_agg_step(&mn, &smin, &null);
+        held += sl_agg_step(&mn, &smin, &v, 0);
+        held += sl_agg_step(&mx, &smax, &v, 0);
+        sl_agg_step(&mn, &smin, &null, 0);
         memset(text, 'X', sizeof(text));
     }
     sl_value r = sl_agg_final(&mn, &smin);
@@ -509,26 +509,26 @@ static void test_agg_functions(void **state)
 
 static void test_window_assign(void **state)
 {
-    sl_window w = {SL_WINDOW_TUMBLING, 10, 10, 5};
-    sl_window_span s[SL_WINDOW_MAX_SPANS];
+    sl_window w = {.kind = SL_WINDOW_TUMBLING, .size_ms = 10, .advance_ms = 10, .grace_ms = 5};
+    sl_window_span s[1];
     const struct {
         int64_t t, start;
     } cases[] = {{0, 0}, {9, 0}, {10, 10}, {-1, -10}, {-10, -10}, {-11, -20}, {123, 120}};
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        assert_int_equal(sl_window_assign(&w, cases[i].t, s), 1);
+        assert_int_equal(sl_window_assign(&w, NULL, cases[i].t, s), 1);
         assert_true(s[0].start == cases[i].start);
         assert_true(s[0].end == cases[i].start + 10);
         assert_true(sl_window_close_at(&w, &s[0]) == cases[i].start + 15);
     }
     /* At the ends of int64 the bounds saturate instead of overflowing. */
-    assert_int_equal(sl_window_assign(&w, INT64_MAX, s), 1);
+    assert_int_equal(sl_window_assign(&w, NULL, INT64_MAX, s), 1);
     assert_true(s[0].start <= INT64_MAX && s[0].end == INT64_MAX);
     assert_true(sl_window_close_at(&w, &s[0]) == INT64_MAX);
-    assert_int_equal(sl_window_assign(&w, INT64_MIN, s), 1);
+    assert_int_equal(sl_window_assign(&w, NULL, INT64_MIN, s), 1);
     assert_true(s[0].start == INT64_MIN && s[0].end > INT64_MIN);
     w.kind = SL_WINDOW_NONE;
-    assert_int_equal(sl_window_assign(&w, 5, s), 0);
+    assert_int_equal(sl_window_assign(&w, NULL, 5, s), 0);
 }
 
 /* --- Queries ------------------------------------------------------------------------ */
@@ -621,12 +621,12 @@ static sl_plan *full_agg_plan(sl_arena *a, int64_t size, int64_t grace, sl_emit 
 {
     sl_expr *groups[] = {ex_scol(a, C_USERID)};
     sl_aggcall aggs[] = {
-        {SL_AGG_COUNT, NULL, SL_T_BIGINT},
-        {SL_AGG_COUNT, ex_scol(a, C_N), SL_T_BIGINT},
-        {SL_AGG_SUM, ex_scol(a, C_N), SL_T_BIGINT},
-        {SL_AGG_AVG, ex_scol(a, C_N), SL_T_DOUBLE},
-        {SL_AGG_MIN, ex_scol(a, C_PAGE), SL_T_VARCHAR},
-        {SL_AGG_MAX, ex_scol(a, C_D), SL_T_DOUBLE},
+        {SL_AGG_COUNT, NULL, SL_T_BIGINT, 0},
+        {SL_AGG_COUNT, ex_scol(a, C_N), SL_T_BIGINT, 0},
+        {SL_AGG_SUM, ex_scol(a, C_N), SL_T_BIGINT, 0},
+        {SL_AGG_AVG, ex_scol(a, C_N), SL_T_DOUBLE, 0},
+        {SL_AGG_MIN, ex_scol(a, C_PAGE), SL_T_VARCHAR, 0},
+        {SL_AGG_MAX, ex_scol(a, C_D), SL_T_DOUBLE, 0},
     };
     sl_node *agg = node_agg(a, node_source(a), size, grace, emit, 1, groups, 6, aggs);
 
@@ -637,7 +637,7 @@ static sl_plan *full_agg_plan(sl_arena *a, int64_t size, int64_t grace, sl_emit 
 static sl_plan *count_plan(sl_arena *a, int64_t size, int64_t grace, sl_emit emit)
 {
     sl_expr *groups[] = {ex_scol(a, C_USERID)};
-    sl_aggcall aggs[] = {{SL_AGG_COUNT, NULL, SL_T_BIGINT}};
+    sl_aggcall aggs[] = {{SL_AGG_COUNT, NULL, SL_T_BIGINT, 0}};
     sl_node *agg = node_agg(a, node_source(a), size, grace, emit, 1, groups, 1, aggs);
 
     return plan_new(a, agg, emit);
@@ -978,7 +978,7 @@ static void test_having_project(void **state)
 {
     sl_arena *a = sl_arena_new();
     sl_expr *groups[] = {ex_scol(a, C_USERID)};
-    sl_aggcall aggs[] = {{SL_AGG_COUNT, NULL, SL_T_BIGINT}};
+    sl_aggcall aggs[] = {{SL_AGG_COUNT, NULL, SL_T_BIGINT, 0}};
     sl_node *agg = node_agg(a, node_source(a), 10, 0, SL_EMIT_CHANGES, 1, groups, 1, aggs);
     sl_node *having = node_filter(
         a, agg,

@@ -30,8 +30,11 @@ static int64_t test_clock(void *ctx)
 
 static void open_instance(fixture *f)
 {
-    sl_instance_opts o = {
-        .data_dir = f->dir, .fsync = SL_FSYNC_NORMAL, .clock_ms = test_clock, .clock_ctx = f};
+    sl_instance_opts o = {.data_dir = f->dir,
+                          .fsync = SL_FSYNC_NORMAL,
+                          .clock_ms = test_clock,
+                          .clock_ctx = f,
+                          .query_state_limit = 64 * 1024};
     sl_error err;
 
     sl_error_clear(&err);
@@ -155,6 +158,96 @@ static void test_live_query_and_restart(void **state)
     sl_buf_free(&c.text);
 }
 
+/* IDLE_TIMEOUT: once the stream had no event for the timeout (by the injected clock),
+ * a tick moves its queries' stream time to now - timeout; without the property, or
+ * before the timeout, a tick does nothing. */
+static void test_idle_timeout(void **state)
+{
+    fixture *f = *state;
+    sl_error err;
+    sl_live *q = NULL, *other = NULL;
+    collected c = {SL_BUF_INIT, 0}, d = {SL_BUF_INIT, 0};
+    sl_live_listener l = {&c, on_change, on_close}, m = {&d, on_change, on_close};
+    const char *busy = "SELECT page, COUNT(*) AS c FROM pv2 WINDOW TUMBLING (SIZE 10 SECONDS) "
+                       "GROUP BY page EMIT FINAL";
+    sl_live_stats st;
+
+    exec_sql(f, "CREATE STREAM pv (ts BIGINT, page VARCHAR) WITH (TIMESTAMP='ts', "
+                "IDLE_TIMEOUT='5 SECONDS');"
+                "CREATE STREAM pv2 (ts BIGINT, page VARCHAR) WITH (TIMESTAMP='ts');");
+    assert_int_equal(
+        sl_instance_query_create(f->in, "q1", QUERY, strlen(QUERY), true, true, &q, &err), 0);
+    assert_int_equal(
+        sl_instance_query_create(f->in, "q2", busy, strlen(busy), true, true, &other, &err), 0);
+    sl_live_listen(q, &l);
+    sl_live_listen(other, &m);
+    f->now = 100000;
+    assert_int_equal(ingest(f, 3000, "a", &err), 0);
+    sl_value v[2] = {sl_int(SL_T_BIGINT, 3000), sl_str("a", 1)};
+    sl_row *row = sl_row_make(3000, 2, v);
+    assert_int_equal(sl_instance_ingest(f->in, "PV2", &row, 1, &err), 0);
+    sl_row_free(row);
+
+    f->now = 104999; /* idle for 4999 ms: not yet */
+    sl_instance_tick(f->in);
+    sl_live_stats_get(q, &st);
+    assert_true(st.engine.watermark == 3000);
+    assert_int_equal(c.text.len, 0);
+
+    f->now = 105000; /* idle for the timeout: stream time is now - 5 s, past [0, 10000) */
+    sl_instance_tick(f->in);
+    sl_live_stats_get(q, &st);
+    assert_true(st.engine.watermark == 100000);
+    assert_string_equal(c.text.data, "1:0:a:1\n");
+    /* PV2 has no IDLE_TIMEOUT: its query waits for events. */
+    sl_live_stats_get(other, &st);
+    assert_true(st.engine.watermark == 3000);
+    assert_int_equal(d.text.len, 0);
+
+    /* Stream time never goes back: an event older than it is late. */
+    assert_int_equal(ingest(f, 4000, "b", &err), 0);
+    sl_live_stats_get(q, &st);
+    assert_int_equal(st.engine.late_rows, 1);
+    sl_buf_free(&c.text);
+    sl_buf_free(&d.text);
+}
+
+/* Collects late rows as "seq:ts:page" lines. */
+static void on_late(void *ctx, uint64_t seq, sl_change change, const sl_row *row)
+{
+    collected *c = ctx;
+
+    assert_int_equal(change, SL_CHANGE_INSERT);
+    sl_buf_printf(&c->text, "%llu:%lld:%.*s\n", (unsigned long long)seq, (long long)row->v[0].u.i,
+                  (int)row->v[1].u.s.len, row->v[1].u.s.ptr);
+}
+
+static void test_late_listener(void **state)
+{
+    fixture *f = *state;
+    sl_error err;
+    sl_live *q = NULL;
+    collected c = {SL_BUF_INIT, 0}, late = {SL_BUF_INIT, 0};
+    sl_live_listener l = {&c, on_change, on_close}, ll = {&late, on_late, on_close};
+
+    exec_sql(f, "CREATE STREAM pv (ts BIGINT, page VARCHAR) WITH (TIMESTAMP='ts');");
+    assert_int_equal(
+        sl_instance_query_create(f->in, "q1", QUERY, strlen(QUERY), true, true, &q, &err), 0);
+    sl_live_listen(q, &l);
+    sl_live_listen_late(q, &ll);
+    assert_int_equal(ingest(f, 12000, "a", &err), 0);
+    assert_int_equal(ingest(f, 5000, "b", &err), 0);
+    assert_int_equal(ingest(f, 9000, "c", &err), 0);
+    /* Late rows go to the late listener only, in the source's layout. */
+    assert_string_equal(late.text.data, "1:5000:b\n2:9000:c\n");
+    assert_int_equal(c.text.len, 0);
+    sl_buf_reset(&late.text);
+    assert_int_equal(sl_live_replay_late(q, 1, on_late, &late, &err), 0);
+    assert_string_equal(late.text.data, "2:9000:c\n");
+    sl_buf_free(&c.text);
+    sl_buf_free(&late.text);
+}
+
 static void on_batch_row(void *ctx, const sl_row *row)
 {
     on_change(ctx, 0, SL_CHANGE_UPSERT, row);
@@ -229,12 +322,162 @@ static void test_errors(void **state)
     assert_int_equal(sl_instance_stream_count(f->in), 0);
 }
 
+/* Ingests one event into PV with an Idempotency-Key whose body hash is `tag` repeated.
+ * Returns what sl_instance_ingest_keyed returns; *replay as it gives it (caller frees). */
+static int ingest_keyed(fixture *f, const char *key, unsigned char tag, char **replay,
+                        sl_error *err)
+{
+    sl_value v[2] = {sl_int(SL_T_BIGINT, 5), sl_str("p", 1)};
+    sl_row *row = sl_row_make(5, 2, v);
+    sl_ingest_key k = {.key = key, .answer = "{\"accepted\":1}"};
+    int rc;
+
+    memset(k.body_hash, tag, sizeof(k.body_hash));
+    rc = sl_instance_ingest_keyed(f->in, "PV", &row, 1, &k, replay, err);
+    sl_row_free(row);
+    return rc;
+}
+
+static uint64_t events_of_pv(fixture *f)
+{
+    sl_stream_info info;
+
+    assert_int_equal(sl_instance_stream_get(f->in, "PV", &info), 0);
+    return info.events;
+}
+
+/* An Idempotency-Key is answered again for 24 hours of the injected clock, across a
+ * reopen; another body under the same key is IDEMPOTENCY_MISMATCH; after 24 hours the
+ * key is new again. */
+static void test_idempotency_window(void **state)
+{
+    fixture *f = *state;
+    char *replay = NULL;
+    sl_error err;
+
+    exec_sql(f, "CREATE STREAM pv (ts BIGINT, page VARCHAR) WITH (TIMESTAMP='ts');");
+    f->now = 1000;
+    assert_int_equal(ingest_keyed(f, "k", 1, &replay, &err), 0);
+    assert_null(replay);
+    assert_int_equal(events_of_pv(f), 1);
+
+    sl_instance_close(f->in);
+    open_instance(f);
+    f->now = 1000 + 24ll * 3600 * 1000;
+    assert_int_equal(ingest_keyed(f, "k", 1, &replay, &err), 1);
+    assert_string_equal(replay, "{\"accepted\":1}");
+    free(replay);
+    assert_int_equal(ingest_keyed(f, "k", 2, &replay, &err), -1);
+    assert_int_equal(err.code, SL_ERR_IDEMPOTENCY_MISMATCH);
+    assert_null(replay);
+    assert_int_equal(events_of_pv(f), 1);
+
+    f->now++;
+    assert_int_equal(ingest_keyed(f, "k", 2, &replay, &err), 0);
+    assert_null(replay);
+    assert_int_equal(events_of_pv(f), 2);
+    assert_int_equal(ingest_keyed(f, "k", 2, &replay, &err), 1);
+    free(replay);
+    assert_int_equal(events_of_pv(f), 2);
+}
+
+/* Records how a query's output ended. */
+typedef struct ending {
+    int closes;
+    sl_errcode code;
+    char message[SL_ERROR_MSG_MAX];
+} ending;
+
+static void count_change(void *ctx, uint64_t seq, sl_change change, const sl_row *row)
+{
+    (void)ctx, (void)seq, (void)change, (void)row;
+}
+
+static void record_close(void *ctx, const sl_error *why)
+{
+    ending *e = ctx;
+
+    e->closes++;
+    e->code = why->code;
+    snprintf(e->message, sizeof(e->message), "%s", why->message);
+}
+
+static const char *const PER_PAGE = "SELECT page, COUNT(*) AS c FROM pv GROUP BY page EMIT CHANGES";
+
+/* A query past its state limit fails alone: its listeners get QUERY_FAILED, its error
+ * says why, its state is freed; the stream and another query go on.  After a reopen the
+ * replay fails it again, and the instance still opens. */
+static void test_state_limit(void **state)
+{
+    fixture *f = *state;
+    ending e = {0};
+    sl_live_listener l = {&e, count_change, record_close};
+    sl_live *small = NULL, *big = NULL;
+    sl_live_stats st;
+    sl_error err;
+    char page[16];
+    int i;
+
+    exec_sql(f, "CREATE STREAM pv (ts BIGINT, page VARCHAR) WITH (TIMESTAMP='ts');");
+    assert_int_equal(sl_instance_query_create_limited(f->in, "small", PER_PAGE, strlen(PER_PAGE),
+                                                      true, true, 2048, &small, &err),
+                     0);
+    assert_int_equal(sl_live_state_limit(small), 2048);
+    assert_int_equal(
+        sl_instance_query_create(f->in, "big", PER_PAGE, strlen(PER_PAGE), true, true, &big, &err),
+        0);
+    assert_int_equal(sl_live_state_limit(big), 64 * 1024);
+    sl_live_listen(small, &l);
+    for (i = 0; i < 200 && !sl_live_error(small); i++) {
+        snprintf(page, sizeof(page), "page-%d", i);
+        assert_int_equal(ingest(f, i, page, &err), 0);
+    }
+    assert_non_null(sl_live_error(small));
+    assert_non_null(strstr(sl_live_error(small), "past its limit of 2048 bytes"));
+    assert_int_equal(e.closes, 1);
+    assert_int_equal(e.code, SL_ERR_QUERY_FAILED);
+    assert_string_equal(e.message, sl_live_error(small));
+    sl_live_stats_get(small, &st);
+    assert_int_equal(st.engine.state_bytes, 0);
+    assert_int_equal(st.engine.rows_in, (uint64_t)i);
+
+    /* The stream and the other query go on. */
+    assert_int_equal(ingest(f, 1000, "late-page", &err), 0);
+    sl_live_stats_get(big, &st);
+    assert_int_equal(st.engine.rows_in, (uint64_t)i + 1);
+    assert_null(sl_live_error(big));
+    sl_live_stats_get(small, &st);
+    assert_int_equal(st.engine.rows_in, (uint64_t)i);
+
+    /* A new query over the same history with the same limit is refused. */
+    assert_int_equal(sl_instance_query_create_limited(f->in, "again", PER_PAGE, strlen(PER_PAGE),
+                                                      true, true, 2048, NULL, &err),
+                     -1);
+    assert_int_equal(err.code, SL_ERR_LIMIT_EXCEEDED);
+    assert_null(sl_instance_query_find(f->in, "again"));
+
+    /* Across a reopen: the limit is kept, the replay fails the query again, alone. */
+    sl_instance_close(f->in);
+    open_instance(f);
+    small = sl_instance_query_find(f->in, "small");
+    assert_non_null(small);
+    assert_non_null(sl_live_error(small));
+    assert_int_equal(sl_live_state_limit(small), 2048);
+    assert_null(sl_live_error(sl_instance_query_find(f->in, "big")));
+    assert_null(sl_instance_query_find(f->in, "again"));
+    assert_int_equal(sl_instance_query_drop(f->in, "small", &err), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_live_query_and_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_equals_final, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idempotency_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_state_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_late_listener, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 /* test_json.c: the HTTP layer's JSON codecs: exact text out (json_out) and exact rows or
- * errors in (json_in), as a client of the API would see them. */
+ * errors in (json_in), as a client of the API would see them; the single-pass ingest
+ * decoder against jansson on generated and mutated bodies. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,8 +9,11 @@
 
 #include "json_in.h"
 #include "json_out.h"
+#include "limits.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* --- helpers ------------------------------------------------------------------------ */
@@ -128,6 +132,74 @@ static void test_double_shortest(void **state)
     assert_string_equal(double_json(-INFINITY), "null");
 }
 
+/* The definition sl_json_double must match: the first of %.15g, %.16g, %.17g that
+ * reads back as d. */
+static void double_by_printf(double d, char text[40])
+{
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(text, 40, "%.*g", prec, d);
+        if (strtod(text, NULL) == d)
+            break;
+    }
+}
+
+static uint64_t dbl_state = 1;
+
+static uint64_t dbl_rnd(void)
+{
+    uint64_t z = (dbl_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Random doubles of several kinds: any bit pattern, short decimals, money-like
+ * products, integers around 2^53 and up to 1e17 (where digits run out and ties occur),
+ * and neighbours of powers of ten. */
+static double random_double(void)
+{
+    uint64_t r = dbl_rnd();
+    char text[64];
+    double d;
+
+    switch (r % 6) {
+    case 0:
+        r = dbl_rnd();
+        memcpy(&d, &r, sizeof(d));
+        return d;
+    case 1:
+        snprintf(text, sizeof(text), "%llu.%llue%d", (unsigned long long)(dbl_rnd() % 1000000),
+                 (unsigned long long)(dbl_rnd() % 1000), (int)(dbl_rnd() % 60) - 30);
+        return strtod(text, NULL);
+    case 2:
+        return 0.908 * (double)(dbl_rnd() % 100000000);
+    case 3:
+        return (double)(int64_t)(dbl_rnd() % 200000000000000000ull) - 1e17;
+    case 4:
+        return nextafter(pow(10, (double)(dbl_rnd() % 80) - 40), (dbl_rnd() & 1) ? 0 : INFINITY);
+    default:
+        return (double)(dbl_rnd() % 1000003) / (double)(1 + dbl_rnd() % 9973);
+    }
+}
+
+static void test_double_differential(void **state)
+{
+    char want[40];
+
+    (void)state;
+    for (long i = 0; i < 1000000; i++) {
+        double d = random_double();
+        const char *got;
+        if (!isfinite(d))
+            continue;
+        double_by_printf(d, want);
+        got = double_json(d);
+        if (strcmp(got, want) != 0)
+            fail_msg("%a: got %s, want %s", d, got, want);
+        assert_true(strtod(got, NULL) == d);
+    }
+}
+
 static void test_timestamp_out(void **state)
 {
     char text[32];
@@ -141,6 +213,32 @@ static void test_timestamp_out(void **state)
                         "\"2024-02-29T23:59:59.123Z\"");
     assert_string_equal(value_json(sl_int(SL_T_TIMESTAMP, -62135596800000)),
                         "\"0001-01-01T00:00:00.000Z\"");
+    /* Every field, against printf, over years 0000..9999. */
+    dbl_state = 3;
+    for (int i = 0; i < 100000; i++) {
+        int64_t ms = (int64_t)(dbl_rnd() % 315537897600000ull) - 62167219200000;
+        int64_t days = ms / 86400000, rem = ms % 86400000;
+        int y, m, d;
+        char want[40];
+        if (rem < 0) {
+            rem += 86400000;
+            days--;
+        }
+        /* Howard Hinnant's civil_from_days, independently of json_out.c. */
+        days += 719468;
+        int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+        int64_t doe = days - era * 146097;
+        int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+        int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+        d = (int)(doy - (153 * mp + 2) / 5 + 1);
+        m = (int)(mp < 10 ? mp + 3 : mp - 9);
+        y = (int)(yoe + era * 400 + (m <= 2));
+        snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, m, d,
+                 (int)(rem / 3600000), (int)(rem / 60000 % 60), (int)(rem / 1000 % 60),
+                 (int)(rem % 1000));
+        assert_int_equal(sl_json_format_iso8601(ms, text), 0);
+        assert_string_equal(text, want);
+    }
     /* Outside years 0000..9999 the epoch-ms integer is written instead. */
     assert_int_equal(sl_json_format_iso8601(INT64_MAX, text), -1);
     assert_string_equal(value_json(sl_int(SL_T_TIMESTAMP, INT64_MAX)), "9223372036854775807");
@@ -427,6 +525,526 @@ static void test_sql_request(void **state)
     assert_string_equal(err.message, "the body is not a JSON object");
 }
 
+/* --- json_in: the single-pass decoder against jansson -------------------------------- */
+
+/* splitmix64: the same bodies on every machine. */
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static size_t pick(size_t n)
+{
+    return (size_t)(rnd() % n);
+}
+
+#define PICK(a) ((a)[pick(sizeof(a) / sizeof((a)[0]))])
+
+/* Blank space between tokens; never a newline inside an NDJSON event. */
+static void gen_space(sl_buf *b, bool ndjson)
+{
+    static const char *const sp[] = {"", "", "", " ", "\t", "  ", "\r", "\n", "\r\n"};
+    const char *s = PICK(sp);
+
+    if (ndjson && strchr(s, '\n'))
+        s = " ";
+    sl_buf_puts(b, s);
+}
+
+static void gen_string(sl_buf *b)
+{
+    static const char *const piece[] = {"abc",
+                                        "x",
+                                        "\\n",
+                                        "\\t\\\"\\\\\\/",
+                                        "\\u00e9",
+                                        "\\u20AC",
+                                        "\\ud83d\\ude00",
+                                        "\\u0000",
+                                        "h\xc3\xa9",
+                                        "\xe2\x82\xac",
+                                        "\xf0\x9d\x84\x9e",
+                                        " ",
+                                        "home",
+                                        "\\b\\f\\r",
+                                        "\\uD834\\uDD1E",
+                                        "2026-11-24T10:00:00Z"};
+    /* Each rejected by jansson. */
+    static const char *const bad[] = {
+        "\\uD800",      "\\uDC00x", "\\ud800\\u0041",   "\\x",  "\\u12G4",
+        "\xed\xa0\x80", "\xc0\xaf", "\xf4\x90\x80\x80", "\x1f", "\\ud800\\n"};
+    int n = (int)pick(4);
+
+    sl_buf_putc(b, '"');
+    for (int i = 0; i < n; i++)
+        sl_buf_puts(b, pick(30) ? PICK(piece) : PICK(bad));
+    sl_buf_putc(b, '"');
+}
+
+static void gen_number(sl_buf *b)
+{
+    static const char *const num[] = {"0",
+                                      "-0",
+                                      "7",
+                                      "-2147483648",
+                                      "2147483647",
+                                      "2147483648",
+                                      "-2147483649",
+                                      "9223372036854775807",
+                                      "-9223372036854775808",
+                                      "9223372036854775808",
+                                      "-9223372036854775809",
+                                      "12345678901234567890123",
+                                      "1.5",
+                                      "-0.0",
+                                      "1e3",
+                                      "1E+2",
+                                      "2.5e-7",
+                                      "1e400",
+                                      "-1e400",
+                                      "1e-400",
+                                      "0.1",
+                                      "3.141592653589793238462643",
+                                      "1e22",
+                                      "1e23",
+                                      "9007199254740993",
+                                      "9007199254740993.0",
+                                      "4.9e-324",
+                                      "1.7976931348623157e308",
+                                      "1.7976931348623159e308",
+                                      "123.456e-5",
+                                      "0e0",
+                                      "1e0000002",
+                                      "01",
+                                      "1.",
+                                      "-",
+                                      ".5",
+                                      "+1",
+                                      "1e",
+                                      "-01",
+                                      "1.e5",
+                                      "1e+",
+                                      "0x1"};
+
+    switch (pick(4)) {
+    case 0:
+        sl_buf_puts(b, PICK(num));
+        break;
+    case 1:
+        sl_buf_printf(b, "%lld", (long long)(int64_t)rnd() >> pick(64));
+        break;
+    case 2: {
+        uint64_t bits = rnd();
+        double d;
+        memcpy(&d, &bits, sizeof(d));
+        if (!isfinite(d))
+            d = 1.0 / 3.0;
+        sl_buf_printf(b, "%.17g", d);
+        break;
+    }
+    default:
+        sl_buf_printf(b, "%d.%0*d", (int)pick(100000), (int)pick(6) + 1, (int)pick(1000));
+        break;
+    }
+}
+
+static void gen_value(sl_buf *b, bool ndjson, int depth);
+
+static void gen_key(sl_buf *b)
+{
+    static const char *const key[] = {
+        "\"id\"",       "\"ID\"", "\"Id\"",       "\"price\"",    "\"PRICE\"",  "\"name\"",
+        "\"big\"",      "\"ok\"", "\"ts\"",       "\"Quoted\"",   "\"quoted\"", "\"ROWTIME\"",
+        "\"rowtime\"",  "\"x\"",  "\"extra\"",    "\"\\u0069d\"", "\"\"",       "\"a\\u0000b\"",
+        "\"event_ts\"", "\"at\"", "\"n\\u00e9\"", "\"y\""};
+
+    sl_buf_puts(b, PICK(key));
+}
+
+static void gen_container(sl_buf *b, bool ndjson, int depth, bool object)
+{
+    int n = (int)pick(depth > 3 ? 2 : 5);
+
+    sl_buf_putc(b, object ? '{' : '[');
+    for (int i = 0; i < n; i++) {
+        if (i)
+            sl_buf_putc(b, ',');
+        gen_space(b, ndjson);
+        if (object) {
+            gen_key(b);
+            gen_space(b, ndjson);
+            sl_buf_putc(b, ':');
+            gen_space(b, ndjson);
+        }
+        gen_value(b, ndjson, depth + 1);
+        gen_space(b, ndjson);
+    }
+    sl_buf_putc(b, object ? '}' : ']');
+}
+
+static void gen_value(sl_buf *b, bool ndjson, int depth)
+{
+    static const char *const lit[] = {"true", "false", "null", "null"};
+
+    switch (pick(depth > 6 ? 4 : 6)) {
+    case 0:
+        gen_string(b);
+        break;
+    case 1:
+    case 2:
+        gen_number(b);
+        break;
+    case 3:
+        sl_buf_puts(b, PICK(lit));
+        break;
+    case 4:
+        gen_container(b, ndjson, depth, false);
+        break;
+    default:
+        gen_container(b, ndjson, depth, true);
+        break;
+    }
+}
+
+/* Nesting past SL_MAX_JSON_DEPTH, to reach the hand-over to jansson. */
+static void gen_deep(sl_buf *b)
+{
+    int n = SL_MAX_JSON_DEPTH - 2 + (int)pick(5);
+
+    for (int i = 0; i < n; i++)
+        sl_buf_puts(b, i % 2 ? "{\"k\":" : "[");
+    sl_buf_puts(b, "1");
+    for (int i = n - 1; i >= 0; i--)
+        sl_buf_puts(b, i % 2 ? "}" : "]");
+}
+
+static void gen_event(sl_buf *b, bool ndjson)
+{
+    int n = (int)pick(7);
+
+    sl_buf_putc(b, '{');
+    for (int i = 0; i < n; i++) {
+        if (i)
+            sl_buf_putc(b, ',');
+        gen_space(b, ndjson);
+        gen_key(b);
+        gen_space(b, ndjson);
+        sl_buf_putc(b, ':');
+        gen_space(b, ndjson);
+        if (pick(40) == 0)
+            gen_deep(b);
+        else
+            gen_value(b, ndjson, 1);
+        gen_space(b, ndjson);
+    }
+    sl_buf_putc(b, '}');
+}
+
+/* A value of type t that conversion accepts (mostly). */
+static void gen_typed(sl_buf *b, sl_type t)
+{
+    static const char *const ts[] = {"\"2026-11-24T10:00:00.250+01:00\"", "1795514400000",
+                                     "\"1970-01-01T00:00:01.5Z\"", "-1", "\"2024-02-29 23:59:59\""};
+
+    if (pick(12) == 0) {
+        sl_buf_puts(b, "null");
+        return;
+    }
+    switch (t) {
+    case SL_T_INT:
+        sl_buf_printf(b, "%d", (int)(int32_t)rnd());
+        break;
+    case SL_T_BIGINT:
+        sl_buf_printf(b, "%lld", (long long)(int64_t)rnd() >> pick(64));
+        break;
+    case SL_T_DOUBLE:
+        gen_number(b);
+        break;
+    case SL_T_VARCHAR:
+        gen_string(b);
+        break;
+    case SL_T_BOOLEAN:
+        sl_buf_puts(b, pick(2) ? "true" : "false");
+        break;
+    default:
+        sl_buf_puts(b, PICK(ts));
+        break;
+    }
+}
+
+/* An event that mostly fits schema s: its columns (names in any case where allowed),
+ * each at most once, and unknown keys with values of any shape. */
+static void gen_typed_event(sl_buf *b, const sl_schema *s, bool ndjson)
+{
+    static const char *const unknown[] = {"\"x\"", "\"extra\"", "\"y\"", "\"\"", "\"rowtime\""};
+    bool used[8] = {false};
+    int n = (int)pick(9), fields = 0;
+
+    sl_buf_putc(b, '{');
+    for (int i = 0; i < n || (s->timestamp_col >= 0 && !used[s->timestamp_col]); i++) {
+        int c = i >= n ? s->timestamp_col : (int)pick((size_t)s->ncols + 2);
+        if (c < s->ncols && used[c])
+            continue;
+        if (fields++)
+            sl_buf_putc(b, ',');
+        gen_space(b, ndjson);
+        if (c < s->ncols) {
+            used[c] = true;
+            sl_buf_putc(b, '"');
+            for (const char *q = s->cols[c].name; *q; q++)
+                sl_buf_putc(b, s->cols[c].quoted || pick(2) ? *q : (char)(*q ^ 0x20));
+            sl_buf_puts(b, "\":");
+            gen_space(b, ndjson);
+            gen_typed(b, s->cols[c].type);
+        } else {
+            sl_buf_puts(b, PICK(unknown));
+            sl_buf_putc(b, ':');
+            if (pick(40) == 0)
+                gen_deep(b);
+            else
+                gen_value(b, ndjson, 1);
+        }
+        gen_space(b, ndjson);
+    }
+    sl_buf_putc(b, '}');
+}
+
+static void gen_body(sl_buf *b, const sl_schema *s, bool ndjson)
+{
+    int n = 1 + (int)pick(4);
+    bool typed = pick(3) != 0;
+
+    if (ndjson) {
+        for (int i = 0; i < n; i++) {
+            if (pick(4) == 0)
+                sl_buf_puts(b, pick(2) ? "\n" : "  \r\n");
+            gen_space(b, true);
+            if (typed)
+                gen_typed_event(b, s, true);
+            else
+                gen_event(b, true);
+            gen_space(b, true);
+            if (i + 1 < n || pick(2))
+                sl_buf_puts(b, pick(3) ? "\n" : "\r\n");
+        }
+        return;
+    }
+    gen_space(b, false);
+    if (pick(3) == 0) {
+        if (typed)
+            gen_typed_event(b, s, false);
+        else
+            gen_event(b, false);
+    } else {
+        sl_buf_putc(b, '[');
+        for (int i = 0; i < n; i++) {
+            if (i)
+                sl_buf_putc(b, ',');
+            gen_space(b, false);
+            if (typed)
+                gen_typed_event(b, s, false);
+            else
+                gen_event(b, false);
+            gen_space(b, false);
+        }
+        sl_buf_putc(b, ']');
+    }
+    gen_space(b, false);
+}
+
+/* Truncates, deletes, inserts or replaces a byte. */
+static void mutate(sl_buf *b)
+{
+    static const char ins[] = "{}[]:,\"\\ \n\r\t0-1.eE+tfnu\x01\x80\xff\xc3";
+    size_t at = b->len ? pick(b->len) : 0;
+
+    switch (pick(4)) {
+    case 0:
+        b->len = at;
+        break;
+    case 1:
+        if (b->len) {
+            memmove(b->data + at, b->data + at + 1, b->len - at - 1);
+            b->len--;
+        }
+        break;
+    case 2:
+        sl_buf_putc(b, ' ');
+        memmove(b->data + at + 1, b->data + at, b->len - at - 1);
+        b->data[at] = ins[pick(sizeof(ins) - 1)];
+        break;
+    default:
+        if (b->len)
+            b->data[at] = ins[pick(sizeof(ins) - 1)];
+        break;
+    }
+    sl_buf_putc(b, '\0');
+    b->len--;
+}
+
+static void assert_same_rows(sl_row **a, sl_row **b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(a[i]->rowtime, b[i]->rowtime);
+        assert_int_equal(a[i]->ncols, b[i]->ncols);
+        for (uint32_t c = 0; c < a[i]->ncols; c++) {
+            const sl_value *x = &a[i]->v[c], *y = &b[i]->v[c];
+            assert_int_equal(x->type, y->type);
+            switch (x->type) {
+            case SL_T_VARCHAR:
+                assert_int_equal(x->u.s.len, y->u.s.len);
+                assert_memory_equal(x->u.s.ptr, y->u.s.ptr, x->u.s.len);
+                break;
+            case SL_T_DOUBLE:
+                assert_memory_equal(&x->u.d, &y->u.d, sizeof(double));
+                break;
+            case SL_T_BOOLEAN:
+                assert_int_equal(x->u.b, y->u.b);
+                break;
+            case SL_T_NULL:
+                break;
+            default:
+                assert_int_equal(x->u.i, y->u.i);
+                break;
+            }
+        }
+    }
+}
+
+static void assert_same_error(const sl_error *a, const sl_error *b)
+{
+    assert_int_equal(a->code, b->code);
+    assert_int_equal(a->index, b->index);
+    assert_string_equal(a->field, b->field);
+    assert_string_equal(a->message, b->message);
+}
+
+/* Decodes body by every path; all must agree with the reference.  Returns whether the
+ * single-pass decoder decoded it itself. */
+static bool check_body(const sl_schema *s, const char *body, size_t len, bool ndjson)
+{
+    sl_row **ref = NULL, **got = NULL, **fast = NULL;
+    size_t nref, ngot, nfast;
+    sl_error eref, egot;
+    sl_json_events *ev = NULL;
+    int rref, rgot, rfast;
+
+    rref = sl_json_decode_reference(body, len, ndjson, s, NOW, &ref, &nref, &eref);
+    rfast = sl_json_decode_fast(body, len, ndjson, s, NOW, &fast, &nfast);
+    if (rfast == 0) {
+        if (rref != 0)
+            fail_msg("the fast decoder accepted what jansson rejects (%s): %.*s", eref.message,
+                     (int)len, body);
+        assert_int_equal(nfast, nref);
+        assert_same_rows(fast, ref, nref);
+    }
+    rgot = sl_json_decode_events(body, len, ndjson, s, NOW, &got, &ngot, &egot);
+    assert_int_equal(rgot, rref);
+    if (rref == 0) {
+        assert_int_equal(ngot, nref);
+        assert_same_rows(got, ref, nref);
+    } else {
+        assert_same_error(&egot, &eref);
+    }
+    sl_json_rows_free(got, ngot);
+    /* The two-step form the HTTP layer uses. */
+    got = NULL;
+    ngot = 0;
+    rgot = sl_json_events_parse(body, len, ndjson, &ev, &egot);
+    if (rgot == 0) {
+        ngot = sl_json_events_count(ev);
+        rgot = sl_json_events_rows(ev, s, NOW, &got, &egot);
+    }
+    assert_int_equal(rgot, rref);
+    if (rref == 0) {
+        assert_int_equal(ngot, nref);
+        assert_same_rows(got, ref, nref);
+    } else {
+        assert_same_error(&egot, &eref);
+    }
+    sl_json_events_free(ev);
+    sl_json_rows_free(got, rgot == 0 ? ngot : 0);
+    sl_json_rows_free(ref, nref);
+    sl_json_rows_free(fast, nfast);
+    return rfast == 0;
+}
+
+static void test_decode_differential(void **state)
+{
+    sl_column tcols[] = {{"ID", SL_T_INT, false, false},
+                         {"EVENT_TS", SL_T_BIGINT, false, false},
+                         {"NAME", SL_T_VARCHAR, false, false}};
+    sl_schema ts_schema = {"T", false, 3, tcols, 1, SL_DEFAULT_RETENTION_MS, 0};
+    sl_column scols[] = {{"ID", SL_T_BIGINT, false, false},
+                         {"AT", SL_T_VARCHAR, false, false},
+                         {"id", SL_T_DOUBLE, false, true}};
+    sl_schema str_schema = {"U", false, 3, scols, 1, SL_DEFAULT_RETENTION_MS, 0};
+    const sl_schema *schemas[] = {&schema, &ts_schema, &str_schema};
+    sl_buf b = SL_BUF_INIT;
+    long valid = 0, valid_fast = 0, total = 0, total_fast = 0, accepted = 0;
+
+    (void)state;
+    rng_state = 42;
+    for (int i = 0; i < 30000; i++) {
+        bool ndjson = pick(2);
+        const sl_schema *s = schemas[pick(3)];
+        int mutations = pick(3) == 0 ? 1 + (int)pick(3) : 0;
+        bool fast;
+
+        sl_buf_reset(&b);
+        gen_body(&b, s, ndjson);
+        for (int m = 0; m < mutations; m++)
+            mutate(&b);
+        fast = check_body(s, b.data ? b.data : "", b.len, ndjson);
+        total++;
+        total_fast += fast;
+        if (mutations == 0) {
+            sl_row **rows;
+            size_t n;
+            valid++;
+            valid_fast += fast;
+            if (sl_json_decode_reference(b.data, b.len, ndjson, s, NOW, &rows, &n, NULL) == 0) {
+                accepted++;
+                sl_json_rows_free(rows, n);
+            }
+        }
+    }
+    print_message("differential: %ld bodies (%ld unmutated, %ld of them accepted), fast path "
+                  "decoded %ld (%ld unmutated)\n",
+                  total, valid, accepted, total_fast, valid_fast);
+    /* The fast decoder must decode what it is for: every accepted body without the
+     * shapes it hands over (deep nesting, escaped keys, \u0000 keys) is most of them. */
+    assert_true(accepted > 1000);
+    assert_true(valid_fast * 10 >= accepted * 7);
+    sl_buf_free(&b);
+}
+
+static void test_decode_fast_common(void **state)
+{
+    const char *bodies[] = {
+        "{\"id\":1,\"price\":2.5,\"name\":\"a\\u00e9\\ud83d\\ude00\",\"big\":-1,\"ok\":false,"
+        "\"ts\":\"2026-11-24T10:00:00Z\",\"Quoted\":null,\"extra\":{\"a\":[1,{\"b\":null}],"
+        "\"c\":\"d\"}}",
+        "{\"ID\":-2147483648}\n{\"rowtime\":5,\"ROWTIME\":7}\r\n\n{}",
+        " [ {\"price\" : 1e-400} , {\"price\":-0} ,{\"price\":9007199254740993}] ",
+        "{\"name\":\"tab\\there\",\"\\u0069d\":3}",
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        bool ndjson = i == 1;
+        assert_true(check_body(&schema, bodies[i], strlen(bodies[i]), ndjson));
+    }
+    /* Handed over, same result. */
+    assert_false(check_body(&schema, "{\"x\":{\"\\u0061\":1}}", 17, false));
+    assert_false(check_body(&schema, "{\"id\":1,\"id\":2}", 15, false));
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -440,6 +1058,7 @@ int main(void)
         cmocka_unit_test(test_string_escapes),
         cmocka_unit_test(test_string_utf8),
         cmocka_unit_test(test_double_shortest),
+        cmocka_unit_test(test_double_differential),
         cmocka_unit_test(test_timestamp_out),
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_row_and_key),
@@ -453,6 +1072,8 @@ int main(void)
         cmocka_unit_test(test_rowtime),
         cmocka_unit_test(test_parse_timestamp),
         cmocka_unit_test(test_sql_request),
+        cmocka_unit_test(test_decode_fast_common),
+        cmocka_unit_test(test_decode_differential),
     };
 
     return cmocka_run_group_tests(tests, NULL, teardown);

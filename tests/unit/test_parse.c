@@ -82,6 +82,22 @@ static void render(const sl_ast_expr *e, char *out, size_t cap)
         }
         strncat(out, ")", cap - strlen(out) - 1);
         break;
+    case SL_AST_CAST:
+        snprintf(out + n, cap - n, "(CAST ");
+        render(e->u.cast.arg, out, cap);
+        n = strlen(out);
+        snprintf(out + n, cap - n, " %s)", sl_type_name(e->u.cast.type));
+        break;
+    case SL_AST_NARY:
+        snprintf(out + n, cap - n, "(%s%s%s%s", e->u.nary.negated ? "NOT " : "",
+                 sl_op_name(e->u.nary.op), e->u.nary.has_operand ? " operand" : "",
+                 e->u.nary.has_else ? " else" : "");
+        for (int i = 0; i < e->u.nary.nargs; i++) {
+            strncat(out, " ", cap - strlen(out) - 1);
+            render(e->u.nary.args[i], out, cap);
+        }
+        strncat(out, ")", cap - strlen(out) - 1);
+        break;
     }
 }
 
@@ -119,6 +135,32 @@ static void test_precedence(void **state)
     check_exprs("SELECT a OR b AND NOT c = 1 + 2 * -d % 3, a - b - c, a = b IS NOT NULL,"
                 " NOT a IS NULL, - -a, 2 - -3, (a OR b) AND c, a <> b != (c >= d),"
                 " a and b or c and not d FROM s",
+                want, sizeof(want) / sizeof(want[0]));
+}
+
+/* LIKE, IN and BETWEEN bind like comparisons; BETWEEN's AND is its own; CASE and CAST
+ * are primaries. */
+static void test_predicates(void **state)
+{
+    const char *const want[] = {
+        "(AND (LIKE A 'x%') (NOT LIKE B 'y' '!'))",
+        "(OR (IN (+ A 1) 1 2) (NOT IN B 3))",
+        "(AND (BETWEEN A (+ 1 2) 3) (NOT BETWEEN B C D))",
+        "(NOT (BETWEEN A 1 2))",
+        "(= (IN A 1) TRUE)",
+        "(CASE operand else A 1 'one' 'other')",
+        "(CASE (> A 1) (CAST B DOUBLE) (IS NULL A) NULL)",
+        "(+ (CAST (+ A 1) VARCHAR) 2)",
+        "(CASE (CASE operand A 1 TRUE) 2)",
+    };
+
+    (void)state;
+    check_exprs("SELECT a LIKE 'x%' AND b NOT LIKE 'y' ESCAPE '!', a + 1 IN (1, 2) OR b NOT IN (3),"
+                " a BETWEEN 1 + 2 AND 3 AND b NOT BETWEEN c AND d, NOT a BETWEEN 1 AND 2,"
+                " a IN (1) = TRUE, CASE a WHEN 1 THEN 'one' ELSE 'other' END,"
+                " case when a > 1 then cast(b as double) when a is null then null end,"
+                " CAST(a + 1 AS STRING) + 2, CASE WHEN CASE a WHEN 1 THEN TRUE END THEN 2 END"
+                " FROM s",
                 want, sizeof(want) / sizeof(want[0]));
 }
 
@@ -423,8 +465,13 @@ static void test_errors(void **state)
          "window SIZE must be greater than 0"},
         {"SELECT a FROM s WINDOW TUMBLING (SIZE 1 FORTNIGHT)", SL_ERR_SYNTAX_ERROR, 1, 41,
          "near \"FORTNIGHT\": expected a time unit"},
-        {"SELECT a FROM s WINDOW HOPPING (SIZE 1 SECOND)", SL_ERR_SYNTAX_ERROR, 1, 24,
-         "near \"HOPPING\": expected TUMBLING"},
+        {"SELECT a FROM s WINDOW HOPPING (SIZE 1 SECOND)", SL_ERR_SYNTAX_ERROR, 1, 46,
+         "near \")\": expected ','"},
+        {"SELECT a FROM s WINDOW ROLLING (SIZE 1 SECOND)", SL_ERR_SYNTAX_ERROR, 1, 24,
+         "near \"ROLLING\": expected TUMBLING, HOPPING, SESSION, SLIDING, CUMULATING or COUNT"},
+        {"SELECT a FROM s EMIT CHANGES EVERY 0 SECONDS", SL_ERR_SYNTAX_ERROR, 1, 36,
+         "EMIT CHANGES EVERY must be greater than 0"},
+        {"SELECT a FROM s LIMIT x", SL_ERR_SYNTAX_ERROR, 1, 23, "near \"x\": expected an integer"},
         {"SELECT 9223372036854775808 FROM s", SL_ERR_SYNTAX_ERROR, 1, 8,
          "near \"9223372036854775808\": integer out of range"},
         {"SELECT 1e999 FROM s", SL_ERR_SYNTAX_ERROR, 1, 8, "near \"1e999\": number out of range"},
@@ -583,11 +630,12 @@ static void test_limits(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_precedence),      cmocka_unit_test(test_literals),
-        cmocka_unit_test(test_select_clauses),  cmocka_unit_test(test_window_forms),
-        cmocka_unit_test(test_create_stream),   cmocka_unit_test(test_other_statements),
-        cmocka_unit_test(test_multi_statement), cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_depth_limit),     cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_precedence),       cmocka_unit_test(test_predicates),
+        cmocka_unit_test(test_literals),         cmocka_unit_test(test_select_clauses),
+        cmocka_unit_test(test_window_forms),     cmocka_unit_test(test_create_stream),
+        cmocka_unit_test(test_other_statements), cmocka_unit_test(test_multi_statement),
+        cmocka_unit_test(test_errors),           cmocka_unit_test(test_depth_limit),
+        cmocka_unit_test(test_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

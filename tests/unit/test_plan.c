@@ -35,7 +35,7 @@ static const sl_schema *lookup(void *ctx, const char *name)
     return NULL;
 }
 
-static const sl_catalog catalog = {NULL, lookup};
+static const sl_catalog catalog = {NULL, lookup, NULL};
 
 /* Parses sql (one SELECT or EXPLAIN) and plans it; the statement list is freed before
  * returning, so the plan must not point into it.  Returns sl_plan_build's result. */
@@ -421,7 +421,8 @@ static void test_errors(void **state)
          "duplicate result column name 'PAGEID' (use AS to rename)"},
         {"SELECT COUNT(*) AS windowstart FROM pageviews WINDOW TUMBLING (SIZE 1 SECOND)",
          SL_ERR_UNSUPPORTED, 8, "duplicate result column name 'WINDOWSTART' (use AS to rename)"},
-        {"SELECT ABS(duration) FROM pageviews", SL_ERR_UNSUPPORTED, 8, "unknown function 'ABS'"},
+        {"SELECT NOSUCH(duration) FROM pageviews", SL_ERR_UNSUPPORTED, 8,
+         "unknown function 'NOSUCH'"},
         {"SELECT SUM(*) FROM pageviews", SL_ERR_SYNTAX_ERROR, 8, "SUM does not accept '*'"},
         {"SELECT COUNT(pageid, userid) FROM pageviews", SL_ERR_TYPE_ERROR, 8,
          "wrong number of arguments to COUNT"},
@@ -464,6 +465,54 @@ static void test_explain_statement(void **state)
     assert_string_equal(sl_agg_name((sl_agg_fn)99), "?");
 }
 
+/* EXPLAIN of every window kind, EMIT CHANGES EVERY, and ORDER BY / LIMIT. */
+static void test_explain_windows(void **state)
+{
+    static const struct {
+        const char *sql, *want;
+    } cases[] = {
+        {"SELECT pageid, COUNT(*) AS c FROM pageviews WINDOW HOPPING (SIZE 1 MINUTE, ADVANCE BY "
+         "10 SECONDS, GRACE PERIOD 5 SECONDS) GROUP BY pageid EMIT CHANGES EVERY 30 SECONDS",
+         "PROJECT [WINDOWSTART, WINDOWEND, PAGEID, C := COUNT(*)]\n"
+         "  AGGREGATE HOPPING(SIZE 60000 ms, ADVANCE 10000 ms, GRACE 5000 ms) EMIT CHANGES "
+         "EVERY 30000 ms GROUP BY [PAGEID]\n"
+         "    SOURCE PAGEVIEWS\n"},
+        {"SELECT pageid, COUNT(*) AS c FROM pageviews WINDOW SESSION (30 SECONDS) GROUP BY "
+         "pageid EMIT FINAL",
+         "PROJECT [WINDOWSTART, WINDOWEND, PAGEID, C := COUNT(*)]\n"
+         "  AGGREGATE SESSION(GAP 30000 ms, GRACE 0 ms) EMIT FINAL GROUP BY [PAGEID]\n"
+         "    SOURCE PAGEVIEWS\n"},
+        {"SELECT pageid, SUM(duration) AS s FROM pageviews WINDOW SLIDING (SIZE 1 SECOND, GRACE "
+         "PERIOD 1 SECOND) GROUP BY pageid EMIT CHANGES",
+         "PROJECT [WINDOWSTART, WINDOWEND, PAGEID, S := SUM(DURATION)]\n"
+         "  AGGREGATE SLIDING(SIZE 1000 ms, GRACE 1000 ms) EMIT CHANGES GROUP BY [PAGEID]\n"
+         "    SOURCE PAGEVIEWS\n"},
+        {"SELECT COUNT_DISTINCT(userid) AS u FROM pageviews WINDOW CUMULATING (SIZE 1 DAY, STEP "
+         "1 HOUR) EMIT FINAL",
+         "PROJECT [WINDOWSTART, WINDOWEND, U := COUNT_DISTINCT(USERID)]\n"
+         "  AGGREGATE CUMULATING(SIZE 86400000 ms, STEP 3600000 ms, GRACE 0 ms) EMIT FINAL\n"
+         "    SOURCE PAGEVIEWS\n"},
+        {"SELECT pageid, COUNT(*) AS c FROM pageviews WINDOW COUNT (10, ADVANCE BY 5) GROUP BY "
+         "pageid EMIT FINAL",
+         "PROJECT [WINDOWSTART, WINDOWEND, PAGEID, C := COUNT(*)]\n"
+         "  AGGREGATE COUNT(10 ROWS, ADVANCE 5 ROWS) EMIT FINAL GROUP BY [PAGEID]\n"
+         "    SOURCE PAGEVIEWS\n"},
+        {"SELECT pageid, duration AS d FROM pageviews ORDER BY d DESC, pageid LIMIT 5",
+         "LIMIT 5\n"
+         "  SORT [D DESC, PAGEID]\n"
+         "    PROJECT [PAGEID, D := DURATION]\n"
+         "      SOURCE PAGEVIEWS\n"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        sl_plan *plan = build_ok(cases[i].sql);
+
+        check_explain(plan, cases[i].want);
+        sl_plan_free(plan);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -472,6 +521,7 @@ int main(void)
         cmocka_unit_test(test_aggregates),       cmocka_unit_test(test_group_by_expression),
         cmocka_unit_test(test_global_aggregate), cmocka_unit_test(test_types),
         cmocka_unit_test(test_errors),           cmocka_unit_test(test_explain_statement),
+        cmocka_unit_test(test_explain_windows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -75,8 +75,8 @@ static void append(sl_store *s, const char *stream, const char *blob, uint32_t c
     uint64_t first = UINT64_MAX;
     sl_error err;
 
-    if (sl_store_append(s, stream, blob, strlen(blob), count, min_rowtime, max_rowtime, &first,
-                        &err) != 0)
+    if (sl_store_append(s, stream, blob, strlen(blob), count, min_rowtime, max_rowtime, NULL,
+                        &first, &err) != 0)
         fail_msg("append: %s", err.message);
     assert_int_equal(first, expect_first);
 }
@@ -119,9 +119,13 @@ static int collect_stream(void *ctx, const char *name, const char *ddl)
     return 0;
 }
 
-static int collect_query(void *ctx, const char *id, const char *sql, uint64_t start_offset)
+static int collect_query(void *ctx, const char *id, const char *sql, uint64_t start_offset,
+                         uint64_t state_limit)
 {
-    sl_buf_printf(ctx, "%s=%s@%llu;", id, sql, (unsigned long long)start_offset);
+    sl_buf_printf(ctx, "%s=%s@%llu", id, sql, (unsigned long long)start_offset);
+    if (state_limit)
+        sl_buf_printf(ctx, "/%llu", (unsigned long long)state_limit);
+    sl_buf_putc(ctx, ';');
     return 0;
 }
 
@@ -236,18 +240,18 @@ static void test_queries(void **state)
     sl_error err;
 
     assert_queries(s, "");
-    assert_int_equal(sl_store_query_put(s, "q2", "SELECT * FROM b", 5, &err), 0);
-    assert_int_equal(sl_store_query_put(s, "q1", "SELECT * FROM a", big, &err), 0);
-    assert_int_equal(sl_store_query_put(s, "q1", "SELECT 1", 0, &err), -1);
+    assert_int_equal(sl_store_query_put(s, "q2", "SELECT * FROM b", 5, 0, &err), 0);
+    assert_int_equal(sl_store_query_put(s, "q1", "SELECT * FROM a", big, 0, &err), 0);
+    assert_int_equal(sl_store_query_put(s, "q1", "SELECT 1", 0, 0, &err), -1);
     assert_int_equal(err.code, SL_ERR_EXISTS);
     assert_int_equal(sl_store_query_drop(s, "nope", &err), -1);
     assert_int_equal(err.code, SL_ERR_UNKNOWN_QUERY);
-    assert_int_equal(sl_store_query_put(s, "q3", "SELECT * FROM c", 0, &err), 0);
+    assert_int_equal(sl_store_query_put(s, "q3", "SELECT * FROM c", 0, 4096, &err), 0);
     assert_int_equal(sl_store_query_drop(s, "q2", &err), 0);
     sl_store_close(s);
 
     s = open_store(f, SL_FSYNC_ALWAYS);
-    assert_queries(s, "q1=SELECT * FROM a@1099511627776;q3=SELECT * FROM c@0;");
+    assert_queries(s, "q1=SELECT * FROM a@1099511627776;q3=SELECT * FROM c@0/4096;");
     sl_store_close(s);
 }
 
@@ -265,7 +269,7 @@ static void test_append_scan(void **state)
     append(s, "s", "aaa", 3, 10, 30, 0);
     append(s, "t", "other", 1, 10, 30, 0);
     append(s, "s", "bbbbb", 5, 5, 50, 3);
-    assert_int_equal(sl_store_append(s, "s", "cc", 2, 2, 40, 45, NULL, &err), 0);
+    assert_int_equal(sl_store_append(s, "s", "cc", 2, 2, 40, 45, NULL, NULL, &err), 0);
 
     assert_scan(s, "s", 0, "0:3:aaa 3:5:bbbbb 8:2:cc ");
     assert_scan(s, "s", 2, "0:3:aaa 3:5:bbbbb 8:2:cc ");
@@ -277,15 +281,57 @@ static void test_append_scan(void **state)
     assert_scan(s, "t", 0, "0:1:other ");
 
     /* An empty batch stores nothing and reports where the next event goes. */
-    assert_int_equal(sl_store_append(s, "s", "", 0, 0, 0, 0, &first, &err), 0);
+    assert_int_equal(sl_store_append(s, "s", "", 0, 0, 0, 0, NULL, &first, &err), 0);
     assert_int_equal(first, 10);
     assert_scan(s, "s", 0, "0:3:aaa 3:5:bbbbb 8:2:cc ");
 
-    assert_int_equal(sl_store_append(s, "nope", "x", 1, 1, 0, 0, NULL, &err), -1);
+    assert_int_equal(sl_store_append(s, "nope", "x", 1, 1, 0, 0, NULL, NULL, &err), -1);
     assert_int_equal(err.code, SL_ERR_UNKNOWN_STREAM);
     assert_int_equal(sl_store_scan(s, "nope", 0, &c, &err), -1);
     assert_int_equal(err.code, SL_ERR_UNKNOWN_STREAM);
     assert_null(c);
+    sl_store_close(s);
+}
+
+/* A ranged scan reads only the batches whose [min, max] ROWTIME meets the range. */
+static void test_scan_range(void **state)
+{
+    fixture *f = *state;
+    sl_store *s = open_store(f, SL_FSYNC_NORMAL);
+    sl_store_cursor *c = NULL;
+    sl_buf out = SL_BUF_INIT;
+    const void *blob;
+    size_t len;
+    uint32_t count;
+    uint64_t first;
+    sl_error err;
+    const struct {
+        int64_t lo, hi;
+        const char *expect;
+    } cases[] = {
+        {INT64_MIN, INT64_MAX, "aaa bbb ccc "},
+        {0, 9, ""},
+        {10, 10, "aaa "},
+        {25, 35, "aaa bbb "},
+        {31, 39, ""},
+        {45, 45, "ccc "},
+        {60, INT64_MAX, ""},
+    };
+
+    assert_int_equal(sl_store_stream_put(s, "s", "CREATE STREAM s (x INT)", &err), 0);
+    append(s, "s", "aaa", 3, 10, 30, 0);
+    append(s, "s", "bbb", 3, 20, 30, 3);
+    append(s, "s", "ccc", 3, 40, 50, 6);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        sl_buf_reset(&out);
+        assert_int_equal(sl_store_scan_range(s, "s", 0, cases[i].lo, cases[i].hi, &c, &err), 0);
+        while (sl_store_cursor_next(c, &blob, &len, &count, &first, &err) == 1)
+            sl_buf_printf(&out, "%.*s ", (int)len, (const char *)blob);
+        sl_store_cursor_close(c);
+        sl_buf_putc(&out, '\0');
+        assert_string_equal(out.data, cases[i].expect);
+    }
+    sl_buf_free(&out);
     sl_store_close(s);
 }
 
@@ -493,9 +539,9 @@ static void test_crash_after_append(void **state)
 
         if (sl_store_open(f->dir, SL_FSYNC_NORMAL, &cs, &err) != 0)
             _exit(2);
-        if (sl_store_append(cs, "s", "first", 5, 5, 1, 1, &first, &err) != 0)
+        if (sl_store_append(cs, "s", "first", 5, 5, 1, 1, NULL, &first, &err) != 0)
             _exit(3);
-        if (sl_store_append(cs, "s", "acked", 5, 5, 2, 2, &first, &err) != 0)
+        if (sl_store_append(cs, "s", "acked", 5, 5, 2, 2, NULL, &first, &err) != 0)
             _exit(4);
         kill(getpid(), SIGKILL);
         _exit(5);
@@ -566,8 +612,8 @@ static void test_disk_full(void **state)
     assert_int_equal(sl_store_stream_put(s, "s", "CREATE STREAM s (x INT)", &err), 0);
     append(s, "s", "kept", 4, 1, 1, 0);
     disk_full = 1;
-    assert_int_equal(sl_store_append(s, "s", "lost", 4, 4, 9, 9, NULL, &err), -1);
-    assert_int_equal(err.code, SL_ERR_STORAGE_ERROR);
+    assert_int_equal(sl_store_append(s, "s", "lost", 4, 4, 9, 9, NULL, NULL, &err), -1);
+    assert_int_equal(err.code, SL_ERR_INSUFFICIENT_STORAGE);
     assert_string_equal(err.message, "disk full");
     assert_int_equal(sl_store_stream_put(s, "t", "CREATE STREAM t (x INT)", &err), -1);
     assert_string_equal(err.message, "disk full");
@@ -586,12 +632,174 @@ static void test_disk_full(void **state)
     sqlite3_vfs_register(base_vfs, 1);
 }
 
+/* Appends a one-event batch carrying an idempotency record; the hash is `tag` repeated. */
+static void append_keyed(sl_store *s, const char *stream, const char *key, unsigned char tag,
+                         const char *answer, int64_t now_ms)
+{
+    sl_store_idem idem = {.key = key, .answer = answer, .created_ms = now_ms};
+    sl_error err;
+
+    memset(idem.body_hash, tag, sizeof(idem.body_hash));
+    if (sl_store_append(s, stream, "e", 1, 1, 0, 0, &idem, NULL, &err) != 0)
+        fail_msg("append: %s", err.message);
+}
+
+/* The answer recorded for (stream, key) since not_before, or NULL; *tag gets the first
+ * byte of the recorded hash.  Caller frees. */
+static char *idem_get(sl_store *s, const char *stream, const char *key, int64_t not_before,
+                      unsigned char *tag)
+{
+    unsigned char hash[SL_STORE_HASH_LEN];
+    char *answer = NULL;
+    sl_error err;
+    int rc = sl_store_idem_get(s, stream, key, not_before, hash, &answer, &err);
+
+    if (rc < 0)
+        fail_msg("idem_get: %s", err.message);
+    assert_int_equal(rc, answer != NULL);
+    if (answer)
+        *tag = hash[0];
+    return answer;
+}
+
+static void test_idempotency(void **state)
+{
+    fixture *f = *state;
+    sl_store *s = open_store(f, SL_FSYNC_NORMAL);
+    unsigned char tag = 0;
+    unsigned deleted = 0;
+    char *answer;
+    sl_error err;
+
+    assert_int_equal(sl_store_stream_put(s, "s", "CREATE STREAM s (x INT)", &err), 0);
+    assert_int_equal(sl_store_stream_put(s, "t", "CREATE STREAM t (x INT)", &err), 0);
+    assert_null(idem_get(s, "s", "k1", 0, &tag));
+    append_keyed(s, "s", "k1", 0xAA, "{\"accepted\":1}", 1000);
+    append_keyed(s, "t", "k1", 0xBB, "{\"accepted\":2}", 2000);
+    sl_store_close(s);
+
+    /* Kept across a reopen, per stream, and only while younger than not_before. */
+    s = open_store(f, SL_FSYNC_NORMAL);
+    answer = idem_get(s, "s", "k1", 1000, &tag);
+    assert_string_equal(answer, "{\"accepted\":1}");
+    assert_int_equal(tag, 0xAA);
+    free(answer);
+    answer = idem_get(s, "t", "k1", 0, &tag);
+    assert_string_equal(answer, "{\"accepted\":2}");
+    assert_int_equal(tag, 0xBB);
+    free(answer);
+    assert_null(idem_get(s, "s", "k1", 1001, &tag));
+    assert_null(idem_get(s, "s", "k2", 0, &tag));
+    assert_null(idem_get(s, "nope", "k1", 0, &tag));
+
+    /* A record past its time is replaced by a new request with the same key. */
+    append_keyed(s, "s", "k1", 0xCC, "{\"accepted\":3}", 5000);
+    answer = idem_get(s, "s", "k1", 5000, &tag);
+    assert_string_equal(answer, "{\"accepted\":3}");
+    assert_int_equal(tag, 0xCC);
+    free(answer);
+    assert_stats(s, "s", 2, 0);
+
+    /* Expiry deletes old records in bounded steps. */
+    assert_int_equal(sl_store_idem_expire(s, 4000, 10, &deleted, &err), 0);
+    assert_int_equal(deleted, 1);
+    assert_null(idem_get(s, "t", "k1", 0, &tag));
+    assert_int_equal(sl_store_idem_expire(s, 4000, 10, &deleted, &err), 0);
+    assert_int_equal(deleted, 0);
+
+    /* Dropping a stream drops its records; a new stream of that name starts afresh. */
+    assert_int_equal(sl_store_stream_drop(s, "s", &err), 0);
+    assert_int_equal(sl_store_stream_put(s, "s", "CREATE STREAM s (x INT)", &err), 0);
+    assert_null(idem_get(s, "s", "k1", 0, &tag));
+    sl_store_close(s);
+}
+
+/* Retention deletes whole batches whose newest ROWTIME is before the cutoff, at most
+ * max_batches per call, of one stream only; offsets do not move and scans skip gaps. */
+static void test_retention_delete(void **state)
+{
+    fixture *f = *state;
+    sl_store *s = open_store(f, SL_FSYNC_NORMAL);
+    unsigned batches = 9;
+    uint64_t events = 9;
+    sl_error err;
+
+    assert_int_equal(sl_store_stream_put(s, "s", "CREATE STREAM s (x INT)", &err), 0);
+    assert_int_equal(sl_store_stream_put(s, "t", "CREATE STREAM t (x INT)", &err), 0);
+    append(s, "s", "a", 2, 0, 10, 0);   /* newest 10: old */
+    append(s, "s", "b", 3, 5, 100, 2);  /* newest 100: a mixed batch is kept whole */
+    append(s, "s", "c", 1, 20, 20, 5);  /* newest 20: old */
+    append(s, "s", "d", 4, 30, 49, 6);  /* newest 49: old */
+    append(s, "s", "e", 1, 50, 50, 10); /* newest 50: at the cutoff, kept */
+    append(s, "t", "x", 1, 0, 0, 0);
+
+    assert_int_equal(sl_store_retention_delete(s, "s", 50, 2, &batches, &events, &err), 0);
+    assert_int_equal(batches, 2);
+    assert_int_equal(events, 3);
+    assert_int_equal(sl_store_retention_delete(s, "s", 50, 2, &batches, &events, &err), 0);
+    assert_int_equal(batches, 1);
+    assert_int_equal(events, 4);
+    assert_int_equal(sl_store_retention_delete(s, "s", 50, 2, &batches, &events, &err), 0);
+    assert_int_equal(batches, 0);
+    assert_int_equal(events, 0);
+    assert_scan(s, "s", 0, "2:3:b 10:1:e ");
+    assert_scan(s, "s", 7, "10:1:e ");
+    assert_scan(s, "t", 0, "0:1:x ");
+    assert_stats(s, "s", 11, 100);
+    append(s, "s", "f", 1, 60, 60, 11);
+    assert_int_equal(sl_store_retention_delete(s, "nope", 50, 2, &batches, &events, &err), 0);
+    assert_int_equal(batches, 0);
+    sl_store_close(s);
+    s = open_store(f, SL_FSYNC_NORMAL);
+    assert_scan(s, "s", 0, "2:3:b 10:1:e 11:1:f ");
+    sl_store_close(s);
+}
+
+/* A database written by the first schema (version 1) is migrated at open. */
+static void test_migrate_v1(void **state)
+{
+    fixture *f = *state;
+    sl_store *s;
+    unsigned char tag = 0;
+    char *answer;
+    sl_error err;
+
+    raw_sql(f->db,
+            "CREATE TABLE streams(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL "
+            "UNIQUE, ddl TEXT NOT NULL, next_offset INTEGER NOT NULL, max_rowtime INTEGER NOT "
+            "NULL);"
+            "CREATE TABLE queries(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL "
+            "UNIQUE, sql TEXT NOT NULL, start_offset INTEGER NOT NULL);"
+            "CREATE TABLE events(stream_id INTEGER NOT NULL REFERENCES streams(id), "
+            "first_offset INTEGER NOT NULL, count INTEGER NOT NULL, min_rowtime INTEGER NOT "
+            "NULL, max_rowtime INTEGER NOT NULL, data BLOB NOT NULL, UNIQUE(stream_id, "
+            "first_offset));"
+            "INSERT INTO streams VALUES (1, 's', 'CREATE STREAM s (x INT)', 2, 7);"
+            "INSERT INTO queries VALUES (1, 'q', 'SELECT * FROM s', 1);"
+            "INSERT INTO events VALUES (1, 0, 2, 3, 7, 'ab');"
+            "PRAGMA application_id = 1397511491; PRAGMA user_version = 1;");
+    s = open_store(f, SL_FSYNC_NORMAL);
+    assert_stats(s, "s", 2, 7);
+    assert_queries(s, "q=SELECT * FROM s@1;");
+    assert_scan(s, "s", 0, "0:2:ab ");
+    append_keyed(s, "s", "k", 0x11, "{}", 1);
+    answer = idem_get(s, "s", "k", 0, &tag);
+    assert_string_equal(answer, "{}");
+    free(answer);
+    assert_int_equal(sl_store_query_put(s, "r", "SELECT 2", 0, 77, &err), 0);
+    sl_store_close(s);
+    s = open_store(f, SL_FSYNC_NORMAL);
+    assert_queries(s, "q=SELECT * FROM s@1;r=SELECT 2@0/77;");
+    sl_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_scan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cursor_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_durable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drop_deletes_events, setup, teardown),
@@ -602,6 +810,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_open_damaged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_after_append, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention_delete, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

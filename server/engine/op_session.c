@@ -1,0 +1,282 @@
+/* op_session.c: the AGGREGATE operator over SESSION windows (ksqlDB's semantics).
+ *
+ * A session holds the rows of one group that lie at most the gap apart: it spans
+ * [WINDOWSTART, WINDOWEND] = [its first row's ROWTIME, its last row's ROWTIME], both
+ * inclusive, as in ksqlDB.  A row at t joins every open session of its group with
+ * end >= t - gap and start <= t + gap; when it bridges several, they merge into one
+ * (the earliest), their aggregate states folded together with sl_agg_merge.  A session
+ * closes when stream time reaches end + gap + grace; a row is late when a session of
+ * that row alone would already be closed (t + gap + grace <= watermark).  A row joins
+ * only open sessions: one within the gap of a closed session starts a new one.
+ *
+ * EMIT CHANGES: a row that moves a session's bounds changes its key, so the operator
+ * first sends an SL_CHANGE_DELETE for the key of every session it replaces (the old
+ * bounds, with the old values), then the UPSERT of the new session.  EMIT FINAL and
+ * batch send each session once, when it closes, in closing order.
+ *
+ * Invariants: the open sessions are chained in `open` by end (hence by closing time:
+ * gap and grace are the same for all), and each group's in its payload list by start,
+ * never overlapping within gap; a group with no open session is removed; every session
+ * and group is counted in ctx->stats.state_bytes. */
+#include "op.h"
+
+#include "agg.h"
+#include "eval.h"
+#include "groupmap.h"
+#include "window.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct session session;
+struct session {
+    session *prev, *next; /* open sessions by end */
+    session *gnext;       /* the group's sessions by start */
+    sl_gentry *group;
+    int64_t start, end; /* ROWTIMEs of the first and the last row */
+    size_t bytes;       /* counted in state_bytes, heap of the states included */
+    sl_agg_state agg[];
+};
+
+typedef struct sgroup {
+    session *first; /* by start */
+} sgroup;
+
+typedef struct session_op {
+    sl_operator base;
+    int64_t gap, grace;
+    sl_emit emit;
+    int ngroups, naggs;
+    sl_value *keys, *args;
+    sl_row *out;
+    sl_groupmap groups;
+    session *open, *open_tail;
+} session_op;
+
+static int64_t close_at(const session_op *s, int64_t end)
+{
+    return sl_window_add_sat(sl_window_add_sat(end, s->gap), s->grace);
+}
+
+/* Fills s->out with the session's row. */
+static void fill_session(session_op *s, const session *ss)
+{
+    const sl_aggcall *calls = s->base.node->u.aggregate.aggs;
+    sl_value *v = s->out->v;
+
+    s->out->rowtime = ss->start;
+    *v++ = sl_int(SL_T_BIGINT, ss->start);
+    *v++ = sl_int(SL_T_BIGINT, ss->end);
+    for (int i = 0; i < s->ngroups; i++)
+        *v++ = ss->group->key[i];
+    for (int i = 0; i < s->naggs; i++)
+        *v++ = sl_agg_final(&calls[i], &ss->agg[i]);
+}
+
+static void emit_session(session_op *s, const session *ss, sl_change change)
+{
+    fill_session(s, ss);
+    sl_op_emit(&s->base, s->out, change);
+}
+
+static void open_unlink(session_op *s, session *ss)
+{
+    if (ss->prev)
+        ss->prev->next = ss->next;
+    else
+        s->open = ss->next;
+    if (ss->next)
+        ss->next->prev = ss->prev;
+    else
+        s->open_tail = ss->prev;
+    ss->prev = ss->next = NULL;
+}
+
+/* Links ss into the open list after every session whose end is not larger. */
+static void open_insert(session_op *s, session *ss)
+{
+    session *at = s->open_tail;
+
+    while (at && at->end > ss->end)
+        at = at->prev;
+    ss->prev = at;
+    ss->next = at ? at->next : s->open;
+    if (ss->next)
+        ss->next->prev = ss;
+    else
+        s->open_tail = ss;
+    if (at)
+        at->next = ss;
+    else
+        s->open = ss;
+}
+
+static session *session_new(session_op *s, sl_gentry *g, int64_t t)
+{
+    size_t bytes = sizeof(session) + (size_t)s->naggs * sizeof(sl_agg_state);
+    session *ss = sl_xcalloc(1, bytes);
+
+    ss->group = g;
+    ss->start = ss->end = t;
+    ss->bytes = bytes;
+    for (int i = 0; i < s->naggs; i++)
+        sl_agg_init(&s->base.node->u.aggregate.aggs[i], &ss->agg[i]);
+    s->base.ctx->stats.state_bytes += bytes;
+    return ss;
+}
+
+/* Frees ss (already unlinked from both lists). */
+static void session_free(session_op *s, session *ss)
+{
+    for (int i = 0; i < s->naggs; i++)
+        sl_agg_clear(&ss->agg[i]);
+    assert(s->base.ctx->stats.state_bytes >= ss->bytes);
+    s->base.ctx->stats.state_bytes -= ss->bytes;
+    free(ss);
+}
+
+static void account(session_op *s, session *ss, size_t grew)
+{
+    ss->bytes += grew;
+    s->base.ctx->stats.state_bytes += grew;
+}
+
+static void session_push(sl_operator *op, const sl_row *row, sl_change change)
+{
+    session_op *s = (session_op *)op;
+    const sl_node *node = op->node;
+    const sl_aggcall *calls = node->u.aggregate.aggs;
+    sl_opctx *ctx = op->ctx;
+    int64_t t = row->rowtime, lo = sl_window_add_sat(t, -s->gap), hi = sl_window_add_sat(t, s->gap);
+    session *target = NULL, **link, *ss;
+    sgroup *grp;
+    sl_gentry *g;
+    bool made;
+
+    if (close_at(s, t) <= ctx->stats.watermark) {
+        ctx->stats.late_rows++;
+        if (ctx->sink.late && ctx->source_row)
+            ctx->sink.late(ctx->sink.ctx, ctx->source_row);
+        return;
+    }
+    for (int i = 0; i < s->ngroups; i++)
+        s->keys[i] = sl_eval(node->u.aggregate.groups[i], row, ctx->scratch);
+    for (int i = 0; i < s->naggs; i++)
+        if (calls[i].arg)
+            s->args[i] = sl_eval(calls[i].arg, row, ctx->scratch);
+    g = sl_groupmap_get(&s->groups, s->keys, &made);
+    grp = sl_gentry_payload(g);
+
+    /* The sessions within the gap are consecutive in the group's list: find them and
+     * the bounds of their union with the row, then fold them into the first. */
+    for (link = &grp->first; *link && (*link)->end < lo; link = &(*link)->gnext)
+        ;
+    int64_t start = t, end = t;
+    for (ss = *link; ss && ss->start <= hi; ss = ss->gnext) {
+        start = ss->start < start ? ss->start : start;
+        end = ss->end > end ? ss->end : end;
+    }
+    while ((ss = *link) != NULL && ss->start <= hi) {
+        if (s->emit == SL_EMIT_CHANGES && (ss->start != start || ss->end != end))
+            emit_session(s, ss, SL_CHANGE_DELETE);
+        if (!target) {
+            target = ss;
+            link = &ss->gnext;
+            continue;
+        }
+        for (int i = 0; i < s->naggs; i++)
+            account(s, target, sl_agg_merge(&calls[i], &target->agg[i], &ss->agg[i]));
+        *link = ss->gnext;
+        open_unlink(s, ss);
+        session_free(s, ss);
+    }
+    if (!target) {
+        target = session_new(s, g, t);
+        for (link = &grp->first; *link && (*link)->start < t; link = &(*link)->gnext)
+            ;
+        target->gnext = *link;
+        *link = target;
+        open_insert(s, target);
+    } else {
+        target->start = start;
+        open_unlink(s, target);
+        target->end = end;
+        open_insert(s, target);
+    }
+    for (int i = 0; i < s->naggs; i++)
+        account(s, target,
+                sl_agg_step(&calls[i], &target->agg[i], calls[i].arg ? &s->args[i] : NULL,
+                            (int64_t)ctx->stats.rows_in));
+    if (s->emit == SL_EMIT_CHANGES)
+        emit_session(s, target, SL_CHANGE_UPSERT);
+}
+
+/* Closes the sessions whose end + gap + grace <= wm, in order of end. */
+static void session_advance(sl_operator *op, int64_t wm)
+{
+    session_op *s = (session_op *)op;
+    session *ss;
+
+    while ((ss = s->open) != NULL && close_at(s, ss->end) <= wm) {
+        sl_gentry *g = ss->group;
+        sgroup *grp = sl_gentry_payload(g);
+        session **link;
+
+        if (s->emit != SL_EMIT_CHANGES) {
+            emit_session(s, ss, SL_CHANGE_UPSERT);
+        } else if (op->down && op->down->closed) {
+            fill_session(s, ss);
+            sl_op_closed(op, s->out);
+        }
+        open_unlink(s, ss);
+        for (link = &grp->first; *link != ss; link = &(*link)->gnext)
+            ;
+        *link = ss->gnext;
+        session_free(s, ss);
+        if (!grp->first)
+            sl_groupmap_remove(&s->groups, g);
+    }
+    sl_op_pass_advance(op, wm);
+}
+
+static void session_op_free(sl_operator *op)
+{
+    session_op *s = (session_op *)op;
+
+    if (!s)
+        return;
+    for (session *ss = s->open, *next; ss; ss = next) {
+        next = ss->next;
+        session_free(s, ss);
+    }
+    sl_groupmap_clear(&s->groups);
+    sl_row_free(s->out);
+    free(s->keys);
+    free(s->args);
+    free(s);
+}
+
+sl_operator *sl_op_session_new(const sl_node *node, sl_opctx *ctx)
+{
+    session_op *s = sl_xcalloc(1, sizeof(*s));
+
+    assert(node->u.aggregate.window.kind == SL_WINDOW_SESSION);
+    s->base.node = node;
+    s->base.ctx = ctx;
+    s->base.push = session_push;
+    s->base.advance = session_advance;
+    s->base.finish = sl_op_pass_finish;
+    s->base.free = session_op_free;
+    s->gap = node->u.aggregate.window.size_ms;
+    s->grace = node->u.aggregate.window.grace_ms;
+    s->emit = node->u.aggregate.emit;
+    s->ngroups = node->u.aggregate.ngroups;
+    s->naggs = node->u.aggregate.naggs;
+    assert(node->ncols == 2 + s->ngroups + s->naggs);
+    s->keys = sl_xcalloc((size_t)s->ngroups + 1, sizeof(sl_value));
+    s->args = sl_xcalloc((size_t)s->naggs + 1, sizeof(sl_value));
+    s->out = sl_row_new((uint32_t)node->ncols);
+    sl_groupmap_init(&s->groups, s->ngroups, sizeof(sgroup), &ctx->stats.state_bytes);
+    return &s->base;
+}

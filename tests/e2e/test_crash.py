@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""Crash test (SPEC section 6, docs/guarantees.md): a writer posts batches with an
+Idempotency-Key and retries on connection errors as a real client would, while the
+server is killed with SIGKILL at random points (a fixed seed: before a request, while
+one is in flight, right after an answer) and restarted on the same data directory.
+At the end every acknowledged event is stored exactly once, and a persistent EMIT FINAL
+query's rows (read with ?from=0) equal those of a crash-free run: none missing, none
+twice, same seqs.  Then a SIGTERM lets an upload in flight finish, ends result streams
+with a last line, and loses nothing."""
+
+import json
+import os
+import random
+import socket
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sluice_test as st  # noqa: E402
+
+SEED = 20240611
+BATCHES = 160
+BATCH = 25  # events per batch
+MIN_KILLS = 24
+TIME_BUDGET = 60.0  # seconds: the run fails rather than go on for ever
+
+SCHEMA = "CREATE STREAM ev (id INT, k VARCHAR) WITH (RETENTION='3650 DAYS');"
+FINAL = ("SELECT k, COUNT(*) AS c, SUM(id) AS s FROM ev WINDOW TUMBLING (SIZE 1 SECOND) "
+         "GROUP BY k EMIT FINAL")
+
+
+def batch_events(b):
+    """The events of batch b: ids in order, ROWTIME 10 ms apart, three keys."""
+    out = []
+    for j in range(BATCH):
+        i = b * BATCH + j
+        out.append({"ROWTIME": i * 10, "ID": i, "K": "k%d" % (i % 3)})
+    return out
+
+
+def closing_event():
+    """One event far enough ahead to close every window of the batches."""
+    i = BATCHES * BATCH
+    return [{"ROWTIME": i * 10 + 5000, "ID": i, "K": "end"}]
+
+
+def send_raw(port, body, key, timeout=st.IO_TIMEOUT):
+    """Sends one ingest request on a fresh connection; returns the socket (the answer
+    is not read yet).  Raises OSError when the server is not there."""
+    s = socket.create_connection((st.HOST, port), timeout=timeout)
+    head = ("POST /v1/streams/ev/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+            "\r\nIdempotency-Key: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+            % (key, len(body)))
+    s.sendall(head.encode() + body)
+    return s
+
+
+def read_answer(s):
+    """Reads the whole answer of a Connection: close request; raises OSError (or
+    AssertionError for a cut answer) when the server went away."""
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+    s.close()
+    return st.parse_response(data)
+
+
+def final_rows(server, qid, n):
+    """The first n rows of the query's output from seq 1, as (seq, row) pairs, and then
+    the seq the query reports (to show there is nothing after them)."""
+    with server.results(qid, "from=0") as sub:
+        sub.read_header()
+        rows = [(o["seq"], o["row"]) for o in sub.read_rows(n)]
+    return rows, server.query_info(qid)["seq"]
+
+
+def expected_rows():
+    """EMIT FINAL of FINAL over all the batches, computed here."""
+    windows = {}
+    for b in range(BATCHES):
+        for e in batch_events(b):
+            w = e["ROWTIME"] // 1000 * 1000
+            c, s = windows.get((w, e["K"]), (0, 0))
+            windows[(w, e["K"])] = (c + 1, s + e["ID"])
+    return [{"WINDOWSTART": w, "WINDOWEND": w + 1000, "K": k, "C": c, "S": s}
+            for (w, k), (c, s) in windows.items()]
+
+
+class CrashTest(st.SluiceTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        st.check_binary()
+
+    @classmethod
+    def tearDownClass(cls):
+        pass
+
+    def servers(self):
+        return list(getattr(self, "extra_servers", []))
+
+    def post_until_acknowledged(self, srv, body, key, rng, stats, deadline):
+        """Posts one batch until it is acknowledged, killing the server at random points
+        (and restarting it) the way a crash would."""
+        while True:
+            self.assertLess(time.monotonic(), deadline, "crash test ran out of time")
+            plan = rng.random()
+            if plan < stats["p_kill"] * 0.2:
+                srv.kill()  # before the request
+            try:
+                if not srv.alive():
+                    raise ConnectionRefusedError("server down")
+                s = send_raw(srv.port, body, key)
+                if plan < stats["p_kill"]:
+                    # In flight: the body is sent; the server may or may not have stored
+                    # it (and answered) when it dies.
+                    time.sleep(rng.random() * 0.02)
+                    srv.kill()
+                    if rng.random() < 0.5:
+                        # The client gives up on the answer (a timeout, a reset):
+                        # whatever was stored, it must retry.
+                        s.close()
+                        raise ConnectionResetError("answer lost")
+                r = read_answer(s)
+                if r.status != 200:
+                    raise AssertionError("ingest answered %r" % (r,))
+                if r.header("Idempotent-Replayed") == "true":
+                    stats["replayed"] += 1
+                if plan > 1 - stats["p_kill"] * 0.2:
+                    srv.kill()  # right after the answer
+                return r
+            except (OSError, AssertionError) as e:
+                if isinstance(e, AssertionError) and srv.alive():
+                    raise
+                stats["retries"] += 1
+                if not srv.alive():
+                    stats["kills"] += 1
+                    srv.start()
+
+    def run_writer(self, srv, rng, p_kill, deadline):
+        stats = {"kills": 0, "retries": 0, "replayed": 0, "p_kill": p_kill}
+        for b in range(BATCHES):
+            body = json.dumps(batch_events(b)).encode()
+            r = self.post_until_acknowledged(srv, body, "batch-%d" % b, rng, stats, deadline)
+            self.assertEqual(r.json(), {"accepted": BATCH})
+        stats["p_kill"] = 0
+        self.post_until_acknowledged(srv, json.dumps(closing_event()).encode(), "closing",
+                                     rng, stats, deadline)
+        return stats
+
+    def test_sigkill_at_random_points(self):
+        started = time.monotonic()
+        deadline = started + TIME_BUDGET
+        rng = random.Random(SEED)
+        expect = expected_rows()
+
+        # The crash-free run.
+        ref = self.new_server()
+        ref.statements(SCHEMA)
+        ref.create_query(FINAL, name="FINAL")
+        calm = self.run_writer(ref, random.Random(SEED), 0.0, deadline)
+        self.assertEqual(calm["kills"], 0)
+        ref_rows, ref_seq = final_rows(ref, "FINAL", len(expect))
+        self.assertEqual(ref_seq, len(expect))
+        self.assertRowsEqual(expect, [r for _, r in ref_rows], ordered=False,
+                             what="crash-free EMIT FINAL rows")
+
+        # The run with crashes.
+        srv = self.new_server()
+        srv.statements(SCHEMA)
+        srv.create_query(FINAL, name="FINAL")
+        stats = self.run_writer(srv, rng, 0.3, deadline)
+        self.assertGreaterEqual(stats["kills"], MIN_KILLS, "kills in this run: %r" % stats)
+
+        # Every acknowledged event is stored exactly once.
+        n = BATCHES * BATCH + 1
+        self.assertEqual(srv.count("ev"), n)
+        doc = srv.batch("SELECT COUNT(*) AS n, COUNT_DISTINCT(id) AS d, MIN(id) AS lo, "
+                        "MAX(id) AS hi FROM ev")
+        self.assertEqual(doc["rows"], [{"N": n, "D": n, "LO": 0, "HI": n - 1}])
+        self.assertEqual(srv.get_json("/v1/streams/ev")["events"], n)
+
+        # The persistent EMIT FINAL query's output equals the crash-free run's.
+        rows, seq = final_rows(srv, "FINAL", len(expect))
+        self.assertEqual(seq, len(expect), "no row after the expected ones")
+        self.assertEqual(rows, ref_rows)
+        sys.stderr.write("crash test: %d kills, %d retries, %d replayed answers, %.1f s\n"
+                         % (stats["kills"], stats["retries"], stats["replayed"],
+                            time.monotonic() - started))
+
+    def test_sigterm_finishes_in_flight(self):
+        srv = self.new_server()
+        srv.statements(SCHEMA)
+        srv.create_query(FINAL, name="FINAL")
+        srv.ingest("ev", batch_events(0))
+        body = json.dumps(batch_events(1)).encode()
+        sub = srv.results("FINAL")
+        s = socket.create_connection((st.HOST, srv.port), timeout=st.IO_TIMEOUT)
+        s.sendall(("POST /v1/streams/ev/events HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                   "application/json\r\nContent-Length: %d\r\nExpect: 100-continue\r\n"
+                   "Connection: close\r\n\r\n" % len(body)).encode())
+        self.assertTrue(s.recv(100).startswith(b"HTTP/1.1 100"))
+        srv.proc.send_signal(st.signal.SIGTERM)
+        # The result stream ends with its last line.
+        last = None
+        while True:
+            obj = sub.read_obj()
+            if obj is None:
+                break
+            last = obj
+        sub.close()
+        self.assertEqual(last["error"]["code"], "SHUTTING_DOWN")
+        # The upload in flight is still received, stored and answered.
+        s.sendall(body)
+        r = read_answer(s)
+        self.assertEqual((r.status, r.json()), (200, {"accepted": BATCH}))
+        self.assertEqual(srv.proc.wait(timeout=st.STOP_TIMEOUT), 0)
+        srv.start()
+        self.assertEqual(srv.count("ev"), 2 * BATCH)
+        self.assertEqual(srv.query_info("FINAL")["rows_in"], 2 * BATCH)
+
+
+if __name__ == "__main__":
+    st.main()
