@@ -486,6 +486,8 @@ typedef struct fast {
     const char *p, *end; /* the text of the current event (one NDJSON line, or the body) */
     const sl_schema *s;
     size_t *col_len; /* strlen of each column name */
+    char *fold;      /* per column, at fold_off: see fold_equal */
+    size_t *fold_off;
     bool guessable;  /* no two column names are equal ignoring case */
     int guess;       /* the column the next key probably names (the one after the last) */
     sl_value *vals;  /* the current event's values */
@@ -869,33 +871,33 @@ static int skip_value(fast *f, int depth)
     }
 }
 
-/* Whether a and b are equal ignoring the case of ASCII letters (which strncasecmp
- * then also finds: a key it does not match here goes to sl_schema_find_json). */
-static bool ascii_case_equal(const char *a, const char *b, size_t len)
+/* Whether key[0..len) names column c by the rules of sl_schema_find_json, as far as
+ * ASCII goes: fold holds the name lower-cased, then a mask with 0x20 at each letter of
+ * an unquoted name (0 elsewhere, and everywhere for a quoted one), so that key byte k
+ * matches name byte n exactly when (k | mask) == lower. */
+static bool fold_equal(const fast *f, int c, const char *key, size_t len)
 {
-    for (size_t i = 0; i < len; i++) {
-        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
-        if (x != y && ((x | 0x20) != (y | 0x20) || (x | 0x20) < 'a' || (x | 0x20) > 'z'))
-            return false;
-    }
-    return true;
+    const unsigned char *lower = (const unsigned char *)f->fold + f->fold_off[c];
+    const unsigned char *mask = lower + len, *k = (const unsigned char *)key;
+    unsigned diff = 0;
+
+    for (size_t i = 0; i < len; i++)
+        diff |= (unsigned)((k[i] | mask[i]) ^ lower[i]);
+    return diff == 0;
 }
 
 /* The column key[0..len) names, as sl_schema_find_json finds it.  The guess (the
  * column after the last one named) is tried first: when no two column names are equal
- * ignoring case, a key that matches it (exactly, or ignoring case for an unquoted
- * column) can match no other column. */
+ * ignoring case, a key that matches it (exactly, or ignoring the case of ASCII letters
+ * for an unquoted column, which strncasecmp then also does) can match no other
+ * column. */
 static int find_column(fast *f, const char *key, size_t len)
 {
     int g = f->guess, c;
 
-    if (f->guessable && g < f->s->ncols && f->col_len[g] == len) {
-        const sl_column *col = &f->s->cols[g];
-        if (memcmp(col->name, key, len) == 0 ||
-            (!col->quoted && ascii_case_equal(col->name, key, len))) {
-            f->guess = g + 1;
-            return g;
-        }
+    if (f->guessable && g < f->s->ncols && f->col_len[g] == len && fold_equal(f, g, key, len)) {
+        f->guess = g + 1;
+        return g;
     }
     c = sl_schema_find_json(f->s, key, len);
     if (c >= 0)
@@ -1070,6 +1072,7 @@ int sl_json_decode_fast(const char *body, size_t len, bool ndjson, const sl_sche
 {
     size_t ncols = schema->ncols > 0 ? (size_t)schema->ncols : 1;
     fast f = {.s = schema, .scratch = SL_BUF_INIT};
+    size_t fold_len = 0;
     int rc;
 
     *rows = NULL;
@@ -1078,8 +1081,23 @@ int sl_json_decode_fast(const char *body, size_t len, bool ndjson, const sl_sche
     f.vals = sl_xcalloc(ncols, sizeof(*f.vals));
     f.seen = sl_xcalloc(ncols, sizeof(*f.seen));
     f.str_off = sl_xcalloc(ncols, sizeof(*f.str_off));
-    for (int c = 0; c < schema->ncols; c++)
+    f.fold_off = sl_xcalloc(ncols, sizeof(*f.fold_off));
+    for (int c = 0; c < schema->ncols; c++) {
         f.col_len[c] = strlen(schema->cols[c].name);
+        f.fold_off[c] = fold_len;
+        fold_len += 2 * f.col_len[c];
+    }
+    f.fold = sl_xmalloc(fold_len + 1);
+    for (int c = 0; c < schema->ncols; c++) {
+        const sl_column *col = &schema->cols[c];
+        char *lower = f.fold + f.fold_off[c], *mask = lower + f.col_len[c];
+        for (size_t i = 0; i < f.col_len[c]; i++) {
+            char ch = col->name[i];
+            bool letter = !col->quoted && ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z'));
+            lower[i] = letter ? (char)(ch | 0x20) : ch;
+            mask[i] = letter ? 0x20 : 0;
+        }
+    }
     f.guessable = schema->ncols <= FAST_MAX_GUESS_COLS;
     for (int a = 0; f.guessable && a < schema->ncols; a++)
         for (int b = a + 1; f.guessable && b < schema->ncols; b++)
@@ -1094,6 +1112,8 @@ int sl_json_decode_fast(const char *body, size_t len, bool ndjson, const sl_sche
         sl_json_rows_free(f.rows, f.nrows);
     }
     free(f.col_len);
+    free(f.fold);
+    free(f.fold_off);
     free(f.vals);
     free(f.seen);
     free(f.str_off);

@@ -529,6 +529,13 @@ class LoadTest(st.SluiceTestCase):
 
         pump(time.monotonic() + DRAIN_S, caught_up)
         sample()
+        # The server let go of every stream whose client vanished: it wrote to each
+        # long after (their queries' output is large), and the write failed.  (A client
+        # that goes while its stream is idle is noticed at the next heartbeat.)
+        for qid in ("LOAD_ROWS", "LOAD_AGG"):
+            open_here = [x for x in subs if x.qid == qid and not x.gone and not x.ended]
+            self.assertEqual(s.query_info(qid)["subscribers"], len(open_here),
+                             "subscribers of %s" % qid)
         refs = {qid: reference(s, qid, final[qid]) for qid in QUERIES}
 
         def check_run(x):
@@ -589,12 +596,6 @@ class LoadTest(st.SluiceTestCase):
                                  "stalled subscribers of %s (%d bytes of output)"
                                  % (qid, volume))
         self.assertGreater(cut, 0, "no stalled subscriber was cut off")
-        # The server let go of every stream that ended or whose client vanished (it
-        # wrote to each vanished one long after: their queries' output is large).
-        for qid in ("LOAD_ROWS", "LOAD_AGG"):
-            open_here = [x for x in subs if x.qid == qid and not x.gone and not x.ended]
-            self.assertEqual(s.query_info(qid)["subscribers"], len(open_here),
-                             "subscribers of %s" % qid)
         for x in subs:
             x.close()
         self.assertHealthy()
