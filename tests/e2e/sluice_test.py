@@ -780,6 +780,19 @@ def fmt_rows(rows):
     return "\n".join("  " + json.dumps(r) for r in rows) or "  (none)"
 
 
+class ServerPerTestCase(SluiceTestCase):
+    """A test class with no class server: each test starts its own with new_server(),
+    and those are the servers whose stderr a failure prints."""
+
+    @classmethod
+    def setUpClass(cls):
+        check_binary()
+
+    @classmethod
+    def tearDownClass(cls):
+        pass
+
+
 class _Result(unittest.TextTestResult):
     """Prints the servers' stderr under every failing or erroring test."""
 

@@ -523,17 +523,19 @@ static void test_errors(void **state)
 /* Builds "SELECT <prefix x n> <middle> <suffix x n> FROM s" on the heap. */
 static char *repeat_sql(const char *prefix, int n, const char *middle, const char *suffix)
 {
-    size_t len = strlen("SELECT  FROM s") + strlen(middle) +
-                 (size_t)n * (strlen(prefix) + strlen(suffix)) + 1;
+    size_t lp = strlen(prefix), ls = strlen(suffix);
+    size_t len = strlen("SELECT  FROM s") + strlen(middle) + (size_t)n * (lp + ls) + 1;
     char *sql = malloc(len);
+    char *p = sql;
 
-    strcpy(sql, "SELECT ");
+    /* A running pointer keeps this linear: 100,000 levels under valgrind too. */
+    p = stpcpy(p, "SELECT ");
     for (int i = 0; i < n; i++)
-        strcat(sql, prefix);
-    strcat(sql, middle);
+        p = stpcpy(p, prefix);
+    p = stpcpy(p, middle);
     for (int i = 0; i < n; i++)
-        strcat(sql, suffix);
-    strcat(sql, " FROM s");
+        p = stpcpy(p, suffix);
+    strcpy(p, " FROM s");
     return sql;
 }
 
