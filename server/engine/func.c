@@ -101,27 +101,39 @@ static sl_value round_int(sl_type t, int64_t v, int64_t places)
     return sl_int(t, r);
 }
 
-/* ROUND(d, places) as ksqlDB computes it: BigDecimal.valueOf(d) (the shortest decimal
- * that reads back as d) rounded half away from zero, back to a double. */
-static sl_value round_double(double d, int64_t places)
+/* The shortest decimal that reads back as d (finite, the sign left out): its significant
+ * digits into digits, NUL-terminated, and the exponent of the first one into *exp.
+ * Returns the number of digits. */
+static int shortest_digits(double d, char digits[24], int *exp)
 {
-    char text[40], digits[24], out[64];
-    int prec, exp, len = 0, keep;
+    char text[40];
+    int prec, len = 0;
 
-    if (!isfinite(d))
-        return sl_null();
     for (prec = 0; prec <= 16; prec++) {
         snprintf(text, sizeof(text), "%.*e", prec, d);
         if (strtod(text, NULL) == d)
             break;
     }
-    /* text is [-]d[.ddd]e[+-]xx: its digits, and the exponent of the first one. */
+    /* text is [-]d[.ddd]e[+-]xx. */
     const char *p = text + (text[0] == '-');
     for (; *p != 'e'; p++)
         if (*p != '.')
             digits[len++] = *p;
     digits[len] = '\0';
-    exp = atoi(p + 1);
+    *exp = atoi(p + 1);
+    return len;
+}
+
+/* ROUND(d, places) as ksqlDB computes it: BigDecimal.valueOf(d) (the shortest decimal
+ * that reads back as d) rounded half away from zero, back to a double. */
+static sl_value round_double(double d, int64_t places)
+{
+    char digits[24], out[64];
+    int exp, len, keep;
+
+    if (!isfinite(d))
+        return sl_null();
+    len = shortest_digits(d, digits, &exp);
     if (places > 400)
         return sl_double(d);
     if (places < -400)
@@ -636,6 +648,19 @@ static bool jstring(jcur *c, sl_scratch *scratch, const char **out, size_t *len)
     return true;
 }
 
+/* Steps over the member or element at c->p and the ',' after it: false at the end of
+ * its object or array, or on malformed input. */
+static bool jnext(jcur *c)
+{
+    if (!jskip_value(c))
+        return false;
+    jspace(c);
+    if (c->p >= c->end || *c->p != ',')
+        return false;
+    c->p++;
+    return true;
+}
+
 /* Positions c at the member key[0..klen) of the object at c->p; false when absent. */
 static bool jmember(jcur *c, const char *key, size_t klen, sl_scratch *scratch)
 {
@@ -657,12 +682,8 @@ static bool jmember(jcur *c, const char *key, size_t klen, sl_scratch *scratch)
         jspace(c);
         if (kn == klen && memcmp(k, key, kn) == 0)
             return true;
-        if (!jskip_value(c))
+        if (!jnext(c))
             return false;
-        jspace(c);
-        if (c->p >= c->end || *c->p != ',')
-            return false;
-        c->p++;
     }
 }
 
@@ -677,12 +698,8 @@ static bool jelement(jcur *c, int64_t idx)
         jspace(c);
         if (i == idx)
             return c->p < c->end && *c->p != ']';
-        if (!jskip_value(c))
+        if (!jnext(c))
             return false;
-        jspace(c);
-        if (c->p >= c->end || *c->p != ',')
-            return false;
-        c->p++;
     }
 }
 
@@ -909,22 +926,13 @@ static bool parse_double(const char *s, size_t n, sl_arena *arena, double *out)
  * the shortest digits that read back, "1.0E20" style outside [1e-3, 1e7). */
 static size_t java_double(double d, char out[40])
 {
-    char text[40], digits[24];
-    int prec, exp, len = 0;
+    char digits[24];
+    int exp, len;
     size_t n = 0;
 
     if (d == 0)
         return (size_t)snprintf(out, 40, "%s", signbit(d) ? "-0.0" : "0.0");
-    for (prec = 0; prec <= 16; prec++) {
-        snprintf(text, sizeof(text), "%.*e", prec, d);
-        if (strtod(text, NULL) == d)
-            break;
-    }
-    const char *p = text + (text[0] == '-');
-    for (; *p != 'e'; p++)
-        if (*p != '.')
-            digits[len++] = *p;
-    exp = atoi(p + 1);
+    len = shortest_digits(d, digits, &exp);
     if (d < 0)
         out[n++] = '-';
     if (fabs(d) >= 1e-3 && fabs(d) < 1e7) {

@@ -7,6 +7,7 @@
 #include "groupmap.h"
 
 #include "mem.h"
+#include "row.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -14,12 +15,6 @@
 
 #define MAP_MIN_SLOTS 8
 #define MAP_SEED 0x736c756963650002ull
-
-static size_t header_bytes(void)
-{
-    return ((sizeof(sl_gentry) + sizeof(max_align_t) - 1) / sizeof(max_align_t)) *
-           sizeof(max_align_t);
-}
 
 void sl_groupmap_init(sl_groupmap *m, int nkeys, size_t payload, size_t *state_bytes)
 {
@@ -70,28 +65,14 @@ static void grow(sl_groupmap *m)
 
 static sl_gentry *entry_new(sl_groupmap *m, const sl_value *key, uint64_t hash)
 {
-    size_t fixed = header_bytes() + m->payload, nkey = (size_t)m->nkeys * sizeof(sl_value);
-    size_t nstr = 0;
-    sl_gentry *e;
-    char *strings;
+    size_t fixed = SL_GENTRY_HEADER_BYTES + m->payload, nkey = (size_t)m->nkeys * sizeof(sl_value);
+    size_t nstr = sl_values_string_bytes((uint32_t)m->nkeys, key);
+    sl_gentry *e = sl_xcalloc(1, fixed + nkey + nstr);
 
-    for (int i = 0; i < m->nkeys; i++)
-        if (key[i].type == SL_T_VARCHAR)
-            nstr += key[i].u.s.len;
-    e = sl_xcalloc(1, fixed + nkey + nstr);
-    strings = (char *)e + fixed + nkey;
     e->hash = hash;
     e->bytes = fixed + nkey + nstr;
     e->key = (sl_value *)((char *)e + fixed);
-    for (int i = 0; i < m->nkeys; i++) {
-        e->key[i] = key[i];
-        if (key[i].type == SL_T_VARCHAR) {
-            if (key[i].u.s.len)
-                memcpy(strings, key[i].u.s.ptr, key[i].u.s.len);
-            e->key[i].u.s.ptr = strings;
-            strings += key[i].u.s.len;
-        }
-    }
+    sl_values_pack(e->key, (uint32_t)m->nkeys, key, (char *)e->key + nkey);
     *m->state_bytes += e->bytes;
     return e;
 }

@@ -18,11 +18,7 @@
  * gap and grace are the same for all), and each group's in its payload list by start,
  * never overlapping within gap; a group with no open session is removed; every session
  * and group is counted in ctx->stats.state_bytes. */
-#include "op.h"
-
-#include "agg.h"
-#include "eval.h"
-#include "groupmap.h"
+#include "aggop.h"
 #include "window.h"
 
 #include <assert.h>
@@ -44,13 +40,8 @@ typedef struct sgroup {
 } sgroup;
 
 typedef struct session_op {
-    sl_operator base;
+    sl_aggop a; /* first: a session_op is an sl_aggop and an sl_operator */
     int64_t gap, grace;
-    sl_emit emit;
-    int ngroups, naggs;
-    sl_value *keys, *args;
-    sl_row *out;
-    sl_groupmap groups;
     session *open, *open_tail;
 } session_op;
 
@@ -59,25 +50,16 @@ static int64_t close_at(const session_op *s, int64_t end)
     return sl_window_add_sat(sl_window_add_sat(end, s->gap), s->grace);
 }
 
-/* Fills s->out with the session's row. */
+/* Fills s->a.out with the session's row. */
 static void fill_session(session_op *s, const session *ss)
 {
-    const sl_aggcall *calls = s->base.node->u.aggregate.aggs;
-    sl_value *v = s->out->v;
-
-    s->out->rowtime = ss->start;
-    *v++ = sl_int(SL_T_BIGINT, ss->start);
-    *v++ = sl_int(SL_T_BIGINT, ss->end);
-    for (int i = 0; i < s->ngroups; i++)
-        *v++ = ss->group->key[i];
-    for (int i = 0; i < s->naggs; i++)
-        *v++ = sl_agg_final(&calls[i], &ss->agg[i]);
+    sl_aggop_fill(&s->a, ss->start, ss->start, ss->end, ss->group->key, ss->agg);
 }
 
 static void emit_session(session_op *s, const session *ss, sl_change change)
 {
     fill_session(s, ss);
-    sl_op_emit(&s->base, s->out, change);
+    sl_op_emit(&s->a.base, s->a.out, change);
 }
 
 static void open_unlink(session_op *s, session *ss)
@@ -114,58 +96,48 @@ static void open_insert(session_op *s, session *ss)
 
 static session *session_new(session_op *s, sl_gentry *g, int64_t t)
 {
-    size_t bytes = sizeof(session) + (size_t)s->naggs * sizeof(sl_agg_state);
+    size_t bytes = sizeof(session) + (size_t)s->a.naggs * sizeof(sl_agg_state);
     session *ss = sl_xcalloc(1, bytes);
 
     ss->group = g;
     ss->start = ss->end = t;
     ss->bytes = bytes;
-    for (int i = 0; i < s->naggs; i++)
-        sl_agg_init(&s->base.node->u.aggregate.aggs[i], &ss->agg[i]);
-    s->base.ctx->stats.state_bytes += bytes;
+    sl_aggop_states_init(&s->a, ss->agg);
+    s->a.base.ctx->stats.state_bytes += bytes;
     return ss;
 }
 
 /* Frees ss (already unlinked from both lists). */
 static void session_free(session_op *s, session *ss)
 {
-    for (int i = 0; i < s->naggs; i++)
-        sl_agg_clear(&ss->agg[i]);
-    assert(s->base.ctx->stats.state_bytes >= ss->bytes);
-    s->base.ctx->stats.state_bytes -= ss->bytes;
+    sl_aggop_states_clear(&s->a, ss->agg);
+    assert(s->a.base.ctx->stats.state_bytes >= ss->bytes);
+    s->a.base.ctx->stats.state_bytes -= ss->bytes;
     free(ss);
 }
 
 static void account(session_op *s, session *ss, size_t grew)
 {
     ss->bytes += grew;
-    s->base.ctx->stats.state_bytes += grew;
+    s->a.base.ctx->stats.state_bytes += grew;
 }
 
 static void session_push(sl_operator *op, const sl_row *row, sl_change change)
 {
     session_op *s = (session_op *)op;
-    const sl_node *node = op->node;
-    const sl_aggcall *calls = node->u.aggregate.aggs;
-    sl_opctx *ctx = op->ctx;
+    const sl_aggcall *calls = s->a.calls;
     int64_t t = row->rowtime, lo = sl_window_add_sat(t, -s->gap), hi = sl_window_add_sat(t, s->gap);
     session *target = NULL, **link, *ss;
     sgroup *grp;
     sl_gentry *g;
     bool made;
 
-    if (close_at(s, t) <= ctx->stats.watermark) {
-        ctx->stats.late_rows++;
-        if (ctx->sink.late && ctx->source_row)
-            ctx->sink.late(ctx->sink.ctx, ctx->source_row);
+    if (close_at(s, t) <= op->ctx->stats.watermark) {
+        sl_aggop_late(&s->a);
         return;
     }
-    for (int i = 0; i < s->ngroups; i++)
-        s->keys[i] = sl_eval(node->u.aggregate.groups[i], row, ctx->scratch);
-    for (int i = 0; i < s->naggs; i++)
-        if (calls[i].arg)
-            s->args[i] = sl_eval(calls[i].arg, row, ctx->scratch);
-    g = sl_groupmap_get(&s->groups, s->keys, &made);
+    sl_aggop_eval(&s->a, row);
+    g = sl_groupmap_get(&s->a.groups, s->a.keys, &made);
     grp = sl_gentry_payload(g);
 
     /* The sessions within the gap are consecutive in the group's list: find them and
@@ -178,14 +150,14 @@ static void session_push(sl_operator *op, const sl_row *row, sl_change change)
         end = ss->end > end ? ss->end : end;
     }
     while ((ss = *link) != NULL && ss->start <= hi) {
-        if (s->emit == SL_EMIT_CHANGES && (ss->start != start || ss->end != end))
+        if (s->a.emit == SL_EMIT_CHANGES && (ss->start != start || ss->end != end))
             emit_session(s, ss, SL_CHANGE_DELETE);
         if (!target) {
             target = ss;
             link = &ss->gnext;
             continue;
         }
-        for (int i = 0; i < s->naggs; i++)
+        for (int i = 0; i < s->a.naggs; i++)
             account(s, target, sl_agg_merge(&calls[i], &target->agg[i], &ss->agg[i]));
         *link = ss->gnext;
         open_unlink(s, ss);
@@ -204,11 +176,8 @@ static void session_push(sl_operator *op, const sl_row *row, sl_change change)
         target->end = end;
         open_insert(s, target);
     }
-    for (int i = 0; i < s->naggs; i++)
-        account(s, target,
-                sl_agg_step(&calls[i], &target->agg[i], calls[i].arg ? &s->args[i] : NULL,
-                            (int64_t)ctx->stats.rows_in));
-    if (s->emit == SL_EMIT_CHANGES)
+    account(s, target, sl_aggop_states_step(&s->a, target->agg));
+    if (s->a.emit == SL_EMIT_CHANGES)
         emit_session(s, target, SL_CHANGE_UPSERT);
 }
 
@@ -223,11 +192,9 @@ static void session_advance(sl_operator *op, int64_t wm)
         sgroup *grp = sl_gentry_payload(g);
         session **link;
 
-        if (s->emit != SL_EMIT_CHANGES) {
-            emit_session(s, ss, SL_CHANGE_UPSERT);
-        } else if (op->down && op->down->closed) {
+        if (sl_aggop_sends_closing(&s->a)) {
             fill_session(s, ss);
-            sl_op_closed(op, s->out);
+            sl_aggop_send_closing(&s->a);
         }
         open_unlink(s, ss);
         for (link = &grp->first; *link != ss; link = &(*link)->gnext)
@@ -235,7 +202,7 @@ static void session_advance(sl_operator *op, int64_t wm)
         *link = ss->gnext;
         session_free(s, ss);
         if (!grp->first)
-            sl_groupmap_remove(&s->groups, g);
+            sl_groupmap_remove(&s->a.groups, g);
     }
     sl_op_pass_advance(op, wm);
 }
@@ -250,10 +217,7 @@ static void session_op_free(sl_operator *op)
         next = ss->next;
         session_free(s, ss);
     }
-    sl_groupmap_clear(&s->groups);
-    sl_row_free(s->out);
-    free(s->keys);
-    free(s->args);
+    sl_aggop_release(&s->a);
     free(s);
 }
 
@@ -262,21 +226,11 @@ sl_operator *sl_op_session_new(const sl_node *node, sl_opctx *ctx)
     session_op *s = sl_xcalloc(1, sizeof(*s));
 
     assert(node->u.aggregate.window.kind == SL_WINDOW_SESSION);
-    s->base.node = node;
-    s->base.ctx = ctx;
-    s->base.push = session_push;
-    s->base.advance = session_advance;
-    s->base.finish = sl_op_pass_finish;
-    s->base.free = session_op_free;
+    sl_aggop_init(&s->a, node, ctx, sizeof(sgroup));
+    s->a.base.push = session_push;
+    s->a.base.advance = session_advance;
+    s->a.base.free = session_op_free;
     s->gap = node->u.aggregate.window.size_ms;
     s->grace = node->u.aggregate.window.grace_ms;
-    s->emit = node->u.aggregate.emit;
-    s->ngroups = node->u.aggregate.ngroups;
-    s->naggs = node->u.aggregate.naggs;
-    assert(node->ncols == 2 + s->ngroups + s->naggs);
-    s->keys = sl_xcalloc((size_t)s->ngroups + 1, sizeof(sl_value));
-    s->args = sl_xcalloc((size_t)s->naggs + 1, sizeof(sl_value));
-    s->out = sl_row_new((uint32_t)node->ncols);
-    sl_groupmap_init(&s->groups, s->ngroups, sizeof(sgroup), &ctx->stats.state_bytes);
-    return &s->base;
+    return &s->a.base;
 }

@@ -21,11 +21,7 @@
  * Invariants: every buffered row is in exactly one of pending and expiring; a group's
  * buffer is empty only transiently (the group is then removed); state_bytes counts
  * every row, group buffer and queue slot. */
-#include "op.h"
-
-#include "agg.h"
-#include "eval.h"
-#include "groupmap.h"
+#include "aggop.h"
 #include "window.h"
 
 #include <assert.h>
@@ -51,14 +47,9 @@ typedef struct queue {
 } queue;
 
 typedef struct sliding_op {
-    sl_operator base;
+    sl_aggop a; /* first: a sliding_op is an sl_aggop and an sl_operator */
     int64_t size, grace;
-    sl_emit emit;
-    int ngroups, naggs;
-    sl_value *keys, *args;
     sl_agg_state *states; /* scratch states for one window */
-    sl_row *out;
-    sl_groupmap groups;
     queue pending, expiring;
 } sliding_op;
 
@@ -69,9 +60,9 @@ static bool before(const srow *a, int64_t t, int64_t off)
 
 static void account(sliding_op *s, size_t add, size_t sub)
 {
-    s->base.ctx->stats.state_bytes += add;
-    assert(s->base.ctx->stats.state_bytes >= sub);
-    s->base.ctx->stats.state_bytes -= sub;
+    s->a.base.ctx->stats.state_bytes += add;
+    assert(s->a.base.ctx->stats.state_bytes >= sub);
+    s->a.base.ctx->stats.state_bytes -= sub;
 }
 
 /* Makes room for one more item in an array of *cap pointers holding [head, n). */
@@ -106,16 +97,15 @@ static void array_insert(sliding_op *s, srow ***items, size_t *head, size_t *n, 
     (*n)++;
 }
 
-/* Fills s->out with the row of r's window. */
+/* Fills s->a.out with the row of r's window, computed in s->states; the caller clears
+ * them. */
 static void fill_window(sliding_op *s, const srow *r)
 {
-    const sl_aggcall *calls = s->base.node->u.aggregate.aggs;
+    const sl_aggcall *calls = s->a.calls;
     const sgroup *grp = sl_gentry_payload(r->group);
     int64_t lo = sl_window_add_sat(r->t, -s->size);
-    sl_value *v = s->out->v;
 
-    for (int i = 0; i < s->naggs; i++)
-        sl_agg_init(&calls[i], &s->states[i]);
+    sl_aggop_states_init(&s->a, s->states);
     for (size_t k = grp->head; k < grp->n; k++) {
         const srow *x = grp->rows[k];
 
@@ -123,60 +113,46 @@ static void fill_window(sliding_op *s, const srow *r)
             continue;
         if (x->t > r->t)
             break;
-        for (int i = 0; i < s->naggs; i++)
+        for (int i = 0; i < s->a.naggs; i++)
             sl_agg_step(&calls[i], &s->states[i], calls[i].arg ? &x->args->v[i] : NULL, x->off);
     }
-    s->out->rowtime = r->t;
-    *v++ = sl_int(SL_T_BIGINT, sl_window_add_sat(lo, 1));
-    *v++ = sl_int(SL_T_BIGINT, sl_window_add_sat(r->t, 1));
-    for (int i = 0; i < s->ngroups; i++)
-        *v++ = r->group->key[i];
-    for (int i = 0; i < s->naggs; i++)
-        *v++ = sl_agg_final(&calls[i], &s->states[i]);
+    sl_aggop_fill(&s->a, r->t, sl_window_add_sat(lo, 1), sl_window_add_sat(r->t, 1), r->group->key,
+                  s->states);
 }
 
 static void emit_window(sliding_op *s, const srow *r)
 {
     fill_window(s, r);
-    sl_op_emit(&s->base, s->out, SL_CHANGE_UPSERT);
-    for (int i = 0; i < s->naggs; i++)
-        sl_agg_clear(&s->states[i]);
+    sl_op_emit(&s->a.base, s->a.out, SL_CHANGE_UPSERT);
+    sl_aggop_states_clear(&s->a, s->states);
 }
 
 static void sliding_push(sl_operator *op, const sl_row *row, sl_change change)
 {
     sliding_op *s = (sliding_op *)op;
-    const sl_node *node = op->node;
-    const sl_aggcall *calls = node->u.aggregate.aggs;
-    sl_opctx *ctx = op->ctx;
     int64_t t = row->rowtime;
     sl_gentry *g;
     sgroup *grp;
     srow *r;
     bool made;
 
-    if (sl_window_add_sat(sl_window_add_sat(t, 1), s->grace) <= ctx->stats.watermark) {
-        ctx->stats.late_rows++;
-        if (ctx->sink.late && ctx->source_row)
-            ctx->sink.late(ctx->sink.ctx, ctx->source_row);
+    if (sl_window_add_sat(sl_window_add_sat(t, 1), s->grace) <= op->ctx->stats.watermark) {
+        sl_aggop_late(&s->a);
         return;
     }
-    for (int i = 0; i < s->ngroups; i++)
-        s->keys[i] = sl_eval(node->u.aggregate.groups[i], row, ctx->scratch);
-    for (int i = 0; i < s->naggs; i++)
-        s->args[i] = calls[i].arg ? sl_eval(calls[i].arg, row, ctx->scratch) : sl_null();
-    g = sl_groupmap_get(&s->groups, s->keys, &made);
+    sl_aggop_eval(&s->a, row);
+    g = sl_groupmap_get(&s->a.groups, s->a.keys, &made);
     grp = sl_gentry_payload(g);
     r = sl_xcalloc(1, sizeof(*r));
     r->t = t;
-    r->off = (int64_t)ctx->stats.rows_in;
+    r->off = (int64_t)op->ctx->stats.rows_in;
     r->group = g;
-    r->args = sl_row_make(t, (uint32_t)s->naggs, s->args);
+    r->args = sl_row_make(t, (uint32_t)s->a.naggs, s->a.args);
     r->bytes = sizeof(*r) + sl_row_bytes(r->args);
     account(s, r->bytes, 0);
     array_insert(s, &grp->rows, &grp->head, &grp->n, &grp->cap, r);
     array_insert(s, &s->pending.items, &s->pending.head, &s->pending.n, &s->pending.cap, r);
-    if (s->emit != SL_EMIT_CHANGES)
+    if (s->a.emit != SL_EMIT_CHANGES)
         return;
     emit_window(s, r);
     /* Later windows of the group that now hold the row: (t, t + SIZE). */
@@ -202,7 +178,7 @@ static void group_release(sliding_op *s, sl_gentry *g)
 
     free(grp->rows);
     account(s, 0, grp->cap * sizeof(srow *));
-    sl_groupmap_remove(&s->groups, g);
+    sl_groupmap_remove(&s->a.groups, g);
 }
 
 /* Frees an emptied queue's array. */
@@ -224,13 +200,10 @@ static void sliding_advance(sl_operator *op, int64_t wm)
 
         if (sl_window_add_sat(sl_window_add_sat(r->t, 1), s->grace) > wm)
             break;
-        if (s->emit != SL_EMIT_CHANGES) {
-            emit_window(s, r);
-        } else if (op->down && op->down->closed) {
+        if (sl_aggop_sends_closing(&s->a)) {
             fill_window(s, r);
-            sl_op_closed(op, s->out);
-            for (int i = 0; i < s->naggs; i++)
-                sl_agg_clear(&s->states[i]);
+            sl_aggop_send_closing(&s->a);
+            sl_aggop_states_clear(&s->a, s->states);
         }
         p->head++;
         array_room(s, &e->items, &e->head, &e->n, &e->cap);
@@ -267,20 +240,17 @@ static void sliding_free(sl_operator *op)
         row_free(s, s->pending.items[k]);
     for (size_t k = s->expiring.head; k < s->expiring.n; k++)
         row_free(s, s->expiring.items[k]);
-    for (sl_gentry *g = s->groups.first; g; g = g->next) {
+    for (sl_gentry *g = s->a.groups.first; g; g = g->next) {
         sgroup *grp = sl_gentry_payload(g);
 
         free(grp->rows);
         account(s, 0, grp->cap * sizeof(srow *));
     }
-    sl_groupmap_clear(&s->groups);
     free(s->pending.items);
     free(s->expiring.items);
     account(s, 0, (s->pending.cap + s->expiring.cap) * sizeof(srow *));
     free(s->states);
-    sl_row_free(s->out);
-    free(s->keys);
-    free(s->args);
+    sl_aggop_release(&s->a);
     free(s);
 }
 
@@ -289,22 +259,12 @@ sl_operator *sl_op_sliding_new(const sl_node *node, sl_opctx *ctx)
     sliding_op *s = sl_xcalloc(1, sizeof(*s));
 
     assert(node->u.aggregate.window.kind == SL_WINDOW_SLIDING);
-    s->base.node = node;
-    s->base.ctx = ctx;
-    s->base.push = sliding_push;
-    s->base.advance = sliding_advance;
-    s->base.finish = sl_op_pass_finish;
-    s->base.free = sliding_free;
+    sl_aggop_init(&s->a, node, ctx, sizeof(sgroup));
+    s->a.base.push = sliding_push;
+    s->a.base.advance = sliding_advance;
+    s->a.base.free = sliding_free;
     s->size = node->u.aggregate.window.size_ms;
     s->grace = node->u.aggregate.window.grace_ms;
-    s->emit = node->u.aggregate.emit;
-    s->ngroups = node->u.aggregate.ngroups;
-    s->naggs = node->u.aggregate.naggs;
-    assert(node->ncols == 2 + s->ngroups + s->naggs);
-    s->keys = sl_xcalloc((size_t)s->ngroups + 1, sizeof(sl_value));
-    s->args = sl_xcalloc((size_t)s->naggs + 1, sizeof(sl_value));
-    s->states = sl_xcalloc((size_t)s->naggs + 1, sizeof(sl_agg_state));
-    s->out = sl_row_new((uint32_t)node->ncols);
-    sl_groupmap_init(&s->groups, s->ngroups, sizeof(sgroup), &ctx->stats.state_bytes);
-    return &s->base;
+    s->states = sl_xcalloc((size_t)s->a.naggs + 1, sizeof(sl_agg_state));
+    return &s->a.base;
 }

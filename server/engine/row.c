@@ -16,15 +16,28 @@ static size_t head_bytes(uint32_t ncols)
     return sizeof(sl_row) + (size_t)ncols * sizeof(sl_value);
 }
 
-/* Total length of the VARCHAR values in v[0..ncols). */
-static size_t string_bytes(uint32_t ncols, const sl_value *v)
+size_t sl_values_string_bytes(uint32_t n, const sl_value *v)
 {
-    size_t n = 0;
+    size_t bytes = 0;
 
-    for (uint32_t i = 0; i < ncols; i++)
+    for (uint32_t i = 0; i < n; i++)
         if (v[i].type == SL_T_VARCHAR)
-            n += v[i].u.s.len;
-    return n;
+            bytes += v[i].u.s.len;
+    return bytes;
+}
+
+char *sl_values_pack(sl_value *dst, uint32_t n, const sl_value *v, char *strings)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        dst[i] = v[i];
+        if (v[i].type == SL_T_VARCHAR) {
+            if (v[i].u.s.len)
+                memcpy(strings, v[i].u.s.ptr, v[i].u.s.len);
+            dst[i].u.s.ptr = strings;
+            strings += v[i].u.s.len;
+        }
+    }
+    return strings;
 }
 
 sl_row *sl_row_new(uint32_t ncols)
@@ -40,20 +53,11 @@ sl_row *sl_row_new(uint32_t ncols)
 sl_row *sl_row_make(int64_t rowtime, uint32_t ncols, const sl_value *v)
 {
     size_t head = head_bytes(ncols);
-    sl_row *r = sl_xmalloc(head + string_bytes(ncols, v));
-    char *strings = (char *)r + head;
+    sl_row *r = sl_xmalloc(head + sl_values_string_bytes(ncols, v));
 
     r->rowtime = rowtime;
     r->ncols = ncols;
-    for (uint32_t i = 0; i < ncols; i++) {
-        r->v[i] = v[i];
-        if (v[i].type == SL_T_VARCHAR) {
-            if (v[i].u.s.len)
-                memcpy(strings, v[i].u.s.ptr, v[i].u.s.len);
-            r->v[i].u.s.ptr = strings;
-            strings += v[i].u.s.len;
-        }
-    }
+    sl_values_pack(r->v, ncols, v, (char *)r + head);
     return r;
 }
 
@@ -64,7 +68,7 @@ sl_row *sl_row_copy(const sl_row *r)
 
 size_t sl_row_bytes(const sl_row *r)
 {
-    return head_bytes(r->ncols) + string_bytes(r->ncols, r->v);
+    return head_bytes(r->ncols) + sl_values_string_bytes(r->ncols, r->v);
 }
 
 void sl_row_free(sl_row *r)

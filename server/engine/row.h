@@ -24,6 +24,12 @@ sl_row *sl_row_new(uint32_t ncols);
 sl_row *sl_row_copy(const sl_row *r);
 /* A self-contained row from rowtime and ncols values (strings copied); caller frees. */
 sl_row *sl_row_make(int64_t rowtime, uint32_t ncols, const sl_value *v);
+/* Total length of the VARCHAR values among v[0..n). */
+size_t sl_values_string_bytes(uint32_t n, const sl_value *v);
+/* Copies v[0..n) (borrowed) into dst, packing the bytes of each VARCHAR value from
+ * strings on (room for sl_values_string_bytes(n, v)); dst's VARCHAR values then point
+ * there.  Returns the end of the bytes written. */
+char *sl_values_pack(sl_value *dst, uint32_t n, const sl_value *v, char *strings);
 /* Bytes a copy of this row occupies (for state accounting). */
 size_t sl_row_bytes(const sl_row *r);
 /* Accepts NULL. */

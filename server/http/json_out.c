@@ -169,6 +169,20 @@ void sl_json_uint(sl_buf *b, uint64_t v)
     put_decimal(b, false, v);
 }
 
+/* The definition: the first of %.15g, %.16g, %.17g that reads back as d. */
+static void double_by_printf(sl_buf *b, double d)
+{
+    char tmp[40];
+
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
+        if (strtod(tmp, NULL) == d)
+            break;
+    }
+    sl_buf_puts(b, tmp);
+}
+
+#ifdef __SIZEOF_INT128__
 typedef unsigned __int128 u128;
 
 static const uint64_t pow10_u64[] = {1ull,
@@ -318,19 +332,6 @@ static int format_g(char out[32], bool neg, uint64_t m, int x, int prec)
     return o;
 }
 
-/* The definition: the first of %.15g, %.16g, %.17g that reads back as d. */
-static void double_by_printf(sl_buf *b, double d)
-{
-    char tmp[40];
-
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
-        if (strtod(tmp, NULL) == d)
-            break;
-    }
-    sl_buf_puts(b, tmp);
-}
-
 /* The same text without printf for the doubles whose digits 128-bit integers give
  * exactly (normal numbers from about 1e-7 to 1e38), which are nearly all data. */
 void sl_json_double(sl_buf *b, double d)
@@ -379,6 +380,16 @@ void sl_json_double(sl_buf *b, double d)
     }
     put_bytes(b, text, (size_t)format_g(text, d < 0, m, x, 17));
 }
+#else
+/* Without 128-bit integers: the definition itself. */
+void sl_json_double(sl_buf *b, double d)
+{
+    if (!isfinite(d))
+        sl_buf_puts(b, "null");
+    else
+        double_by_printf(b, d);
+}
+#endif
 
 /* Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm). */
 static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)

@@ -40,6 +40,20 @@
 /* How long a write waits for another connection's lock before failing, in ms. */
 #define SL_STORE_BUSY_TIMEOUT_MS 5000
 
+/* What version 2 added to the schema: the idempotency records and the index that finds
+ * the batches retention deletes.  Both the schema and the migration from version 1
+ * create them from this one text. */
+#define V2_TABLES_SQL                                                                              \
+    "CREATE INDEX events_by_time ON events(stream_id, max_rowtime);"                               \
+    "CREATE TABLE idempotency("                                                                    \
+    "  stream_id INTEGER NOT NULL REFERENCES streams(id),"                                         \
+    "  key TEXT NOT NULL,"                                                                         \
+    "  body_hash BLOB NOT NULL,"                                                                   \
+    "  answer TEXT NOT NULL,"                                                                      \
+    "  created_ms INTEGER NOT NULL,"                                                               \
+    "  PRIMARY KEY(stream_id, key)) WITHOUT ROWID;"                                                \
+    "CREATE INDEX idempotency_by_time ON idempotency(created_ms);"
+
 /* The schema, created in one transaction when the database is new.  A version 1 file
  * (before idempotency keys, per-query state limits and retention) is brought up to
  * version 2 by migrate_v1_sql in the same way. */
@@ -62,32 +76,14 @@ static const char schema_sql[] = "CREATE TABLE streams("
                                  "  min_rowtime INTEGER NOT NULL,"
                                  "  max_rowtime INTEGER NOT NULL,"
                                  "  data BLOB NOT NULL,"
-                                 "  UNIQUE(stream_id, first_offset));"
-                                 "CREATE INDEX events_by_time ON events(stream_id, max_rowtime);"
-                                 "CREATE TABLE idempotency("
-                                 "  stream_id INTEGER NOT NULL REFERENCES streams(id),"
-                                 "  key TEXT NOT NULL,"
-                                 "  body_hash BLOB NOT NULL,"
-                                 "  answer TEXT NOT NULL,"
-                                 "  created_ms INTEGER NOT NULL,"
-                                 "  PRIMARY KEY(stream_id, key)) WITHOUT ROWID;"
-                                 "CREATE INDEX idempotency_by_time ON idempotency(created_ms);"
+                                 "  UNIQUE(stream_id, first_offset));" V2_TABLES_SQL
                                  "PRAGMA application_id = " SL_STORE_APP_ID_STR ";"
                                  "PRAGMA user_version = " SL_STORE_SCHEMA_VERSION_STR ";";
 
 /* Version 1 to 2: the idempotency records, the per-query state limit and the index that
  * finds the batches retention deletes. */
 static const char migrate_v1_sql[] =
-    "ALTER TABLE queries ADD COLUMN state_limit INTEGER NOT NULL DEFAULT 0;"
-    "CREATE INDEX events_by_time ON events(stream_id, max_rowtime);"
-    "CREATE TABLE idempotency("
-    "  stream_id INTEGER NOT NULL REFERENCES streams(id),"
-    "  key TEXT NOT NULL,"
-    "  body_hash BLOB NOT NULL,"
-    "  answer TEXT NOT NULL,"
-    "  created_ms INTEGER NOT NULL,"
-    "  PRIMARY KEY(stream_id, key)) WITHOUT ROWID;"
-    "CREATE INDEX idempotency_by_time ON idempotency(created_ms);"
+    "ALTER TABLE queries ADD COLUMN state_limit INTEGER NOT NULL DEFAULT 0;" V2_TABLES_SQL
     "PRAGMA user_version = " SL_STORE_SCHEMA_VERSION_STR ";";
 
 /* The prepared statements: X(name, SQL).  Parameters are numbered as the functions
@@ -191,36 +187,128 @@ static int tx_begin(sl_store *s, sl_error *err)
     return 0;
 }
 
-/* Commits the write transaction.  Returns 0 or -1 with err set; on failure the caller
- * still calls tx_rollback. */
-static int tx_commit(sl_store *s, sl_error *err)
+/* Ends the write transaction tx_begin started: commits it when ret is not negative,
+ * otherwise (and when the commit fails) rolls it back; SQLite may already have rolled
+ * it back itself after an I/O error or a full disk.  Returns ret, or -1 with err set. */
+static int tx_end(sl_store *s, int ret, sl_error *err)
 {
     sqlite3_stmt *st = s->st[ST_COMMIT];
-    int rc = sqlite3_step(st);
 
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return db_error(s, rc, err);
-    return 0;
+    if (ret >= 0) {
+        int rc = sqlite3_step(st);
+
+        sqlite3_reset(st);
+        if (rc == SQLITE_DONE)
+            return ret;
+        ret = db_error(s, rc, err);
+    }
+    if (!sqlite3_get_autocommit(s->db)) {
+        sqlite3_step(s->st[ST_ROLLBACK]);
+        sqlite3_reset(s->st[ST_ROLLBACK]);
+    }
+    return -1;
 }
 
-/* Rolls back the write transaction if one is still open (SQLite may already have
- * rolled it back itself after an I/O error or a full disk). */
-static void tx_rollback(sl_store *s)
+/* The most parameters a statement takes. */
+#define STORE_MAX_PARAMS 6
+
+/* One value bound to a statement parameter.  A list of them ends at the first PARAM_END
+ * (a zero-initialised entry); text and blob bytes are borrowed for the call. */
+struct param {
+    enum { PARAM_END, PARAM_INT, PARAM_TEXT, PARAM_BLOB } type;
+    int64_t i;
+    const void *p;
+    size_t len;
+};
+
+static struct param p_int(int64_t v)
 {
-    if (sqlite3_get_autocommit(s->db))
-        return;
-    sqlite3_step(s->st[ST_ROLLBACK]);
-    sqlite3_reset(s->st[ST_ROLLBACK]);
+    return (struct param){PARAM_INT, v, NULL, 0};
 }
 
-/* Runs a statement that returns no rows and resets it.  Returns the SQLite code. */
-static int stmt_exec(sqlite3_stmt *st)
+/* text is NUL-terminated. */
+static struct param p_text(const char *text)
 {
-    int rc = sqlite3_step(st);
+    return (struct param){PARAM_TEXT, 0, text, 0};
+}
 
-    stmt_done(st);
+static struct param p_blob(const void *bytes, size_t len)
+{
+    return (struct param){PARAM_BLOB, 0, bytes, len};
+}
+
+/* Binds params to st as ?1, ?2, ...  Returns SQLITE_OK or the code of the first bind
+ * that fails (SQLITE_TOOBIG for a blob longer than SQLite's limit). */
+static int bind_params(sqlite3_stmt *st, const struct param *params)
+{
+    int rc = SQLITE_OK;
+
+    for (int i = 0; i < STORE_MAX_PARAMS && rc == SQLITE_OK; i++) {
+        const struct param *p = &params[i];
+
+        if (p->type == PARAM_END)
+            break;
+        if (p->type == PARAM_INT)
+            rc = sqlite3_bind_int64(st, i + 1, p->i);
+        else if (p->type == PARAM_TEXT)
+            rc = sqlite3_bind_text(st, i + 1, p->p, -1, SQLITE_STATIC);
+        else
+            rc = sqlite3_bind_blob64(st, i + 1, p->len ? p->p : "", (sqlite3_uint64)p->len,
+                                     SQLITE_STATIC);
+    }
     return rc;
+}
+
+/* One statement of a write that returns no rows, with its parameters. */
+struct step {
+    enum stmt_id stmt;
+    struct param params[STORE_MAX_PARAMS];
+};
+
+/* What a write is about, for the errors it gives: "<kind> <name> already exists" with
+ * code EXISTS on a UNIQUE violation when exists is set, and "unknown <kind> <name>" with
+ * code missing when the last step changes no row and missing is not SL_ERR_OK. */
+struct subject {
+    const char *kind;
+    const char *name;
+    bool exists;
+    sl_errcode missing;
+};
+
+/* Runs n steps in order inside the caller's write transaction, stopping at the first
+ * that fails.  about may be NULL.  Returns the number of rows the last step changed, or
+ * -1 with err set. */
+static int run_steps(sl_store *s, const struct step *steps, size_t n, const struct subject *about,
+                     sl_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *st = s->st[steps[i].stmt];
+        int rc = bind_params(st, steps[i].params);
+
+        if (rc == SQLITE_OK)
+            rc = sqlite3_step(st);
+        stmt_done(st);
+        if (rc == SQLITE_CONSTRAINT_UNIQUE && about && about->exists)
+            return sl_error_set(err, SL_ERR_EXISTS, 0, 0, "%s %s already exists", about->kind,
+                                about->name);
+        if (rc != SQLITE_DONE)
+            return db_error(s, rc, err);
+    }
+    int changed = sqlite3_changes(s->db);
+    if (changed == 0 && about && about->missing != SL_ERR_OK)
+        return sl_error_set(err, about->missing, 0, 0, "unknown %s %s", about->kind, about->name);
+    return changed;
+}
+
+/* Runs n steps as one write transaction (see run_steps), committed before it returns
+ * and rolled back on any failure.  Returns the number of rows the last step changed, or
+ * -1 with err set and nothing stored. */
+static int exec_write(sl_store *s, const struct step *steps, size_t n, const struct subject *about,
+                      sl_error *err)
+{
+    if (tx_begin(s, err) != 0)
+        return -1;
+    return tx_end(s, run_steps(s, steps, n, about, err), err);
 }
 
 /* Creates dir and its missing parents with mode 0700, like mkdir -p.  Returns 0, or -1
@@ -466,64 +554,22 @@ void sl_store_close(sl_store *s)
 
 int sl_store_stream_put(sl_store *s, const char *name, const char *ddl, sl_error *err)
 {
-    sqlite3_stmt *st = s->st[ST_STREAM_PUT];
-    int rc;
+    const struct step put = {ST_STREAM_PUT, {p_text(name), p_text(ddl), p_int(INT64_MIN)}};
+    const struct subject about = {"stream", name, true, SL_ERR_OK};
 
-    if (tx_begin(s, err) != 0)
-        return -1;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, ddl, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, INT64_MIN);
-    rc = stmt_exec(st);
-    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
-        sl_error_set(err, SL_ERR_EXISTS, 0, 0, "stream %s already exists", name);
-        goto fail;
-    }
-    if (rc != SQLITE_DONE) {
-        db_error(s, rc, err);
-        goto fail;
-    }
-    if (tx_commit(s, err) != 0)
-        goto fail;
-    return 0;
-fail:
-    tx_rollback(s);
-    return -1;
+    return exec_write(s, &put, 1, &about, err) < 0 ? -1 : 0;
 }
 
 int sl_store_stream_drop(sl_store *s, const char *name, sl_error *err)
 {
-    sqlite3_stmt *del_events = s->st[ST_STREAM_DROP_EVENTS];
-    sqlite3_stmt *del_idem = s->st[ST_STREAM_DROP_IDEM];
-    sqlite3_stmt *del_stream = s->st[ST_STREAM_DROP];
-    int rc;
+    const struct step drop[] = {
+        {ST_STREAM_DROP_EVENTS, {p_text(name)}},
+        {ST_STREAM_DROP_IDEM, {p_text(name)}},
+        {ST_STREAM_DROP, {p_text(name)}},
+    };
+    const struct subject about = {"stream", name, false, SL_ERR_UNKNOWN_STREAM};
 
-    if (tx_begin(s, err) != 0)
-        return -1;
-    sqlite3_bind_text(del_events, 1, name, -1, SQLITE_STATIC);
-    rc = stmt_exec(del_events);
-    if (rc == SQLITE_DONE) {
-        sqlite3_bind_text(del_idem, 1, name, -1, SQLITE_STATIC);
-        rc = stmt_exec(del_idem);
-    }
-    if (rc == SQLITE_DONE) {
-        sqlite3_bind_text(del_stream, 1, name, -1, SQLITE_STATIC);
-        rc = stmt_exec(del_stream);
-    }
-    if (rc != SQLITE_DONE) {
-        db_error(s, rc, err);
-        goto fail;
-    }
-    if (sqlite3_changes(s->db) == 0) {
-        sl_error_set(err, SL_ERR_UNKNOWN_STREAM, 0, 0, "unknown stream %s", name);
-        goto fail;
-    }
-    if (tx_commit(s, err) != 0)
-        goto fail;
-    return 0;
-fail:
-    tx_rollback(s);
-    return -1;
+    return exec_write(s, drop, sizeof(drop) / sizeof(drop[0]), &about, err) < 0 ? -1 : 0;
 }
 
 int sl_store_stream_list(sl_store *s, sl_store_stream_fn fn, void *ctx, sl_error *err)
@@ -579,55 +625,20 @@ int sl_store_stream_stats(sl_store *s, const char *stream, uint64_t *next_offset
 int sl_store_query_put(sl_store *s, const char *id, const char *sql, uint64_t start_offset,
                        uint64_t state_limit, sl_error *err)
 {
-    sqlite3_stmt *st = s->st[ST_QUERY_PUT];
-    int rc;
+    const struct step put = {
+        ST_QUERY_PUT,
+        {p_text(id), p_text(sql), p_int((int64_t)start_offset), p_int((int64_t)state_limit)}};
+    const struct subject about = {"query", id, true, SL_ERR_OK};
 
-    if (tx_begin(s, err) != 0)
-        return -1;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, sql, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)start_offset);
-    sqlite3_bind_int64(st, 4, (sqlite3_int64)state_limit);
-    rc = stmt_exec(st);
-    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
-        sl_error_set(err, SL_ERR_EXISTS, 0, 0, "query %s already exists", id);
-        goto fail;
-    }
-    if (rc != SQLITE_DONE) {
-        db_error(s, rc, err);
-        goto fail;
-    }
-    if (tx_commit(s, err) != 0)
-        goto fail;
-    return 0;
-fail:
-    tx_rollback(s);
-    return -1;
+    return exec_write(s, &put, 1, &about, err) < 0 ? -1 : 0;
 }
 
 int sl_store_query_drop(sl_store *s, const char *id, sl_error *err)
 {
-    sqlite3_stmt *st = s->st[ST_QUERY_DROP];
-    int rc;
+    const struct step drop = {ST_QUERY_DROP, {p_text(id)}};
+    const struct subject about = {"query", id, false, SL_ERR_UNKNOWN_QUERY};
 
-    if (tx_begin(s, err) != 0)
-        return -1;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    rc = stmt_exec(st);
-    if (rc != SQLITE_DONE) {
-        db_error(s, rc, err);
-        goto fail;
-    }
-    if (sqlite3_changes(s->db) == 0) {
-        sl_error_set(err, SL_ERR_UNKNOWN_QUERY, 0, 0, "unknown query %s", id);
-        goto fail;
-    }
-    if (tx_commit(s, err) != 0)
-        goto fail;
-    return 0;
-fail:
-    tx_rollback(s);
-    return -1;
+    return exec_write(s, &drop, 1, &about, err) < 0 ? -1 : 0;
 }
 
 int sl_store_query_list(sl_store *s, sl_store_query_fn fn, void *ctx, sl_error *err)
@@ -654,11 +665,10 @@ int sl_store_append(sl_store *s, const char *stream, const void *blob, size_t le
                     int64_t min_rowtime, int64_t max_rowtime, const sl_store_idem *idem,
                     uint64_t *first_offset, sl_error *err)
 {
+    const struct param advance[] = {p_text(stream), p_int(count), p_int(max_rowtime), {0}};
     sqlite3_stmt *adv = s->st[ST_APPEND_ADVANCE];
-    sqlite3_stmt *ins = s->st[ST_APPEND_INSERT];
-    sqlite3_stmt *put = s->st[ST_IDEM_PUT];
     int64_t id = 0, first = 0;
-    int rc;
+    int rc, ret;
 
     /* An empty batch stores nothing: it would take the next batch's first offset. */
     if (count == 0) {
@@ -673,9 +683,7 @@ int sl_store_append(sl_store *s, const char *stream, const void *blob, size_t le
     }
     if (tx_begin(s, err) != 0)
         return -1;
-    sqlite3_bind_text(adv, 1, stream, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(adv, 2, count);
-    sqlite3_bind_int64(adv, 3, max_rowtime);
+    bind_params(adv, advance);
     rc = sqlite3_step(adv);
     if (rc == SQLITE_ROW) {
         id = sqlite3_column_int64(adv, 0);
@@ -683,41 +691,30 @@ int sl_store_append(sl_store *s, const char *stream, const void *blob, size_t le
     }
     stmt_done(adv);
     if (rc == SQLITE_DONE) {
-        sl_error_set(err, SL_ERR_UNKNOWN_STREAM, 0, 0, "unknown stream %s", stream);
-        goto fail;
+        ret = sl_error_set(err, SL_ERR_UNKNOWN_STREAM, 0, 0, "unknown stream %s", stream);
+    } else if (rc != SQLITE_ROW) {
+        ret = db_error(s, rc, err);
+    } else {
+        /* A batch longer than SQLite's blob limit fails binding, with SQLITE_TOOBIG. */
+        const struct step insert = {ST_APPEND_INSERT,
+                                    {p_int(id), p_int(first), p_int(count), p_int(min_rowtime),
+                                     p_int(max_rowtime), p_blob(blob, len)}};
+
+        ret = run_steps(s, &insert, 1, NULL, err);
+        if (ret >= 0 && idem) {
+            const struct step put = {ST_IDEM_PUT,
+                                     {p_int(id), p_text(idem->key),
+                                      p_blob(idem->body_hash, SL_STORE_HASH_LEN),
+                                      p_text(idem->answer), p_int(idem->created_ms)}};
+
+            ret = run_steps(s, &put, 1, NULL, err);
+        }
     }
-    if (rc != SQLITE_ROW) {
-        db_error(s, rc, err);
-        goto fail;
-    }
-    sqlite3_bind_int64(ins, 1, id);
-    sqlite3_bind_int64(ins, 2, first);
-    sqlite3_bind_int64(ins, 3, count);
-    sqlite3_bind_int64(ins, 4, min_rowtime);
-    sqlite3_bind_int64(ins, 5, max_rowtime);
-    /* A batch longer than SQLite's blob limit fails here, with SQLITE_TOOBIG. */
-    rc = sqlite3_bind_blob64(ins, 6, len ? blob : "", (sqlite3_uint64)len, SQLITE_STATIC);
-    rc = rc == SQLITE_OK ? stmt_exec(ins) : rc;
-    if (rc == SQLITE_DONE && idem) {
-        sqlite3_bind_int64(put, 1, id);
-        sqlite3_bind_text(put, 2, idem->key, -1, SQLITE_STATIC);
-        sqlite3_bind_blob(put, 3, idem->body_hash, SL_STORE_HASH_LEN, SQLITE_STATIC);
-        sqlite3_bind_text(put, 4, idem->answer, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(put, 5, idem->created_ms);
-        rc = stmt_exec(put);
-    }
-    if (rc != SQLITE_DONE) {
-        db_error(s, rc, err);
-        goto fail;
-    }
-    if (tx_commit(s, err) != 0)
-        goto fail;
+    if (tx_end(s, ret, err) < 0)
+        return -1;
     if (first_offset)
         *first_offset = (uint64_t)first;
     return 0;
-fail:
-    tx_rollback(s);
-    return -1;
 }
 
 int sl_store_scan(sl_store *s, const char *stream, uint64_t from_offset, sl_store_cursor **out,
@@ -855,27 +852,11 @@ int sl_store_idem_get(sl_store *s, const char *stream, const char *key, int64_t 
 int sl_store_idem_expire(sl_store *s, int64_t before_ms, unsigned max, unsigned *deleted,
                          sl_error *err)
 {
-    sqlite3_stmt *st = s->st[ST_IDEM_EXPIRE];
-    int rc;
+    const struct step expire = {ST_IDEM_EXPIRE, {p_int(before_ms), p_int(max)}};
+    int n = exec_write(s, &expire, 1, NULL, err);
 
-    *deleted = 0;
-    if (tx_begin(s, err) != 0)
-        return -1;
-    sqlite3_bind_int64(st, 1, before_ms);
-    sqlite3_bind_int64(st, 2, max);
-    rc = stmt_exec(st);
-    if (rc != SQLITE_DONE) {
-        db_error(s, rc, err);
-        goto fail;
-    }
-    *deleted = (unsigned)sqlite3_changes(s->db);
-    if (tx_commit(s, err) != 0)
-        goto fail;
-    return 0;
-fail:
-    *deleted = 0;
-    tx_rollback(s);
-    return -1;
+    *deleted = n < 0 ? 0 : (unsigned)n;
+    return n < 0 ? -1 : 0;
 }
 
 /* --- Retention ---------------------------------------------------------------------- */
@@ -884,6 +865,7 @@ int sl_store_retention_delete(sl_store *s, const char *stream, int64_t before_ro
                               unsigned max_batches, unsigned *batches, uint64_t *events,
                               sl_error *err)
 {
+    const struct param params[] = {p_text(stream), p_int(before_rowtime), p_int(max_batches), {0}};
     sqlite3_stmt *st = s->st[ST_RETENTION_DELETE];
     unsigned nb = 0;
     uint64_t ne = 0;
@@ -893,24 +875,15 @@ int sl_store_retention_delete(sl_store *s, const char *stream, int64_t before_ro
     *events = 0;
     if (tx_begin(s, err) != 0)
         return -1;
-    sqlite3_bind_text(st, 1, stream, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, before_rowtime);
-    sqlite3_bind_int64(st, 3, max_batches);
+    bind_params(st, params);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         nb++;
         ne += (uint64_t)sqlite3_column_int64(st, 0);
     }
     stmt_done(st);
-    if (rc != SQLITE_DONE) {
-        db_error(s, rc, err);
-        goto fail;
-    }
-    if (tx_commit(s, err) != 0)
-        goto fail;
+    if (tx_end(s, rc == SQLITE_DONE ? 0 : db_error(s, rc, err), err) < 0)
+        return -1;
     *batches = nb;
     *events = ne;
     return 0;
-fail:
-    tx_rollback(s);
-    return -1;
 }

@@ -6,15 +6,13 @@
 // it into the build directory).
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import fs from "node:fs";
 import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
+import { PAGEVIEWS_DDL, T0, call, post, sql, startServer, stopServer, view } from "./server.mjs";
 
-const BIN = process.env.SLUICE_BIN;
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const SHOTS = process.env.SCREENSHOT_DIR || path.resolve("screenshots");
 const require = createRequire(path.join(process.env.PLAYWRIGHT_DIR || process.cwd(), "noop.js"));
@@ -24,51 +22,6 @@ const WAIT = { timeout: 10000 };
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-browser-"));
 fs.mkdirSync(SHOTS, { recursive: true });
 
-// --- the server ---------------------------------------------------------------------------
-
-async function startServer({ port = 0, data = path.join(tmp, "data"), tokenFile } = {}) {
-  const args = ["--listen", `127.0.0.1:${port}`, "--data", data];
-  if (tokenFile) args.push("--auth-token-file", tokenFile);
-  const proc = spawn(BIN, args, { stdio: ["ignore", "pipe", "pipe"] });
-  let err = "";
-  proc.stderr.on("data", (d) => (err += d));
-  const url = await new Promise((resolve, reject) => {
-    let out = "";
-    proc.stdout.on("data", (d) => {
-      out += d;
-      const m = out.match(/listening on (http:\/\/\S+)/);
-      if (m) resolve(m[1]);
-    });
-    proc.on("exit", (code) => reject(new Error(`sluice exited (${code}): ${err}`)));
-  });
-  proc.stdout.resume();
-  return { proc, url, port: Number(new URL(url).port), data, token: null };
-}
-
-async function stopServer(server) {
-  if (server.proc.exitCode !== null) return;
-  server.proc.kill("SIGTERM");
-  await once(server.proc, "exit");
-}
-
-async function call(server, method, p, body, type = "application/json") {
-  const headers = {};
-  if (server.token) headers.Authorization = `Bearer ${server.token}`;
-  if (body !== undefined) headers["Content-Type"] = type;
-  const res = await fetch(server.url + p, {
-    method,
-    headers,
-    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
-  });
-  const json = await res.json();
-  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
-
-const sql = (server, text) => call(server, "POST", "/v1/statements", { sql: text });
-const post = (server, stream, events) =>
-  call(server, "POST", `/v1/streams/${stream}/events`, events);
-
 // --- the browser ----------------------------------------------------------------------
 
 let server;
@@ -76,7 +29,7 @@ let context;
 let page;
 
 before(async () => {
-  server = await startServer();
+  server = await startServer({ data: path.join(tmp, "data") });
   context = await chromium.launchPersistentContext(path.join(tmp, "profile"), {
     executablePath: CHROMIUM,
     headless: true,
@@ -86,8 +39,7 @@ before(async () => {
   });
   page = await context.newPage();
   page.on("pageerror", (e) => console.error(`page error: ${e.message}`));
-  await sql(server, "CREATE STREAM pageviews (viewtime BIGINT, userid VARCHAR, pageid VARCHAR) " +
-    "WITH (TIMESTAMP='viewtime');");
+  await sql(server, PAGEVIEWS_DDL);
   await page.goto(server.url);
 });
 
@@ -96,9 +48,6 @@ after(async () => {
   if (server) await stopServer(server);
   fs.rmSync(tmp, { recursive: true, force: true });
 });
-
-const T0 = 1700000000000; // a minute boundary is T0 - 20000 (1699999980000)
-const view = (user, pageid, t) => ({ userid: user, pageid, viewtime: T0 + t });
 
 // The live table as text, one array of cell texts per row.
 const liveRows = () =>

@@ -264,6 +264,15 @@ class ResultStream:
             except ValueError:
                 raise AssertionError("NDJSON line is not JSON: %r" % line)
 
+    def read_last_obj(self):
+        """Reads NDJSON objects to the end of the stream; the last one (None when none)."""
+        last = None
+        while True:
+            obj = self.read_obj()
+            if obj is None:
+                return last
+            last = obj
+
     def expect_obj(self):
         obj = self.read_obj()
         if obj is None:
@@ -603,6 +612,20 @@ class Server:
             s.close()
             raise AssertionError("GET %s: expected 200, got %d %r" % (path, s.status, body))
         return s
+
+
+def read_answer(sock):
+    """Reads the whole answer of a Connection: close request from sock, closes sock and
+    parses the answer; raises OSError (or AssertionError for a cut answer) when the
+    server went away."""
+    data = b""
+    while True:
+        b = sock.recv(65536)
+        if not b:
+            break
+        data += b
+    sock.close()
+    return parse_response(data)
 
 
 def parse_response(data):

@@ -56,19 +56,6 @@ def send_raw(port, body, key, timeout=st.IO_TIMEOUT):
     return s
 
 
-def read_answer(s):
-    """Reads the whole answer of a Connection: close request; raises OSError (or
-    AssertionError for a cut answer) when the server went away."""
-    data = b""
-    while True:
-        b = s.recv(65536)
-        if not b:
-            break
-        data += b
-    s.close()
-    return st.parse_response(data)
-
-
 def final_rows(server, qid, n):
     """The first n rows of the query's output from seq 1, as (seq, row) pairs, and then
     the seq the query reports (to show there is nothing after them)."""
@@ -90,19 +77,7 @@ def expected_rows():
             for (w, k), (c, s) in windows.items()]
 
 
-class CrashTest(st.SluiceTestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        st.check_binary()
-
-    @classmethod
-    def tearDownClass(cls):
-        pass
-
-    def servers(self):
-        return list(getattr(self, "extra_servers", []))
-
+class CrashTest(st.ServerPerTestCase):
     def post_until_acknowledged(self, srv, body, key, rng, stats, deadline):
         """Posts one batch until it is acknowledged, killing the server at random points
         (and restarting it) the way a crash would."""
@@ -125,7 +100,7 @@ class CrashTest(st.SluiceTestCase):
                         # whatever was stored, it must retry.
                         s.close()
                         raise ConnectionResetError("answer lost")
-                r = read_answer(s)
+                r = st.read_answer(s)
                 if r.status != 200:
                     raise AssertionError("ingest answered %r" % (r,))
                 if r.header("Idempotent-Replayed") == "true":
@@ -206,17 +181,12 @@ class CrashTest(st.SluiceTestCase):
         self.assertTrue(s.recv(100).startswith(b"HTTP/1.1 100"))
         srv.proc.send_signal(st.signal.SIGTERM)
         # The result stream ends with its last line.
-        last = None
-        while True:
-            obj = sub.read_obj()
-            if obj is None:
-                break
-            last = obj
+        last = sub.read_last_obj()
         sub.close()
         self.assertEqual(last["error"]["code"], "SHUTTING_DOWN")
         # The upload in flight is still received, stored and answered.
         s.sendall(body)
-        r = read_answer(s)
+        r = st.read_answer(s)
         self.assertEqual((r.status, r.json()), (200, {"accepted": BATCH}))
         self.assertEqual(srv.proc.wait(timeout=st.STOP_TIMEOUT), 0)
         srv.start()

@@ -182,19 +182,8 @@ def collapse(items, key):
     return list(out.values())
 
 
-class GoldenTest(st.SluiceTestCase):
+class GoldenTest(st.ServerPerTestCase):
     """One test per case; each case gets its own server."""
-
-    @classmethod
-    def setUpClass(cls):
-        st.check_binary()
-
-    @classmethod
-    def tearDownClass(cls):
-        pass
-
-    def servers(self):
-        return list(getattr(self, "extra_servers", []))
 
     def run_case(self, path):
         case = Case(path)

@@ -231,13 +231,7 @@ class BoundedIngestTest(st.SluiceTestCase):
                 waiting.recv(100)
             idle.pop().close()
             waiting.settimeout(st.IO_TIMEOUT)
-            data = b""
-            while True:
-                b = waiting.recv(65536)
-                if not b:
-                    break
-                data += b
-            r = st.parse_response(data)
+            r = st.read_answer(waiting)
             self.assertEqual((r.status, r.json()), (200, {"status": "ok"}))
         finally:
             waiting.close()
@@ -264,12 +258,7 @@ class StateLimitTest(st.SluiceTestCase):
                          ("running", None, 4096))
         with s.results("SMALL") as sub:
             s.ingest("limited", [{"ID": i, "AMOUNT": 1} for i in range(300)])
-            last = None
-            while True:
-                obj = sub.read_obj()
-                if obj is None:
-                    break
-                last = obj
+            last = sub.read_last_obj()
             self.assertIn("error", last)
             self.assertEqual(last["error"]["code"], "QUERY_FAILED")
             self.assertIn("past its limit of 4096 bytes", last["error"]["message"])
@@ -442,19 +431,8 @@ class DiskFullTest(unittest.TestCase):
         self.assertEqual(srv.stop(), 0)
 
 
-class IdempotencyRestartTest(st.SluiceTestCase):
+class IdempotencyRestartTest(st.ServerPerTestCase):
     """The record is stored with the events: it survives a SIGKILL."""
-
-    @classmethod
-    def setUpClass(cls):
-        st.check_binary()
-
-    @classmethod
-    def tearDownClass(cls):
-        pass
-
-    def servers(self):
-        return list(getattr(self, "extra_servers", []))
 
     def test_survives_sigkill(self):
         s = self.new_server()

@@ -30,19 +30,8 @@ def win(start, k, c):
     return {"WINDOWSTART": start, "WINDOWEND": start + 10000, "K": k, "C": c}
 
 
-class RestartTest(st.SluiceTestCase):
+class RestartTest(st.ServerPerTestCase):
     """Each test runs its own server (self.srv) and restarts it."""
-
-    @classmethod
-    def setUpClass(cls):
-        st.check_binary()
-
-    @classmethod
-    def tearDownClass(cls):
-        pass
-
-    def servers(self):
-        return list(getattr(self, "extra_servers", []))
 
     def setUp(self):
         self.srv = self.new_server()
