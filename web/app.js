@@ -489,8 +489,8 @@ async function loadPlan(id) {
   }
 }
 
-// GET /v1/queries/{id}/late: the rows too late for their window, as a stream. A server
-// without it answers 404 NOT_FOUND: the panel says so, and shows the count it does have.
+// GET /v1/queries/{id}/late?from=0: the rows too late for their window that the server
+// keeps, then new ones as they happen, as a stream.
 async function loadLate(id) {
   if (state.lateController) state.lateController.abort();
   const controller = new AbortController();
@@ -509,7 +509,7 @@ async function loadLate(id) {
     box.replaceChildren(note(`${rows.length} late row(s) (the latest ${MAX_LATE_ROWS} kept), newest first`), table);
   };
   try {
-    const res = await request(`/v1/queries/${encodeURIComponent(id)}/late`, {
+    const res = await request(`/v1/queries/${encodeURIComponent(id)}/late?from=0`, {
       headers: { Accept: "application/x-ndjson" },
       signal: controller.signal,
     });
@@ -532,14 +532,8 @@ async function loadLate(id) {
     if (e.name === "AbortError" || state.openId !== id) return;
     const q = state.queries.get(id);
     const count = q ? ` This query has counted ${q.late_rows} late row(s) so far (the “late rows” column above).` : "";
-    if (e instanceof ApiError && e.status === 404 && e.code === "NOT_FOUND") {
-      box.dataset.state = "unavailable";
-      box.textContent = `This server does not publish late rows yet (GET /v1/queries/${id}/late ` +
-        `answered 404: ${e.message}).${count}`;
-    } else {
-      box.dataset.state = "error";
-      box.textContent = `Late rows unavailable: ${describeError(e)}.${count}`;
-    }
+    box.dataset.state = "error";
+    box.textContent = `Late rows unavailable: ${describeError(e)}.${count}`;
   }
 }
 

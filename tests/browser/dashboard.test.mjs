@@ -140,13 +140,20 @@ test("the plan is drawn as a graph, from the source up to the output", async () 
   assert.equal(await page.locator("#plan .plan-edge").count(), 2);
 });
 
-test("late rows: the state of the endpoint is shown, not an error page", async () => {
-  await page.waitForFunction(() => ["unavailable", "live"].includes(
-    document.querySelector("#late").dataset.state), null, WAIT);
-  const state = await page.getAttribute("#late", "data-state");
-  const text = await page.textContent("#late");
-  if (state === "unavailable") assert.match(text, /does not publish late rows yet .*404/);
-  else assert.match(text, /late row/);
+test("late rows: a row too late for its closed window appears in the late panel", async () => {
+  await page.waitForFunction(() => document.querySelector("#late").dataset.state === "live", null, WAIT);
+  assert.match(await page.textContent("#late"), /no late rows yet/);
+  // Stream time is past 22:14:00, so the window [22:13:00, 22:14:00) is closed.
+  await post(server, "PAGEVIEWS", [view("u5", "late-page", 1000)]);
+  await page.waitForFunction(() => /1 late row\(s\)/.test(document.querySelector("#late").textContent),
+    null, WAIT);
+  const cells = await page.$$eval("#late tbody tr", (trs) => trs.map((tr) =>
+    [...tr.cells].map((td) => td.textContent)));
+  assert.deepEqual(cells.map((c) => c.slice(1)), [["u5", "late-page"]]);
+  await page.waitForFunction(() => {
+    const tr = document.querySelector('#queries tbody tr[data-id="PAGE_COUNTS"]');
+    return tr && tr.cells[4].textContent === "1";
+  }, null, WAIT);
 });
 
 test("pause, resume from the last seq, and reconnect after the server restarts", async () => {
