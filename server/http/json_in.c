@@ -21,6 +21,7 @@
 #include "json_out.h"
 #include "limits.h"
 #include "mem.h"
+#include "timefmt.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -1147,86 +1148,10 @@ int sl_json_events_rows(const sl_json_events *ev, const sl_schema *schema, int64
     return 0;
 }
 
-/* Reads exactly n digits at s[*i..] into *v. */
-static bool digits(const char *s, size_t len, size_t *i, int n, int *v)
-{
-    *v = 0;
-    for (int k = 0; k < n; k++, (*i)++) {
-        if (*i >= len || s[*i] < '0' || s[*i] > '9')
-            return false;
-        *v = *v * 10 + (s[*i] - '0');
-    }
-    return true;
-}
-
-static bool expect(const char *s, size_t len, size_t *i, const char *any)
-{
-    if (*i >= len || !strchr(any, s[*i]) || s[*i] == '\0')
-        return false;
-    (*i)++;
-    return true;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static int days_in_month(int y, int m)
-{
-    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-
-    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-        return 29;
-    return mdays[m - 1];
-}
-
 int sl_json_parse_timestamp(const char *s, size_t len, int64_t *out)
 {
-    size_t i = 0;
-    int y, mo, d, h, mi, sec, ms = 0, off = 0;
-
-    if (!digits(s, len, &i, 4, &y) || !expect(s, len, &i, "-") || !digits(s, len, &i, 2, &mo) ||
-        !expect(s, len, &i, "-") || !digits(s, len, &i, 2, &d) || !expect(s, len, &i, "Tt ") ||
-        !digits(s, len, &i, 2, &h) || !expect(s, len, &i, ":") || !digits(s, len, &i, 2, &mi) ||
-        !expect(s, len, &i, ":") || !digits(s, len, &i, 2, &sec))
-        return -1;
-    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 59)
-        return -1;
-    if (i < len && s[i] == '.') {
-        int n = 0;
-        for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++, n++)
-            if (n < 3)
-                ms = ms * 10 + (s[i] - '0');
-        if (n == 0)
-            return -1;
-        for (; n < 3; n++)
-            ms *= 10;
-    }
-    if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
-        i++;
-    } else if (i < len && (s[i] == '+' || s[i] == '-')) {
-        int sign = s[i++] == '-' ? -1 : 1, oh, om;
-        if (!digits(s, len, &i, 2, &oh))
-            return -1;
-        if (i < len && s[i] == ':')
-            i++;
-        if (!digits(s, len, &i, 2, &om) || oh > 23 || om > 59)
-            return -1;
-        off = sign * (oh * 60 + om);
-    }
-    if (i != len)
-        return -1;
-    *out = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400000ll +
-           ((int64_t)h * 3600 + mi * 60 + sec) * 1000 + ms - (int64_t)off * 60000;
-    return 0;
+    /* One ISO-8601 reader serves SQL (CAST, literals) and JSON events alike. */
+    return sl_time_parse_iso8601(s, len, out);
 }
 
 int sl_sql_request_parse(const char *body, size_t len, sl_sql_request *out, sl_error *err)
