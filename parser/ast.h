@@ -12,6 +12,7 @@
 
 #include "parse.h"
 #include "plan.h"
+#include "typedesc.h"
 #include "value.h"
 
 #include <stdbool.h>
@@ -23,7 +24,8 @@ typedef enum sl_ast_kind {
     SL_AST_BINARY,  /* u.binary */
     SL_AST_CALL,    /* u.call: a function call, aggregate or scalar */
     SL_AST_CAST,    /* u.cast: CAST(arg AS type) */
-    SL_AST_NARY     /* u.nary: [NOT] LIKE, [NOT] IN, [NOT] BETWEEN, CASE */
+    SL_AST_NARY,    /* u.nary: [NOT] LIKE, [NOT] IN, [NOT] BETWEEN, CASE */
+    SL_AST_FIELD    /* u.field: `arg->name` (a STRUCT's field) */
 } sl_ast_kind;
 
 typedef struct sl_ast_expr sl_ast_expr;
@@ -54,7 +56,12 @@ struct sl_ast_expr {
         struct {
             sl_ast_expr *arg;
             sl_type type;
+            const sl_typedesc *desc; /* the type's parameters, or NULL */
         } cast;
+        struct {
+            sl_ast_expr *arg;
+            char *name; /* normalised */
+        } field;
         /* Operands as in plan.h's SL_EX_NARY: LIKE [x, pattern(, escape)], IN [x, v...],
          * BETWEEN [x, low, high], CASE [(operand,) when, then, ...(, else)]. */
         struct {

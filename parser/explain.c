@@ -65,7 +65,9 @@ static void format_value(const sl_value *v, sl_buf *out)
 static void format_operand(const sl_expr *e, const sl_outcol *cols, sl_buf *out)
 {
     bool leaf = e->kind == SL_EX_LITERAL || e->kind == SL_EX_ROWTIME || e->kind == SL_EX_CAST ||
-                e->kind == SL_EX_CALL || (e->kind == SL_EX_NARY && e->u.nary.op == SL_OP_CASE) ||
+                e->kind == SL_EX_CALL || e->kind == SL_EX_FIELD ||
+                (e->kind == SL_EX_BINARY && e->u.binary.op == SL_OP_SUBSCRIPT) ||
+                (e->kind == SL_EX_NARY && e->u.nary.op == SL_OP_CASE) ||
                 (e->kind == SL_EX_COLUMN && !strchr(cols[e->u.col].name, ' '));
 
     if (!leaf)
@@ -162,13 +164,25 @@ void sl_expr_format(const sl_expr *e, const sl_outcol *cols, sl_buf *out)
         break;
     case SL_EX_BINARY:
         format_operand(e->u.binary.left, cols, out);
+        if (e->u.binary.op == SL_OP_SUBSCRIPT) {
+            sl_buf_putc(out, '[');
+            sl_expr_format(e->u.binary.right, cols, out);
+            sl_buf_putc(out, ']');
+            break;
+        }
         sl_buf_printf(out, " %s ", sl_op_name(e->u.binary.op));
         format_operand(e->u.binary.right, cols, out);
         break;
     case SL_EX_CAST:
         sl_buf_puts(out, "CAST(");
         sl_expr_format(e->u.cast.arg, cols, out);
-        sl_buf_printf(out, " AS %s)", sl_type_name(e->type));
+        sl_buf_puts(out, " AS ");
+        sl_typedesc_format(sl_typedesc_of(e->type, e->desc), out);
+        sl_buf_putc(out, ')');
+        break;
+    case SL_EX_FIELD:
+        format_operand(e->u.field.arg, cols, out);
+        sl_buf_printf(out, "->%s", e->u.field.arg->desc->fields[e->u.field.index].name);
         break;
     case SL_EX_NARY:
         format_nary(e, cols, out);

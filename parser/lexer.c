@@ -207,7 +207,11 @@ static sl_tok punct(sl_lexer *lx)
     case '+':
         return SL_TK_PLUS;
     case '-':
-        return SL_TK_MINUS;
+        return d == '>' ? SL_TK_ARROW : SL_TK_MINUS;
+    case '[':
+        return SL_TK_LBRACKET;
+    case ']':
+        return SL_TK_RBRACKET;
     case '/':
         return SL_TK_SLASH;
     case '%':
@@ -260,7 +264,8 @@ int sl_lexer_next(sl_lexer *lx, sl_token *tok, sl_error *err)
             return sl_error_set(err, SL_ERR_SYNTAX_ERROR, tok->line, tok->column,
                                 "unrecognized token: \"\\x%02X\"", (unsigned)c);
         }
-        size_t n = (tok->kind == SL_TK_LE || tok->kind == SL_TK_GE || tok->kind == SL_TK_NE);
+        size_t n = (tok->kind == SL_TK_LE || tok->kind == SL_TK_GE || tok->kind == SL_TK_NE ||
+                    tok->kind == SL_TK_ARROW);
         for (size_t i = 0; i <= n; i++)
             advance(lx);
     }

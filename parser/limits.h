@@ -24,6 +24,13 @@
 #define SL_MAX_SQL (1024 * 1024)
 /* Longest VARCHAR value in an event, in bytes. */
 #define SL_MAX_STRING (16 * 1024 * 1024)
+/* Most digits of a DECIMAL(p,s): p is 1 .. this and s is 0 .. p. */
+#define SL_MAX_DECIMAL_DIGITS 38
+/* Deepest nesting of ARRAY, MAP and STRUCT types in one column type (STRUCT<A ARRAY<INT>>
+ * is 2 deep); it also bounds the nesting of the values of such a column. */
+#define SL_MAX_TYPE_DEPTH 16
+/* Most fields in one STRUCT type. */
+#define SL_MAX_STRUCT_FIELDS 1024
 /* Deepest nesting of JSON values (the event object counts as 1) the single-pass ingest
  * decoder follows; a deeper body is decoded by jansson, whose own limit is 2048. */
 #define SL_MAX_JSON_DEPTH 64

@@ -102,7 +102,7 @@ static int expect(parser *p, sl_tok kind)
 
     if (accept(p, kind))
         return 0;
-    if (kind >= SL_TK_LPAREN && kind <= SL_TK_GE)
+    if (kind >= SL_TK_LPAREN && kind <= SL_TK_RBRACKET)
         snprintf(what, sizeof(what), "'%s'", sl_tok_name(kind));
     else
         snprintf(what, sizeof(what), "%s", sl_tok_name(kind));
@@ -389,13 +389,151 @@ static int push_expr(parser *p, void **items, int *n, int *cap)
     return 0;
 }
 
-/* type -> IDENT (a type name: BOOLEAN, INT, BIGINT, DOUBLE, VARCHAR, TIMESTAMP, ...) */
-static int parse_type(parser *p, sl_type *out)
+/* The expected-type message of syntax errors in types. */
+#define TYPE_EXPECTED                                                                              \
+    "a type (BOOLEAN, INT, BIGINT, DOUBLE, DECIMAL, VARCHAR, TIMESTAMP, BYTES, ARRAY, MAP, "       \
+    "STRUCT)"
+
+static int parse_type_at(parser *p, int depth, sl_type *out, const sl_typedesc **desc);
+
+/* An unsigned INTEGER token's value into *out, which must lie in [lo, hi]. */
+static int small_int(parser *p, int lo, int hi, const char *what, int *out)
 {
-    if (p->tok.kind != SL_TK_IDENT || sl_type_from_name(p->tok.start, p->tok.len, out) < 0)
-        return syntax_error(p, "a type (BOOLEAN, INT, BIGINT, DOUBLE, VARCHAR, TIMESTAMP)");
+    const sl_token *t = &p->tok;
+    long v;
+
+    if (t->kind != SL_TK_INTEGER)
+        return syntax_error(p, what);
+    v = t->len <= 4 ? strtol(t->start, NULL, 10) : 100000;
+    if (v < lo || v > hi)
+        return sl_error_set(p->err, SL_ERR_TYPE_ERROR, t->line, t->column,
+                            "%s must lie between %d and %d", what, lo, hi);
+    *out = (int)v;
     next(p);
     return 0;
+}
+
+/* decimal_type -> DECIMAL '(' INTEGER [',' INTEGER] ')'
+ * The name has been read.  Precision 1 .. SL_MAX_DECIMAL_DIGITS, scale 0 .. precision
+ * (0 when left out). */
+static int parse_decimal_type(parser *p, const sl_typedesc **desc)
+{
+    int prec, scale = 0;
+
+    if (expect(p, SL_TK_LPAREN) < 0 ||
+        small_int(p, 1, SL_MAX_DECIMAL_DIGITS, "the precision of a DECIMAL", &prec) < 0)
+        return -1;
+    if (accept(p, SL_TK_COMMA) && small_int(p, 0, prec, "the scale of a DECIMAL", &scale) < 0)
+        return -1;
+    if (expect(p, SL_TK_RPAREN) < 0)
+        return -1;
+    *desc = sl_typedesc_decimal(p->arena, prec, scale);
+    return 0;
+}
+
+/* struct_type -> STRUCT '<' name type {',' name type} '>'
+ * The name has been read; field names must differ. */
+static int parse_struct_type(parser *p, int depth, const sl_typedesc **desc)
+{
+    sl_field *fields = NULL;
+    void *items = NULL;
+    int n = 0, cap = 0;
+
+    if (expect(p, SL_TK_LT) < 0)
+        return -1;
+    do {
+        int line = p->tok.line, column = p->tok.column;
+        bool quoted;
+        char *name = parse_name(p, &quoted);
+        sl_type kind;
+
+        if (!name)
+            return -1;
+        for (int i = 0; i < n; i++) {
+            if (strcmp(((sl_field *)items)[i].name, name) == 0)
+                return sl_error_set(p->err, SL_ERR_SYNTAX_ERROR, line, column,
+                                    "duplicate field name '%s'", name);
+        }
+        if (n == SL_MAX_STRUCT_FIELDS)
+            return sl_error_set(p->err, SL_ERR_LIMIT_EXCEEDED, line, column,
+                                "more than %d fields in a STRUCT", SL_MAX_STRUCT_FIELDS);
+        fields = push(p->arena, &items, &n, &cap, sizeof(*fields));
+        fields->name = name;
+        fields->quoted = quoted;
+        if (parse_type_at(p, depth, &kind, &fields->type) < 0)
+            return -1;
+        if (!fields->type)
+            fields->type = sl_typedesc_scalar(kind);
+    } while (accept(p, SL_TK_COMMA));
+    if (expect(p, SL_TK_GT) < 0)
+        return -1;
+    *desc = sl_typedesc_struct(p->arena, n, items);
+    return 0;
+}
+
+/* An element type inside ARRAY<...> or MAP<..., ...>, as a descriptor. */
+static int parse_elem_type(parser *p, int depth, const sl_typedesc **desc)
+{
+    sl_type kind;
+
+    if (parse_type_at(p, depth, &kind, desc) < 0)
+        return -1;
+    if (!*desc)
+        *desc = sl_typedesc_scalar(kind);
+    return 0;
+}
+
+/* type -> BOOLEAN | INT | INTEGER | BIGINT | DOUBLE | VARCHAR | STRING | TIMESTAMP | BYTES
+ *       | decimal_type | ARRAY '<' type '>' | MAP '<' type ',' type '>' | struct_type
+ * Sets *out to the kind and *desc to the parameters (NULL for a parameterless kind).
+ * depth counts the ARRAY/MAP/STRUCT types this one is inside of. */
+static int parse_type_at(parser *p, int depth, sl_type *out, const sl_typedesc **desc)
+{
+    int line = p->tok.line, column = p->tok.column;
+    const sl_typedesc *elem;
+
+    *desc = NULL;
+    if (p->tok.kind != SL_TK_IDENT || sl_type_from_name(p->tok.start, p->tok.len, out) < 0 ||
+        *out == SL_T_NULL)
+        return syntax_error(p, TYPE_EXPECTED);
+    next(p);
+    switch (*out) {
+    case SL_T_DECIMAL:
+        return parse_decimal_type(p, desc);
+    case SL_T_ARRAY:
+    case SL_T_MAP:
+    case SL_T_STRUCT:
+        break;
+    default:
+        return 0;
+    }
+    if (depth >= SL_MAX_TYPE_DEPTH)
+        return sl_error_set(p->err, SL_ERR_LIMIT_EXCEEDED, line, column,
+                            "type nested more than %d levels deep", SL_MAX_TYPE_DEPTH);
+    if (*out == SL_T_STRUCT)
+        return parse_struct_type(p, depth + 1, desc);
+    if (expect(p, SL_TK_LT) < 0)
+        return -1;
+    if (*out == SL_T_MAP) {
+        int kline = p->tok.line, kcolumn = p->tok.column;
+
+        if (parse_elem_type(p, depth + 1, &elem) < 0)
+            return -1;
+        if (elem->kind != SL_T_VARCHAR)
+            return sl_error_set(p->err, SL_ERR_TYPE_ERROR, kline, kcolumn,
+                                "the keys of a MAP must be VARCHAR");
+        if (expect(p, SL_TK_COMMA) < 0)
+            return -1;
+    }
+    if (parse_elem_type(p, depth + 1, &elem) < 0 || expect(p, SL_TK_GT) < 0)
+        return -1;
+    *desc = *out == SL_T_MAP ? sl_typedesc_map(p->arena, elem) : sl_typedesc_array(p->arena, elem);
+    return 0;
+}
+
+static int parse_type(parser *p, sl_type *out, const sl_typedesc **desc)
+{
+    return parse_type_at(p, 0, out, desc);
 }
 
 /* case -> CASE [expr] WHEN expr THEN expr {WHEN expr THEN expr} [ELSE expr] END
@@ -447,16 +585,18 @@ static sl_ast_expr *parse_cast(parser *p)
 {
     int line = p->tok.line, column = p->tok.column;
     sl_ast_expr *arg, *e;
+    const sl_typedesc *desc;
     sl_type type;
 
     next(p);
     if (expect(p, SL_TK_LPAREN) < 0 || !(arg = parse_expr(p)) || expect(p, SL_TK_AS) < 0 ||
-        parse_type(p, &type) < 0 || expect(p, SL_TK_RPAREN) < 0)
+        parse_type(p, &type, &desc) < 0 || expect(p, SL_TK_RPAREN) < 0)
         return NULL;
     e = new_expr(p, SL_AST_CAST, line, column, arg->height + 1);
     if (e) {
         e->u.cast.arg = arg;
         e->u.cast.type = type;
+        e->u.cast.desc = desc;
     }
     return e;
 }
@@ -545,7 +685,39 @@ static sl_ast_expr *parse_primary(parser *p)
     return e;
 }
 
-/* unary -> '-' (INTEGER | DECIMAL) | '-' unary | primary
+/* postfix -> primary {'->' name | '[' expr ']'}
+ * Field access on a STRUCT and subscripts of an ARRAY or MAP, left to right. */
+static sl_ast_expr *parse_postfix(parser *p)
+{
+    sl_ast_expr *e = parse_primary(p);
+
+    while (e && (p->tok.kind == SL_TK_ARROW || p->tok.kind == SL_TK_LBRACKET)) {
+        int line = p->tok.line, column = p->tok.column;
+
+        if (accept(p, SL_TK_ARROW)) {
+            char *name = parse_name(p, NULL);
+            sl_ast_expr *f;
+
+            if (!name || !(f = new_expr(p, SL_AST_FIELD, line, column, e->height + 1)))
+                return NULL;
+            f->u.field.arg = e;
+            f->u.field.name = name;
+            e = f;
+            continue;
+        }
+        next(p);
+        if (enter(p) < 0)
+            return NULL;
+        sl_ast_expr *index = parse_expr(p);
+        if (!index || expect(p, SL_TK_RBRACKET) < 0)
+            return NULL;
+        p->depth--;
+        e = binary(p, SL_OP_SUBSCRIPT, e, index, line, column);
+    }
+    return e;
+}
+
+/* unary -> '-' (INTEGER | DECIMAL) | '-' unary | postfix
  * A minus before a number is folded into the literal, so that -9223372036854775808 is a
  * BIGINT and -2147483648 an INT. */
 static sl_ast_expr *parse_unary(parser *p)
@@ -553,7 +725,7 @@ static sl_ast_expr *parse_unary(parser *p)
     int line = p->tok.line, column = p->tok.column;
 
     if (!accept(p, SL_TK_MINUS))
-        return parse_primary(p);
+        return parse_postfix(p);
     if (p->tok.kind == SL_TK_INTEGER || p->tok.kind == SL_TK_DECIMAL)
         return literal(p, true, line, column);
     if (enter(p) < 0)
@@ -1160,9 +1332,8 @@ static int parse_column_def(parser *p, sl_schema *s, sl_column *col)
     if (sl_schema_find(s, col->name, strlen(col->name)) >= 0)
         return sl_error_set(p->err, SL_ERR_SYNTAX_ERROR, line, column, "duplicate column name '%s'",
                             col->name);
-    if (p->tok.kind != SL_TK_IDENT || sl_type_from_name(p->tok.start, p->tok.len, &col->type) < 0)
-        return syntax_error(p, "a type (BOOLEAN, INT, BIGINT, DOUBLE, VARCHAR, TIMESTAMP)");
-    next(p);
+    if (parse_type(p, &col->type, &col->desc) < 0)
+        return -1;
     col->key = accept(p, SL_TK_KEY);
     return 0;
 }

@@ -113,10 +113,11 @@ typedef enum pseudo { PSEUDO_NONE, PSEUDO_ROWTIME, PSEUDO_WINDOWSTART, PSEUDO_WI
 typedef struct binder {
     sl_arena *arena; /* the plan's: every bound expression and name goes there */
     sl_error *err;
-    const sl_select *sel;      /* borrowed for the call */
-    const sl_schema *schema;   /* borrowed from the catalog for the call */
-    const sl_catalog *catalog; /* borrowed for the call (zone names of time functions) */
-    const char *agg_msg;       /* the error for an aggregate call in the row context */
+    const sl_select *sel;         /* borrowed for the call */
+    const sl_schema *schema;      /* borrowed from the catalog for the call */
+    const sl_typedesc **col_desc; /* schema's column descriptors, copied into the arena */
+    const sl_catalog *catalog;    /* borrowed for the call (zone names of time functions) */
+    const char *agg_msg;          /* the error for an aggregate call in the row context */
     /* The aggregate layout, filled while binding an aggregation. */
     bool windowed;
     int woff; /* 2 when windowed (WINDOWSTART, WINDOWEND come first), else 0 */
@@ -179,6 +180,8 @@ static bool contains_agg(const sl_ast_expr *ast, bool window_too)
         return false;
     case SL_AST_CAST:
         return contains_agg(ast->u.cast.arg, window_too);
+    case SL_AST_FIELD:
+        return contains_agg(ast->u.field.arg, window_too);
     case SL_AST_NARY:
         for (int i = 0; i < ast->u.nary.nargs; i++) {
             if (contains_agg(ast->u.nary.args[i], window_too))
@@ -205,7 +208,7 @@ static bool expr_lists_equal(int n, sl_expr *const *a, int m, sl_expr *const *b)
 /* Structural equality of bound expressions (a literal's type included: 2 is not 2.0). */
 static bool expr_equal(const sl_expr *a, const sl_expr *b)
 {
-    if (a->kind != b->kind || a->type != b->type)
+    if (a->kind != b->kind || a->type != b->type || !sl_typedesc_equal(a->desc, b->desc))
         return false;
     switch (a->kind) {
     case SL_EX_LITERAL:
@@ -229,6 +232,8 @@ static bool expr_equal(const sl_expr *a, const sl_expr *b)
     case SL_EX_CALL:
         return a->u.call.fn == b->u.call.fn &&
                expr_lists_equal(a->u.call.nargs, a->u.call.args, b->u.call.nargs, b->u.call.args);
+    case SL_EX_FIELD:
+        return a->u.field.index == b->u.field.index && expr_equal(a->u.field.arg, b->u.field.arg);
     }
     return false;
 }
@@ -244,12 +249,30 @@ static sl_expr *new_expr(binder *b, sl_expr_kind kind, sl_type type, int line, i
     return e;
 }
 
-static sl_expr *column_expr(binder *b, int col, sl_type type, int line, int column)
+/* A column of the layout an expression is evaluated on, typed type/desc (desc is
+ * borrowed: it must already live in the plan's arena, or be static). */
+static sl_expr *column_expr(binder *b, int col, sl_type type, const sl_typedesc *desc, int line,
+                            int column)
 {
     sl_expr *e = new_expr(b, SL_EX_COLUMN, type, line, column);
 
     e->u.col = col;
+    e->desc = desc;
     return e;
+}
+
+/* The SQL spelling of a type for messages ("ARRAY<INT>"); the string lives in the
+ * plan's arena. */
+static const char *tname(binder *b, sl_type type, const sl_typedesc *desc)
+{
+    return sl_typedesc_name(type, desc, b->arena);
+}
+
+/* True for the kinds whose values are compared only for (in)equality: ARRAY, MAP and
+ * STRUCT. */
+static bool composite(sl_type t)
+{
+    return t == SL_T_ARRAY || t == SL_T_MAP || t == SL_T_STRUCT;
 }
 
 static bool numeric_or_null(sl_type t)
@@ -263,7 +286,8 @@ static bool integer(sl_type t)
 }
 
 /* Comparisons: numbers with numbers, TIMESTAMP with TIMESTAMP or integers, otherwise
- * like with like; an untyped NULL with anything. */
+ * like with like; an untyped NULL with anything.  (ARRAY, MAP and STRUCT operands must
+ * also have equal descriptors: make_binary checks that.) */
 static bool comparable(sl_type a, sl_type b)
 {
     if (a == SL_T_NULL || b == SL_T_NULL)
@@ -307,7 +331,7 @@ static sl_expr *make_unary(binder *b, sl_op op, sl_expr *arg, int line, int colu
 
 mismatch:
     sl_error_set(b->err, SL_ERR_TYPE_ERROR, line, column, "cannot apply '%s' to %s", sl_op_name(op),
-                 sl_type_name(t));
+                 tname(b, t, arg->desc));
     return NULL;
 }
 
@@ -315,6 +339,7 @@ mismatch:
 static sl_expr *make_binary(binder *b, sl_op op, sl_expr *l, sl_expr *r, int line, int column)
 {
     sl_type lt = l->type, rt = r->type, t = SL_T_BOOLEAN;
+    const sl_typedesc *desc = NULL;
 
     switch (op) {
     case SL_OP_ADD:
@@ -331,12 +356,33 @@ static sl_expr *make_binary(binder *b, sl_op op, sl_expr *l, sl_expr *r, int lin
         if ((lt != SL_T_NULL && lt != SL_T_BOOLEAN) || (rt != SL_T_NULL && rt != SL_T_BOOLEAN))
             goto mismatch;
         break;
+    case SL_OP_SUBSCRIPT:
+        if (lt != SL_T_ARRAY && lt != SL_T_MAP) {
+            sl_error_set(b->err, SL_ERR_TYPE_ERROR, line, column,
+                         "cannot subscript %s: only an ARRAY or a MAP", tname(b, lt, l->desc));
+            return NULL;
+        }
+        if (rt != SL_T_NULL && (lt == SL_T_ARRAY ? !integer(rt) : rt != SL_T_VARCHAR)) {
+            sl_error_set(b->err, SL_ERR_TYPE_ERROR, r->line, r->column,
+                         "the subscript of %s must be %s, not %s", tname(b, lt, l->desc),
+                         lt == SL_T_ARRAY ? "an INT or BIGINT" : "a VARCHAR",
+                         tname(b, rt, r->desc));
+            return NULL;
+        }
+        t = l->desc->elem->kind;
+        desc = sl_typedesc_scalar(t) ? NULL : l->desc->elem;
+        break;
     default:
         if (!comparable(lt, rt))
+            goto mismatch;
+        if ((composite(lt) || composite(rt)) &&
+            ((op != SL_OP_EQ && op != SL_OP_NE) ||
+             (lt != SL_T_NULL && rt != SL_T_NULL && !sl_typedesc_equal(l->desc, r->desc))))
             goto mismatch;
         break;
     }
     sl_expr *e = new_expr(b, SL_EX_BINARY, t, line, column);
+    e->desc = desc;
     e->u.binary.op = op;
     e->u.binary.left = l;
     e->u.binary.right = r;
@@ -344,25 +390,29 @@ static sl_expr *make_binary(binder *b, sl_op op, sl_expr *l, sl_expr *r, int lin
 
 mismatch:
     sl_error_set(b->err, SL_ERR_TYPE_ERROR, line, column, "cannot apply '%s' to %s and %s",
-                 sl_op_name(op), sl_type_name(lt), sl_type_name(rt));
+                 sl_op_name(op), tname(b, lt, l->desc), tname(b, rt, r->desc));
     return NULL;
 }
 
-/* The type both a and b widen to, into *out: an untyped NULL goes with anything,
- * numbers widen INT -> BIGINT -> DOUBLE, anything else only with its own type.  False
- * when there is none. */
-static bool common_type(sl_type a, sl_type b, sl_type *out)
+/* The type both a (ad) and b (bd) widen to, into *out and *dout: an untyped NULL goes
+ * with anything, numbers widen INT -> BIGINT -> DOUBLE, anything else only with its own
+ * type (descriptors equal).  False when there is none. */
+static bool common_type(sl_type a, const sl_typedesc *ad, sl_type b, const sl_typedesc *bd,
+                        sl_type *out, const sl_typedesc **dout)
 {
-    if (a == SL_T_NULL || a == b) {
+    if (a == SL_T_NULL || (a == b && sl_typedesc_equal(ad, bd))) {
         *out = b;
+        *dout = bd;
         return true;
     }
     if (b == SL_T_NULL) {
         *out = a;
+        *dout = ad;
         return true;
     }
     if (sl_type_is_numeric(a) && sl_type_is_numeric(b)) {
         *out = arith_type(a, b);
+        *dout = NULL;
         return true;
     }
     return false;
@@ -370,10 +420,15 @@ static bool common_type(sl_type a, sl_type b, sl_type *out)
 
 /* CAST(from AS to): identity, numbers among themselves, anything to and from VARCHAR
  * (a string that does not parse gives NULL at run time), and TIMESTAMP to and from
- * INT/BIGINT epoch milliseconds.  BOOLEAN converts only to and from VARCHAR. */
-static bool castable(sl_type from, sl_type to)
+ * INT/BIGINT epoch milliseconds.  BOOLEAN converts only to and from VARCHAR.  BYTES,
+ * ARRAY, MAP and STRUCT convert only to their own type. */
+static bool castable(sl_type from, const sl_typedesc *fd, sl_type to, const sl_typedesc *td)
 {
-    if (from == SL_T_NULL || from == to || from == SL_T_VARCHAR || to == SL_T_VARCHAR)
+    if (from == SL_T_NULL)
+        return true;
+    if (composite(from) || composite(to) || from == SL_T_BYTES || to == SL_T_BYTES)
+        return from == to && sl_typedesc_equal(fd, td);
+    if (from == to || from == SL_T_VARCHAR || to == SL_T_VARCHAR)
         return true;
     if (sl_type_is_numeric(from) && sl_type_is_numeric(to))
         return true;
@@ -402,15 +457,17 @@ static sl_expr *bind_cast(binder *b, const sl_ast_expr *ast, bool agg)
 {
     sl_expr *arg = agg ? bind_agg(b, ast->u.cast.arg) : bind_row(b, ast->u.cast.arg), *e;
     sl_type to = ast->u.cast.type;
+    const sl_typedesc *desc = sl_typedesc_copy(ast->u.cast.desc, b->arena);
 
     if (!arg)
         return NULL;
-    if (!castable(arg->type, to)) {
+    if (!castable(arg->type, arg->desc, to, desc)) {
         sl_error_set(b->err, SL_ERR_TYPE_ERROR, ast->line, ast->column, "cannot cast %s to %s",
-                     sl_type_name(arg->type), sl_type_name(to));
+                     tname(b, arg->type, arg->desc), tname(b, to, desc));
         return NULL;
     }
     e = new_expr(b, SL_EX_CAST, to, ast->line, ast->column);
+    e->desc = desc;
     e->u.cast.arg = arg;
     return e;
 }
@@ -427,25 +484,28 @@ static size_t utf8_chars(const char *s, size_t len)
 
 /* The type of a CASE's results (THEN and ELSE operands), into *out; TYPE_ERROR at the
  * first result that does not fit the others or, when all are NULL, at the CASE. */
-static int case_type(binder *b, const sl_ast_expr *ast, sl_expr *const *args, sl_type *out)
+static int case_type(binder *b, const sl_ast_expr *ast, sl_expr *const *args, sl_type *out,
+                     const sl_typedesc **dout)
 {
     int n = ast->u.nary.nargs, first = ast->u.nary.has_operand ? 1 : 0;
     sl_type t = SL_T_NULL;
+    const sl_typedesc *d = NULL;
 
     for (int i = first + 1; i < n; i++) {
         bool is_else = ast->u.nary.has_else && i == n - 1;
 
         if ((i - first) % 2 == 0 && !is_else)
             continue; /* a WHEN */
-        if (!common_type(t, args[i]->type, &t))
+        if (!common_type(t, d, args[i]->type, args[i]->desc, &t, &d))
             return sl_error_set(b->err, SL_ERR_TYPE_ERROR, args[i]->line, args[i]->column,
-                                "CASE results have incompatible types %s and %s", sl_type_name(t),
-                                sl_type_name(args[i]->type));
+                                "CASE results have incompatible types %s and %s", tname(b, t, d),
+                                tname(b, args[i]->type, args[i]->desc));
     }
     if (t == SL_T_NULL)
         return sl_error_set(b->err, SL_ERR_TYPE_ERROR, ast->line, ast->column,
                             "every CASE result is NULL: CAST one to give the CASE a type");
     *out = t;
+    *dout = d;
     return 0;
 }
 
@@ -457,6 +517,7 @@ static sl_expr *bind_nary(binder *b, const sl_ast_expr *ast, bool agg)
     sl_op op = ast->u.nary.op;
     sl_expr **args = bind_list(b, ast->u.nary.args, n, agg), *e;
     sl_type t = SL_T_BOOLEAN;
+    const sl_typedesc *desc = NULL;
 
     if (!args)
         return NULL;
@@ -471,7 +532,8 @@ static sl_expr *bind_nary(binder *b, const sl_ast_expr *ast, bool agg)
         }
     }
     for (int i = 1; (op == SL_OP_IN || op == SL_OP_BETWEEN) && i < n; i++) {
-        if (!comparable(args[0]->type, args[i]->type))
+        if (!comparable(args[0]->type, args[i]->type) || composite(args[0]->type) ||
+            composite(args[i]->type))
             goto mismatch;
     }
     if (op == SL_OP_CASE) {
@@ -480,22 +542,24 @@ static sl_expr *bind_nary(binder *b, const sl_ast_expr *ast, bool agg)
         for (int i = first; i < end; i += 2) {
             const sl_expr *w = args[i];
 
-            if (first && !comparable(args[0]->type, w->type)) {
+            if (first && (!comparable(args[0]->type, w->type) || composite(args[0]->type) ||
+                          composite(w->type))) {
                 sl_error_set(b->err, SL_ERR_TYPE_ERROR, w->line, w->column,
                              "cannot compare the CASE operand (%s) with %s",
-                             sl_type_name(args[0]->type), sl_type_name(w->type));
+                             tname(b, args[0]->type, args[0]->desc), tname(b, w->type, w->desc));
                 return NULL;
             }
             if (!first && w->type != SL_T_BOOLEAN && w->type != SL_T_NULL) {
                 sl_error_set(b->err, SL_ERR_TYPE_ERROR, w->line, w->column,
-                             "WHEN must be BOOLEAN, not %s", sl_type_name(w->type));
+                             "WHEN must be BOOLEAN, not %s", tname(b, w->type, w->desc));
                 return NULL;
             }
         }
-        if (case_type(b, ast, args, &t) < 0)
+        if (case_type(b, ast, args, &t, &desc) < 0)
             return NULL;
     }
     e = new_expr(b, SL_EX_NARY, t, ast->line, ast->column);
+    e->desc = desc;
     e->u.nary.op = op;
     e->u.nary.negated = ast->u.nary.negated;
     e->u.nary.has_operand = ast->u.nary.has_operand;
@@ -509,11 +573,12 @@ mismatch : {
      * x cannot be compared with. */
     int k = 1;
 
-    while (op != SL_OP_LIKE && k < n - 1 && comparable(args[0]->type, args[k]->type))
+    while (op != SL_OP_LIKE && k < n - 1 && comparable(args[0]->type, args[k]->type) &&
+           !composite(args[k]->type))
         k++;
     sl_error_set(b->err, SL_ERR_TYPE_ERROR, ast->line, ast->column,
-                 "cannot apply '%s' to %s and %s", sl_op_name(op), sl_type_name(args[0]->type),
-                 sl_type_name(args[k]->type));
+                 "cannot apply '%s' to %s and %s", sl_op_name(op),
+                 tname(b, args[0]->type, args[0]->desc), tname(b, args[k]->type, args[k]->desc));
     return NULL;
 }
 }
@@ -546,7 +611,7 @@ static sl_expr *call_type_error(binder *b, const sl_ast_expr *ast, sl_expr *cons
 
     sl_buf_printf(&msg, "cannot apply %s to (", ast->u.call.name);
     for (int i = 0; i < n; i++)
-        sl_buf_printf(&msg, "%s%s", i ? ", " : "", sl_type_name(args[i]->type));
+        sl_buf_printf(&msg, "%s%s", i ? ", " : "", tname(b, args[i]->type, args[i]->desc));
     sl_buf_putc(&msg, ')');
     sl_error_set(b->err, SL_ERR_TYPE_ERROR, ast->line, ast->column, "%s", msg.data);
     sl_buf_free(&msg);
@@ -592,12 +657,14 @@ static int check_time_args(binder *b, sl_expr *const *args, int n)
  *   INSTR           (S, S[, I[, I]]) -> INT;  PAD (S, I, S) -> VARCHAR
  *   FORMAT_TIME     (E, S[, S]) -> VARCHAR;  PARSE_TIME (S, S[, S]) -> BIGINT
  *   UNIX_TIMESTAMP  () or (T) -> BIGINT;  FROM_UNIXTIME (I) -> TIMESTAMP
- *   SPLIT           UNSUPPORTED until ARRAY exists. */
+ *   SPLIT           (S, S) -> ARRAY<VARCHAR>
+ * ORDERED_COMMON (GREATEST, LEAST) does not take ARRAY, MAP or STRUCT arguments. */
 static sl_expr *bind_call(binder *b, const sl_ast_expr *ast, sl_func fn, bool agg)
 {
     int n = ast->u.call.nargs;
     sl_expr **args, *e;
     sl_type t = SL_T_VARCHAR;
+    const sl_typedesc *desc = NULL;
     bool ok = true;
 
     if (ast->u.call.star) {
@@ -637,7 +704,8 @@ static sl_expr *bind_call(binder *b, const sl_ast_expr *ast, sl_func fn, bool ag
     case RULE_ORDERED_COMMON:
         t = SL_T_NULL;
         for (int i = 0; i < n && ok; i++)
-            ok = common_type(t, args[i]->type, &t);
+            ok = common_type(t, desc, args[i]->type, args[i]->desc, &t, &desc) &&
+                 !(funcs[fn].rule == RULE_ORDERED_COMMON && composite(t));
         if (ok && t == SL_T_NULL) {
             sl_error_set(b->err, SL_ERR_TYPE_ERROR, ast->line, ast->column,
                          "every argument of %s is NULL: CAST one to give the result a type",
@@ -646,8 +714,11 @@ static sl_expr *bind_call(binder *b, const sl_ast_expr *ast, sl_func fn, bool ag
         }
         break;
     case RULE_NULLIF:
-        ok = comparable(args[0]->type, args[1]->type);
+        ok = comparable(args[0]->type, args[1]->type) &&
+             (!composite(args[0]->type) || args[1]->type == SL_T_NULL ||
+              sl_typedesc_equal(args[0]->desc, args[1]->desc));
         t = args[0]->type == SL_T_NULL ? args[1]->type : args[0]->type;
+        desc = args[0]->type == SL_T_NULL ? args[1]->desc : args[0]->desc;
         if (t == SL_T_NULL)
             t = SL_T_BIGINT;
         break;
@@ -662,9 +733,10 @@ static sl_expr *bind_call(binder *b, const sl_ast_expr *ast, sl_func fn, bool ag
         ok = args_match(args, n, "SI");
         break;
     case RULE_SPLIT:
-        sl_error_set(b->err, SL_ERR_UNSUPPORTED, ast->line, ast->column,
-                     "%s returns ARRAY<VARCHAR>, and ARRAY is not supported yet", funcs[fn].name);
-        return NULL;
+        ok = args_match(args, n, "S");
+        t = SL_T_ARRAY;
+        desc = sl_typedesc_array(b->arena, sl_typedesc_scalar(SL_T_VARCHAR));
+        break;
     case RULE_INSTR:
         ok = args_match(args, n, "SSI");
         t = SL_T_INT;
@@ -694,6 +766,7 @@ static sl_expr *bind_call(binder *b, const sl_ast_expr *ast, sl_func fn, bool ag
         check_time_args(b, args, n) < 0)
         return NULL;
     e = new_expr(b, SL_EX_CALL, t, ast->line, ast->column);
+    e->desc = desc;
     e->u.call.fn = fn;
     e->u.call.nargs = n;
     e->u.call.args = args;
@@ -785,7 +858,35 @@ static sl_expr *bind_column(binder *b, const sl_ast_expr *ast)
                      name);
         return NULL;
     }
-    return column_expr(b, i, b->schema->cols[i].type, ast->line, ast->column);
+    return column_expr(b, i, b->schema->cols[i].type, b->col_desc[i], ast->line, ast->column);
+}
+
+/* `arg->name`: a field of a STRUCT, arena-owned; NULL with TYPE_ERROR or UNKNOWN_COLUMN. */
+static sl_expr *bind_field(binder *b, const sl_ast_expr *ast, bool agg)
+{
+    sl_expr *arg = agg ? bind_agg(b, ast->u.field.arg) : bind_row(b, ast->u.field.arg), *e;
+    const char *name = ast->u.field.name;
+    int i;
+
+    if (!arg)
+        return NULL;
+    if (arg->type != SL_T_STRUCT) {
+        sl_error_set(b->err, SL_ERR_TYPE_ERROR, ast->line, ast->column,
+                     "cannot apply '->' to %s: only a STRUCT has fields",
+                     tname(b, arg->type, arg->desc));
+        return NULL;
+    }
+    if ((i = sl_typedesc_field(arg->desc, name, strlen(name), true)) < 0) {
+        sl_error_set(b->err, SL_ERR_UNKNOWN_COLUMN, ast->line, ast->column, "%s has no field '%s'",
+                     tname(b, arg->type, arg->desc), name);
+        return NULL;
+    }
+    const sl_typedesc *ft = arg->desc->fields[i].type;
+    e = new_expr(b, SL_EX_FIELD, ft->kind, ast->line, ast->column);
+    e->desc = sl_typedesc_scalar(ft->kind) ? NULL : ft;
+    e->u.field.arg = arg;
+    e->u.field.index = i;
+    return e;
 }
 
 /* Binds ast in the row context (the source's layout).  Returns an arena-owned
@@ -806,6 +907,8 @@ static sl_expr *bind_row(binder *b, const sl_ast_expr *ast)
         if (!(l = bind_row(b, ast->u.binary.left)) || !(r = bind_row(b, ast->u.binary.right)))
             return NULL;
         return make_binary(b, ast->u.binary.op, l, r, ast->line, ast->column);
+    case SL_AST_FIELD:
+        return bind_field(b, ast, false);
     case SL_AST_CALL:
     case SL_AST_CAST:
     case SL_AST_NARY:
@@ -839,6 +942,7 @@ static sl_expr *bind_aggcall(binder *b, const sl_ast_expr *ast, sl_agg_fn fn)
     int nargs = ast->u.call.nargs, slot;
     sl_expr *arg = NULL;
     sl_type type = SL_T_BIGINT;
+    const sl_typedesc *desc = NULL;
     double param = 0;
 
     if (ast->u.call.star && agg_minargs[fn] > 0) {
@@ -888,6 +992,7 @@ static sl_expr *bind_aggcall(binder *b, const sl_ast_expr *ast, sl_agg_fn fn)
         if (arg->type == SL_T_NULL)
             goto mismatch;
         type = arg->type;
+        desc = arg->desc;
         break;
     case SL_AGG_COUNT_DISTINCT:
         if (arg->type == SL_T_NULL)
@@ -922,13 +1027,14 @@ static sl_expr *bind_aggcall(binder *b, const sl_ast_expr *ast, sl_agg_fn fn)
             b->aggs = bigger;
             b->aggcap = cap;
         }
-        b->aggs[b->naggs++] = (sl_aggcall){.fn = fn, .arg = arg, .type = type, .param = param};
+        b->aggs[b->naggs++] =
+            (sl_aggcall){.fn = fn, .arg = arg, .type = type, .desc = desc, .param = param};
     }
-    return column_expr(b, b->woff + b->ngroups + slot, type, ast->line, ast->column);
+    return column_expr(b, b->woff + b->ngroups + slot, type, desc, ast->line, ast->column);
 
 mismatch:
     sl_error_set(b->err, SL_ERR_TYPE_ERROR, ast->line, ast->column, "cannot apply %s to %s", name,
-                 sl_type_name(arg->type));
+                 tname(b, arg->type, arg->desc));
     return NULL;
 }
 
@@ -956,7 +1062,7 @@ static sl_expr *bind_agg(binder *b, const sl_ast_expr *ast)
             return NULL;
         if (!b->windowed)
             return window_bound_error(b, ast);
-        return column_expr(b, ps == PSEUDO_WINDOWSTART ? 0 : 1, SL_T_BIGINT, ast->line,
+        return column_expr(b, ps == PSEUDO_WINDOWSTART ? 0 : 1, SL_T_BIGINT, NULL, ast->line,
                            ast->column);
     }
     default:
@@ -967,7 +1073,7 @@ static sl_expr *bind_agg(binder *b, const sl_ast_expr *ast)
             return NULL;
         for (int i = 0; i < b->ngroups; i++) {
             if (expr_equal(e, b->groups[i]))
-                return column_expr(b, b->woff + i, e->type, ast->line, ast->column);
+                return column_expr(b, b->woff + i, e->type, e->desc, ast->line, ast->column);
         }
         if (ast->kind == SL_AST_COLUMN) {
             sl_error_set(b->err, SL_ERR_UNSUPPORTED, ast->line, ast->column,
@@ -981,6 +1087,8 @@ static sl_expr *bind_agg(binder *b, const sl_ast_expr *ast)
         l = bind_agg(b, ast->u.unary.arg);
         return l ? make_unary(b, ast->u.unary.op, l, ast->line, ast->column) : NULL;
     }
+    if (ast->kind == SL_AST_FIELD)
+        return bind_field(b, ast, true);
     if (ast->kind != SL_AST_BINARY)
         return bind_compound(b, ast, true);
     if (!(l = bind_agg(b, ast->u.binary.left)) || !(r = bind_agg(b, ast->u.binary.right)))
@@ -996,7 +1104,7 @@ static sl_expr *bind_predicate(binder *b, const sl_ast_expr *ast, bool agg, cons
 
     if (e && e->type != SL_T_BOOLEAN && e->type != SL_T_NULL) {
         sl_error_set(b->err, SL_ERR_TYPE_ERROR, line, column, "%s must be BOOLEAN, not %s", clause,
-                     sl_type_name(e->type));
+                     tname(b, e->type, e->desc));
         return NULL;
     }
     return e;
@@ -1054,14 +1162,17 @@ static sl_node *aggregate_node(binder *b, sl_node *input)
     n->u.aggregate.naggs = b->naggs;
     n->u.aggregate.aggs = b->aggs;
     if (b->windowed) {
-        n->cols[0] = (sl_outcol){sl_arena_strdup(b->arena, "WINDOWSTART"), SL_T_BIGINT};
-        n->cols[1] = (sl_outcol){sl_arena_strdup(b->arena, "WINDOWEND"), SL_T_BIGINT};
+        n->cols[0] =
+            (sl_outcol){.name = sl_arena_strdup(b->arena, "WINDOWSTART"), .type = SL_T_BIGINT};
+        n->cols[1] =
+            (sl_outcol){.name = sl_arena_strdup(b->arena, "WINDOWEND"), .type = SL_T_BIGINT};
     }
     for (int i = 0; i < b->ngroups; i++) {
         const sl_expr *g = b->groups[i];
         sl_outcol *c = &n->cols[b->woff + i];
 
         c->type = g->type;
+        c->desc = g->desc;
         c->name = g->kind == SL_EX_COLUMN ? sl_arena_strdup(b->arena, input->cols[g->u.col].name)
                                           : expr_name(b, NULL, g, input->cols);
     }
@@ -1069,6 +1180,7 @@ static sl_node *aggregate_node(binder *b, sl_node *input)
         sl_outcol *c = &n->cols[b->woff + b->ngroups + i];
 
         c->type = b->aggs[i].type;
+        c->desc = b->aggs[i].desc;
         c->name = expr_name(b, agg_names[b->aggs[i].fn], b->aggs[i].arg, input->cols);
     }
     return n;
@@ -1081,6 +1193,7 @@ static void add_output(binder *b, outputs *out, int at, sl_expr *e, const char *
     out->exprs[at] = e;
     out->cols[at].name = sl_arena_strdup(b->arena, name);
     out->cols[at].type = e->type;
+    out->cols[at].desc = e->desc;
     out->line[at] = line;
     out->column[at] = column;
 }
@@ -1128,6 +1241,11 @@ static int bind_outputs(binder *b, bool agg, outputs *out)
             add_output(b, out, out->n++, e, it->alias, it->line, it->column);
             continue;
         }
+        if (it->expr->kind == SL_AST_FIELD) {
+            /* ksqlDB names an unaliased `a->b` after the field. */
+            add_output(b, out, out->n++, e, it->expr->u.field.name, it->line, it->column);
+            continue;
+        }
         if (it->expr->kind != SL_AST_COLUMN) {
             char name[32];
 
@@ -1146,7 +1264,8 @@ static int bind_outputs(binder *b, bool agg, outputs *out)
     }
     for (int bound = 0; bound < first; bound++) {
         if (!have_bound[bound])
-            add_output(b, out, bound, column_expr(b, bound, SL_T_BIGINT, sel->line, sel->column),
+            add_output(b, out, bound,
+                       column_expr(b, bound, SL_T_BIGINT, NULL, sel->line, sel->column),
                        bound ? "WINDOWEND" : "WINDOWSTART", sel->line, sel->column);
     }
     if (out->n > SL_MAX_COLUMNS)
@@ -1223,13 +1342,19 @@ static sl_node *order_and_limit(binder *b, sl_node *project, const outputs *outs
     if (sel->norder > 0) {
         result.cols = sl_arena_alloc(b->arena, (size_t)outs->n * sizeof(sl_column));
         for (int i = 0; i < outs->n; i++)
-            result.cols[i] = (sl_column){outs->cols[i].name, outs->cols[i].type, false, true};
+            result.cols[i] = (sl_column){.name = outs->cols[i].name,
+                                         .type = outs->cols[i].type,
+                                         .desc = outs->cols[i].desc,
+                                         .quoted = true};
         node = new_node(b, SL_NODE_SORT, node, project->ncols);
         memcpy(node->cols, project->cols, (size_t)project->ncols * sizeof(sl_outcol));
         node->u.sort.nkeys = sel->norder;
         node->u.sort.keys = sl_arena_alloc(b->arena, (size_t)sel->norder * sizeof(sl_expr *));
         node->u.sort.desc = sl_arena_alloc(b->arena, (size_t)sel->norder * sizeof(bool));
         b->schema = &result;
+        b->col_desc = sl_arena_alloc(b->arena, (size_t)outs->n * sizeof(*b->col_desc));
+        for (int i = 0; i < outs->n; i++)
+            b->col_desc[i] = outs->cols[i].desc;
         b->agg_msg = "aggregate functions are not allowed in ORDER BY (order by the result "
                      "column's alias)";
         for (int k = 0; k < sel->norder; k++) {
@@ -1240,9 +1365,10 @@ static sl_node *order_and_limit(binder *b, sl_node *project, const outputs *outs
                 for (int i = 0; i < outs->n && col < 0; i++)
                     if (strcmp(outs->cols[i].name, ast->u.col.name) == 0)
                         col = i;
-            node->u.sort.keys[k] =
-                col >= 0 ? column_expr(b, col, outs->cols[col].type, ast->line, ast->column)
-                         : bind_row(b, ast);
+            node->u.sort.keys[k] = col >= 0
+                                       ? column_expr(b, col, outs->cols[col].type,
+                                                     outs->cols[col].desc, ast->line, ast->column)
+                                       : bind_row(b, ast);
             if (!node->u.sort.keys[k])
                 return NULL;
             node->u.sort.desc[k] = sel->order_desc[k];
@@ -1380,9 +1506,11 @@ int sl_plan_build(const sl_select *sel, const sl_catalog *catalog, sl_plan **out
     plan->source = sl_arena_strdup(b.arena, b.schema->name);
     node = new_node(&b, SL_NODE_SOURCE, NULL, b.schema->ncols);
     node->u.source.stream = plan->source;
+    b.col_desc = sl_arena_alloc(b.arena, (size_t)(b.schema->ncols + 1) * sizeof(*b.col_desc));
     for (int i = 0; i < b.schema->ncols; i++) {
         node->cols[i].name = sl_arena_strdup(b.arena, b.schema->cols[i].name);
         node->cols[i].type = b.schema->cols[i].type;
+        node->cols[i].desc = b.col_desc[i] = sl_typedesc_copy(b.schema->cols[i].desc, b.arena);
     }
 
     if (sel->where) {

@@ -4,7 +4,7 @@
  * checked, aggregates found) and lays out a pipeline of operator nodes.  Once built, a
  * plan is never modified: the engine keeps all run-time state elsewhere (PostgreSQL's
  * plan/state split), so one plan may back several running queries.  Everything a plan
- * points to lives in its arena.
+ * points to lives in its arena, type descriptors included.
  *
  * Row layouts.  Every node consumes rows of its input's layout and produces rows of its
  * own layout (ncols/cols).  An expression's SL_EX_COLUMN refers to a column index of
@@ -27,6 +27,7 @@
 #include "mem.h"
 #include "parse.h"
 #include "schema.h"
+#include "typedesc.h"
 #include "value.h"
 
 #include <stdbool.h>
@@ -62,14 +63,16 @@ typedef enum sl_expr_kind {
     SL_EX_BINARY,  /* u.binary */
     SL_EX_CAST,    /* u.cast: the argument converted to e->type */
     SL_EX_NARY,    /* u.nary: LIKE, IN, BETWEEN, CASE (see below) */
-    SL_EX_CALL     /* u.call: a scalar function; its value is widened to e->type */
+    SL_EX_CALL,    /* u.call: a scalar function; its value is widened to e->type */
+    SL_EX_FIELD    /* u.field: a STRUCT's field (`arg->name`) */
 } sl_expr_kind;
 
 typedef struct sl_expr sl_expr;
 struct sl_expr {
     sl_expr_kind kind;
-    sl_type type;     /* result type; SL_T_NULL only for a bare NULL literal */
-    int line, column; /* position in the SQL text, for errors and EXPLAIN */
+    sl_type type;            /* result type; SL_T_NULL only for a bare NULL literal */
+    const sl_typedesc *desc; /* its parameters (DECIMAL, ARRAY, MAP, STRUCT), else NULL */
+    int line, column;        /* position in the SQL text, for errors and EXPLAIN */
     union {
         sl_value lit;
         int col;
@@ -99,6 +102,10 @@ struct sl_expr {
             int nargs;
             sl_expr **args;
         } call;
+        struct {
+            sl_expr *arg; /* of type STRUCT */
+            int index;    /* the field's index in arg->desc */
+        } field;
     } u;
 };
 
@@ -129,15 +136,17 @@ typedef enum sl_emit {
 
 typedef struct sl_aggcall {
     sl_agg_fn fn;
-    sl_expr *arg; /* NULL for COUNT(*) */
-    sl_type type; /* result type: COUNT BIGINT, SUM of INT/BIGINT BIGINT, SUM of DOUBLE
-                     DOUBLE, AVG DOUBLE, MIN/MAX the argument's type */
-    double param; /* the constant second argument: p of PERCENTILE_APPROX, k of TOPK */
+    sl_expr *arg;            /* NULL for COUNT(*) */
+    sl_type type;            /* result type: COUNT BIGINT, SUM of INT/BIGINT BIGINT, SUM of DOUBLE
+                                DOUBLE, AVG DOUBLE, MIN/MAX the argument's type */
+    double param;            /* the constant second argument: p of PERCENTILE_APPROX, k of TOPK */
+    const sl_typedesc *desc; /* the result type's parameters, or NULL */
 } sl_aggcall;
 
 typedef struct sl_outcol {
     char *name; /* output name: alias, column name, or KSQL_COL_<n> */
     sl_type type;
+    const sl_typedesc *desc; /* the type's parameters (DECIMAL, ARRAY, MAP, STRUCT), or NULL */
 } sl_outcol;
 
 typedef enum sl_node_kind {

@@ -1,7 +1,8 @@
 /* schema.c: copying stream schemas and finding their columns.
  *
  * A schema made by sl_schema_copy lives on the heap, each string its own allocation, so
- * that it outlives the statement (and arena) it was declared in.  Column names are
+ * that it outlives the statement (and arena) it was declared in; the descriptors of its
+ * parameterised column types are copied into an arena of its own.  Column names are
  * stored normalised (see schema.h), so sl_schema_find compares bytes exactly. */
 #include "schema.h"
 
@@ -18,9 +19,15 @@ sl_schema *sl_schema_copy(const sl_schema *s)
     *c = *s;
     c->name = sl_xstrdup(s->name);
     c->cols = sl_xcalloc((size_t)s->ncols, sizeof(*c->cols));
+    c->arena = NULL;
     for (int i = 0; i < s->ncols; i++) {
         c->cols[i] = s->cols[i];
         c->cols[i].name = sl_xstrdup(s->cols[i].name);
+        if (s->cols[i].desc) {
+            if (!c->arena)
+                c->arena = sl_arena_new();
+            c->cols[i].desc = sl_typedesc_copy(s->cols[i].desc, c->arena);
+        }
     }
     return c;
 }
@@ -33,6 +40,7 @@ void sl_schema_free(sl_schema *s)
         free(s->cols[i].name);
     free(s->cols);
     free(s->name);
+    sl_arena_free(s->arena);
     free(s);
 }
 

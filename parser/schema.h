@@ -6,6 +6,8 @@
 #ifndef SL_SCHEMA_H
 #define SL_SCHEMA_H
 
+#include "mem.h"
+#include "typedesc.h"
 #include "value.h"
 
 #include <stdbool.h>
@@ -14,8 +16,9 @@
 typedef struct sl_column {
     char *name;
     sl_type type;
-    bool key;    /* declared KEY (streams) */
-    bool quoted; /* declared as a quoted identifier: JSON keys must match exactly */
+    bool key;                /* declared KEY (streams) */
+    bool quoted;             /* declared as a quoted identifier: JSON keys must match exactly */
+    const sl_typedesc *desc; /* DECIMAL, ARRAY, MAP, STRUCT: the parameters; else NULL */
 } sl_column;
 
 #define SL_DEFAULT_RETENTION_MS (7ll * 24 * 3600 * 1000)
@@ -28,6 +31,7 @@ typedef struct sl_schema {
     int timestamp_col;       /* column ROWTIME is read from (WITH TIMESTAMP=), -1 when none */
     int64_t retention_ms;    /* WITH RETENTION=, default SL_DEFAULT_RETENTION_MS */
     int64_t idle_timeout_ms; /* WITH IDLE_TIMEOUT=, 0 when not set */
+    sl_arena *arena;         /* a copy's column types live here; NULL in a statement */
 } sl_schema;
 
 /* A deep copy on the heap (not in any arena); caller frees with sl_schema_free. */

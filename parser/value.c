@@ -42,7 +42,13 @@ int sl_type_from_name(const char *name, size_t len, sl_type *out)
 
 bool sl_type_is_numeric(sl_type t)
 {
-    return t == SL_T_INT || t == SL_T_BIGINT || t == SL_T_DOUBLE;
+    return t == SL_T_INT || t == SL_T_BIGINT || t == SL_T_DOUBLE || t == SL_T_DECIMAL;
+}
+
+bool sl_type_has_bytes(sl_type t)
+{
+    return t == SL_T_VARCHAR || t == SL_T_BYTES || t == SL_T_ARRAY || t == SL_T_MAP ||
+           t == SL_T_STRUCT;
 }
 
 static bool is_integer(sl_type t)
@@ -63,7 +69,7 @@ int sl_value_cmp(const sl_value *a, const sl_value *b)
             return isnan(x) - isnan(y);
         return (x > y) - (x < y);
     }
-    if (a->type == SL_T_VARCHAR && b->type == SL_T_VARCHAR) {
+    if (a->type == b->type && sl_type_has_bytes(a->type)) {
         uint32_t n = a->u.s.len < b->u.s.len ? a->u.s.len : b->u.s.len;
         int c = n ? memcmp(a->u.s.ptr, b->u.s.ptr, n) : 0;
         if (c)
@@ -109,7 +115,11 @@ uint64_t sl_value_hash(const sl_value *v, uint64_t seed)
         memcpy(&bits, &d, sizeof(bits));
         return mix(seed, bits);
     }
-    case SL_T_VARCHAR: {
+    case SL_T_VARCHAR:
+    case SL_T_BYTES:
+    case SL_T_ARRAY:
+    case SL_T_MAP:
+    case SL_T_STRUCT: {
         uint64_t h = 1469598103934665603ull;
         for (uint32_t i = 0; i < v->u.s.len; i++)
             h = (h ^ (unsigned char)v->u.s.ptr[i]) * 1099511628211ull;

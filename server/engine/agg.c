@@ -20,6 +20,11 @@ typedef struct agg_impl {
     void (*step)(const sl_aggcall *call, sl_agg_state *st, const sl_value *arg, int64_t off);
     void (*merge)(const sl_aggcall *call, sl_agg_state *dst, const sl_agg_state *src);
     sl_value (*final)(const sl_aggcall *call, const sl_agg_state *st);
+    /* Checkpoints of what a function keeps in st->ext (NULL for a function that keeps
+     * nothing there): save_ext appends it; load_ext rebuilds it into a state that has no
+     * ext yet, counting the heap it takes in st->heap. */
+    void (*save_ext)(const sl_agg_state *st, sl_ckpt_writer *w);
+    void (*load_ext)(sl_agg_state *st, sl_ckpt_reader *rd);
 } agg_impl;
 
 static double num(const sl_value *v)
@@ -102,12 +107,13 @@ static sl_value avg_final(const sl_aggcall *call, const sl_agg_state *st)
 
 /* --- MIN, MAX, EARLIEST_BY_OFFSET, LATEST_BY_OFFSET --------------------------------- */
 
-/* Keeps v as the state's value, copying VARCHAR bytes into the state's buffer. */
+/* Keeps v as the state's value, copying the bytes of a VARCHAR, BYTES, ARRAY, MAP or
+ * STRUCT into the state's buffer. */
 static void keep(sl_agg_state *st, const sl_value *v, int64_t off)
 {
     st->best = *v;
     st->off = off;
-    if (v->type != SL_T_VARCHAR)
+    if (!sl_type_has_bytes(v->type))
         return;
     if (v->u.s.len > st->cap) {
         uint32_t cap = st->cap ? st->cap : 16;
@@ -290,7 +296,7 @@ static void set_add(sl_agg_state *st, const sl_value *v)
     for (i = sl_value_hash(v, SET_SEED) & mask; s->slots[i].type != SL_T__COUNT; i = (i + 1) & mask)
         if (sl_value_eq(&s->slots[i], v))
             return;
-    if (v->type == SL_T_VARCHAR) {
+    if (sl_type_has_bytes(v->type)) {
         char *bytes = sl_xmalloc(v->u.s.len ? v->u.s.len : 1);
 
         if (v->u.s.len)
@@ -309,7 +315,7 @@ static void set_free(void *p)
     if (!s)
         return;
     for (size_t i = 0; i < s->nslots; i++)
-        if (s->slots[i].type == SL_T_VARCHAR)
+        if (sl_type_has_bytes(s->slots[i].type))
             free((char *)s->slots[i].u.s.ptr);
     free(s->slots);
     free(s);
@@ -339,6 +345,36 @@ static sl_value distinct_final(const sl_aggcall *call, const sl_agg_state *st)
     const valset *s = st->ext;
 
     return sl_int(SL_T_BIGINT, s ? (int64_t)s->count : 0);
+}
+
+/* The set as its count, then each value. */
+static void distinct_save(const sl_agg_state *st, sl_ckpt_writer *w)
+{
+    const valset *s = st->ext;
+
+    sl_ckpt_put_u64(w, s->count);
+    for (size_t i = 0; i < s->nslots; i++)
+        if (s->slots[i].type != SL_T__COUNT)
+            sl_ckpt_put_values(w, 0, 1, &s->slots[i]);
+}
+
+static void distinct_load(sl_agg_state *st, sl_ckpt_reader *rd)
+{
+    uint64_t n = sl_ckpt_get_count(rd, UINT64_MAX);
+
+    for (uint64_t i = 0; i < n; i++) {
+        sl_row *v = sl_ckpt_get_values(rd, 1);
+
+        if (!v)
+            return;
+        if (v->v[0].type == SL_T_NULL)
+            sl_ckpt_fail(rd, "NULL in a COUNT_DISTINCT set");
+        else
+            set_add(st, &v->v[0]);
+        sl_row_free(v);
+    }
+    if (!st->ext || ((const valset *)st->ext)->count != n)
+        sl_ckpt_fail(rd, "COUNT_DISTINCT set with repeated values");
 }
 
 /* --- PERCENTILE_APPROX: a DDSketch (Masson, Rim and Lee, VLDB 2019).  A value x > 0
@@ -476,6 +512,47 @@ static double bucket_value(int32_t idx)
     return 2 * pow(g, idx) / (g + 1);
 }
 
+/* A sketch as its zero count, then each store's first bucket, bucket count and counts. */
+static void percentile_save(const sl_agg_state *st, sl_ckpt_writer *w)
+{
+    const sketch *k = st->ext;
+    const store *stores[2] = {&k->pos, &k->neg};
+
+    sl_ckpt_put_i64(w, k->zero);
+    for (int j = 0; j < 2; j++) {
+        sl_ckpt_put_i64(w, stores[j]->lo);
+        sl_ckpt_put_u64(w, (uint64_t)stores[j]->n);
+        for (int32_t i = 0; i < stores[j]->n; i++)
+            sl_ckpt_put_i64(w, stores[j]->counts[i]);
+    }
+}
+
+static void percentile_load(sl_agg_state *st, sl_ckpt_reader *rd)
+{
+    sketch *k = sketch_of(st);
+    store *stores[2] = {&k->pos, &k->neg};
+
+    k->zero = sl_ckpt_get_i64(rd);
+    if (k->zero < 0)
+        sl_ckpt_fail(rd, "negative count in a sketch");
+    for (int j = 0; j < 2 && !rd->why; j++) {
+        int64_t lo = sl_ckpt_get_i64(rd);
+        uint64_t n = sl_ckpt_get_count(rd, SL_AGG_PERCENTILE_MAX_BUCKETS);
+
+        if (lo < INT32_MIN || lo > (int64_t)INT32_MAX - (int64_t)n)
+            sl_ckpt_fail(rd, "sketch bucket out of range");
+        if (rd->why || n == 0)
+            continue;
+        stores[j]->counts = sl_xcalloc(n, sizeof(int64_t));
+        st->heap += n * sizeof(int64_t);
+        stores[j]->lo = (int32_t)lo;
+        stores[j]->n = (int32_t)n;
+        for (uint64_t i = 0; i < n; i++)
+            if ((stores[j]->counts[i] = sl_ckpt_get_i64(rd)) < 0)
+                sl_ckpt_fail(rd, "negative count in a sketch");
+    }
+}
+
 /* The value at rank floor(p * (n - 1)) (0-based, in ascending order), approximately. */
 static sl_value percentile_final(const sl_aggcall *call, const sl_agg_state *st)
 {
@@ -507,11 +584,13 @@ static const agg_impl impls[SL_AGG__COUNT] = {
     [SL_AGG_AVG] = {avg_step, avg_merge, avg_final},
     [SL_AGG_MIN] = {min_step, min_merge, best_final},
     [SL_AGG_MAX] = {max_step, max_merge, best_final},
-    [SL_AGG_COUNT_DISTINCT] = {distinct_step, distinct_merge, distinct_final},
+    [SL_AGG_COUNT_DISTINCT] = {distinct_step, distinct_merge, distinct_final, distinct_save,
+                               distinct_load},
     [SL_AGG_EARLIEST_BY_OFFSET] = {earliest_step, earliest_merge, best_final},
     [SL_AGG_LATEST_BY_OFFSET] = {latest_step, latest_merge, best_final},
     [SL_AGG_STDDEV_SAMP] = {stddev_step, stddev_merge, stddev_final},
-    [SL_AGG_PERCENTILE_APPROX] = {percentile_step, percentile_merge, percentile_final},
+    [SL_AGG_PERCENTILE_APPROX] = {percentile_step, percentile_merge, percentile_final,
+                                  percentile_save, percentile_load},
 };
 
 void sl_agg_init(const sl_aggcall *call, sl_agg_state *st)
@@ -554,4 +633,56 @@ size_t sl_agg_clear(sl_agg_state *st)
     st->ext = NULL;
     st->heap = 0;
     return held;
+}
+
+/* The fields every function shares, then the function's own ext.  sum is saved as its
+ * bits, whichever member of the union the function uses. */
+int sl_agg_save(const sl_aggcall *call, const sl_agg_state *st, sl_ckpt_writer *w)
+{
+    const agg_impl *impl = &impls[call->fn];
+    double sum;
+
+    memcpy(&sum, &st->sum, sizeof(sum));
+    sl_ckpt_put_i64(w, st->n);
+    sl_ckpt_put_bool(w, st->overflow);
+    sl_ckpt_put_f64(w, sum);
+    sl_ckpt_put_f64(w, st->m2);
+    sl_ckpt_put_i64(w, st->off);
+    sl_ckpt_put_values(w, 0, 1, &st->best);
+    sl_ckpt_put_bool(w, st->ext != NULL);
+    if (st->ext) {
+        if (impl->save_ext)
+            impl->save_ext(st, w);
+        else
+            sl_ckpt_cannot(w, "an aggregate function has no checkpoint format");
+    }
+    return w->why ? -1 : 0;
+}
+
+int sl_agg_load(const sl_aggcall *call, sl_agg_state *st, sl_ckpt_reader *rd)
+{
+    const agg_impl *impl = &impls[call->fn];
+    double sum;
+    int64_t off;
+    sl_row *best;
+
+    st->n = sl_ckpt_get_i64(rd);
+    st->overflow = sl_ckpt_get_bool(rd);
+    sum = sl_ckpt_get_f64(rd);
+    memcpy(&st->sum, &sum, sizeof(sum));
+    st->m2 = sl_ckpt_get_f64(rd);
+    off = sl_ckpt_get_i64(rd);
+    best = sl_ckpt_get_values(rd, 1);
+    if (best)
+        keep(st, &best->v[0], off);
+    sl_row_free(best);
+    if (st->n < 0)
+        sl_ckpt_fail(rd, "negative count in an aggregate");
+    if (sl_ckpt_get_bool(rd)) {
+        if (impl->load_ext)
+            impl->load_ext(st, rd);
+        else
+            sl_ckpt_fail(rd, "an aggregate function has no checkpoint format");
+    }
+    return sl_ckpt_status(rd);
 }

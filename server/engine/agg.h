@@ -11,6 +11,7 @@
 #ifndef SL_AGG_H
 #define SL_AGG_H
 
+#include "ckpt.h"
 #include "plan.h"
 #include "value.h"
 
@@ -54,5 +55,13 @@ size_t sl_agg_merge(const sl_aggcall *call, sl_agg_state *dst, const sl_agg_stat
 sl_value sl_agg_final(const sl_aggcall *call, const sl_agg_state *st);
 /* Frees what the state holds and returns how many heap bytes that was. */
 size_t sl_agg_clear(sl_agg_state *st);
+
+/* Checkpoints: sl_agg_save appends st (borrowed) to w; -1 (w->why set) when call's
+ * function cannot save what it keeps.  sl_agg_load reads one state saved by sl_agg_save
+ * into st, which sl_agg_init has just set up; st->heap then counts what it took, and
+ * st must be cleared with sl_agg_clear whatever the result.  Returns 0, or -1 with
+ * rd->why set. */
+int sl_agg_save(const sl_aggcall *call, const sl_agg_state *st, sl_ckpt_writer *w);
+int sl_agg_load(const sl_aggcall *call, sl_agg_state *st, sl_ckpt_reader *rd);
 
 #endif

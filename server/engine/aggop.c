@@ -77,6 +77,42 @@ void sl_aggop_states_clear(const sl_aggop *a, sl_agg_state *states)
         sl_agg_clear(&states[i]);
 }
 
+void sl_aggop_states_save(const sl_aggop *a, const sl_agg_state *states, sl_ckpt_writer *w)
+{
+    for (int i = 0; i < a->naggs; i++)
+        sl_agg_save(&a->calls[i], &states[i], w);
+}
+
+size_t sl_aggop_states_load(const sl_aggop *a, sl_agg_state *states, sl_ckpt_reader *rd)
+{
+    size_t heap = 0;
+
+    sl_aggop_states_init(a, states);
+    for (int i = 0; i < a->naggs && !rd->why; i++) {
+        sl_agg_load(&a->calls[i], &states[i], rd);
+        heap += states[i].heap;
+    }
+    return heap;
+}
+
+sl_gentry *sl_aggop_key_load(sl_aggop *a, sl_groupmap *m, sl_ckpt_reader *rd, int64_t *rowtime)
+{
+    sl_row *key = sl_ckpt_get_values(rd, (uint32_t)a->ngroups);
+    sl_gentry *e;
+    bool made;
+
+    if (!key)
+        return NULL;
+    e = sl_groupmap_get(m, key->v, &made);
+    *rowtime = key->rowtime;
+    sl_row_free(key);
+    if (!made) {
+        sl_ckpt_fail(rd, "a group saved twice");
+        return NULL;
+    }
+    return e;
+}
+
 void sl_aggop_fill(sl_aggop *a, int64_t rowtime, int64_t start, int64_t end, const sl_value *key,
                    const sl_agg_state *states)
 {

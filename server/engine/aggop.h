@@ -49,6 +49,17 @@ void sl_aggop_states_init(const sl_aggop *a, sl_agg_state *states);
 size_t sl_aggop_states_step(sl_aggop *a, sl_agg_state *states);
 void sl_aggop_states_clear(const sl_aggop *a, sl_agg_state *states);
 
+/* Checkpoints of the states of one group (naggs of them, borrowed). */
+void sl_aggop_states_save(const sl_aggop *a, const sl_agg_state *states, sl_ckpt_writer *w);
+/* Reads what sl_aggop_states_save wrote into states, which it initialises first, and
+ * returns the heap bytes they took.  After a failure (rd->why set) the states still
+ * only need sl_aggop_states_clear. */
+size_t sl_aggop_states_load(const sl_aggop *a, sl_agg_state *states, sl_ckpt_reader *rd);
+/* Reads a group key (ngroups values written with sl_ckpt_put_values) and returns its
+ * new entry in m (borrowed), its payload zeroed, with *rowtime the ROWTIME written with
+ * it; NULL with rd->why set when the read fails or m already has the key. */
+sl_gentry *sl_aggop_key_load(sl_aggop *a, sl_groupmap *m, sl_ckpt_reader *rd, int64_t *rowtime);
+
 /* Fills a->out with ROWTIME rowtime, [start, end) when windowed, key (borrowed: ngroups
  * values) and the final values of states. */
 void sl_aggop_fill(sl_aggop *a, int64_t rowtime, int64_t start, int64_t end, const sl_value *key,

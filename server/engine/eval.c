@@ -7,6 +7,7 @@
 #include "eval.h"
 
 #include "func.h"
+#include "nested.h"
 
 #include <assert.h>
 #include <math.h>
@@ -274,6 +275,10 @@ static sl_value binary(const sl_expr *e, const sl_row *row, sl_scratch *scratch)
         return r;
 
     switch (op) {
+    case SL_OP_SUBSCRIPT:
+        if (l.type == SL_T_ARRAY)
+            return sl_nested_array_at(&l, r.u.i, e->type);
+        return sl_nested_map_at(&l, r.u.s.ptr, r.u.s.len, e->type);
     case SL_OP_ADD:
     case SL_OP_SUB:
     case SL_OP_MUL:
@@ -334,6 +339,10 @@ sl_value sl_eval(const sl_expr *e, const sl_row *row, sl_scratch *scratch)
         return nary(e, row, scratch);
     case SL_EX_CALL:
         return call(e, row, scratch);
+    case SL_EX_FIELD: {
+        sl_value v = sl_eval(e->u.field.arg, row, scratch);
+        return v.type == SL_T_NULL ? v : sl_nested_field(&v, e->u.field.index, e->type);
+    }
     }
     assert(!"bad expression kind");
     return sl_null();

@@ -10,6 +10,7 @@
 #include "func.h"
 
 #include "limits.h"
+#include "nested.h"
 #include "timefmt.h"
 #include "tz.h"
 
@@ -770,6 +771,59 @@ static sl_value extract_json(const sl_value *a, sl_scratch *scratch)
     return str_value(out, n);
 }
 
+/* The offset of the first occurrence of o[0..on) (on > 0) in s[0..n), or n. */
+static size_t find(const char *s, size_t n, const char *o, size_t on)
+{
+    for (size_t i = 0; i + on <= n; i++) {
+        if (s[i] == o[0] && memcmp(s + i, o, on) == 0)
+            return i;
+    }
+    return n;
+}
+
+/* SPLIT(s, delim): the pieces of s between occurrences of delim, empty pieces kept (a
+ * delimiter at either end or twice in a row gives an empty string); an empty delim
+ * splits s into its characters.  NULL when the array would pass SL_MAX_BUILT_STRING. */
+static sl_value split(const sl_value *s, const sl_value *d, sl_scratch *scratch)
+{
+    const char *p = s->u.s.ptr;
+    size_t n = s->u.s.len, dn = d->u.s.len, pieces = 1;
+    sl_buf buf = SL_BUF_INIT;
+    sl_nested_writer w;
+    sl_value v, piece;
+    char *bytes;
+
+    if (dn == 0) {
+        pieces = (size_t)count_chars(p, n);
+    } else {
+        for (size_t i = find(p, n, d->u.s.ptr, dn); i < n;
+             i = i + dn + find(p + i + dn, n - i - dn, d->u.s.ptr, dn))
+            pieces++;
+    }
+    /* Each piece costs a tag and a length besides its bytes. */
+    if (n + 5 * pieces + 4 > SL_MAX_BUILT_STRING)
+        return sl_null();
+    sl_nested_begin(&w, &buf);
+    for (size_t i = 0; dn > 0 || i < n;) {
+        size_t k = dn ? find(p + i, n - i, d->u.s.ptr, dn) : char_len((unsigned char)p[i]);
+
+        if (k > n - i)
+            k = n - i;
+        piece = str_value(p + i, k);
+        sl_nested_put(&w, &piece);
+        i += k;
+        if (dn && i == n)
+            break;
+        i += dn;
+    }
+    v = sl_nested_end(&w, SL_T_ARRAY);
+    bytes = build(scratch, v.u.s.len);
+    memcpy(bytes, v.u.s.ptr, v.u.s.len);
+    v.u.s.ptr = bytes;
+    sl_buf_free(&buf);
+    return v;
+}
+
 /* ------------------------------------------------------------------ dispatch */
 
 /* True for the functions whose NULL arguments do not simply make the result NULL. */
@@ -849,7 +903,8 @@ sl_value sl_func_call(sl_func fn, int nargs, const sl_value *a, sl_scratch *scra
         return sl_int(SL_T_TIMESTAMP, a[0].u.i);
     case SL_FN_EXTRACTJSONFIELD:
         return extract_json(a, scratch);
-    case SL_FN_SPLIT: /* rejected by the binder until ARRAY exists */
+    case SL_FN_SPLIT:
+        return split(&a[0], &a[1], scratch);
     case SL_FN__COUNT:
         break;
     }

@@ -100,6 +100,49 @@ sl_microbatch *sl_microbatch_new(const sl_plan *plan, int64_t every_ms, const sl
     return mb;
 }
 
+void sl_microbatch_save(const sl_microbatch *mb, sl_ckpt_writer *w)
+{
+    sl_ckpt_put_u64(w, mb->changes.count);
+    for (sl_gentry *e = mb->changes.first; e; e = e->next) {
+        const held *h = sl_gentry_payload(e);
+
+        sl_ckpt_put_u64(w, (uint64_t)h->change);
+        sl_ckpt_put_row(w, h->row);
+    }
+}
+
+int sl_microbatch_restore(sl_microbatch *mb, sl_ckpt_reader *rd)
+{
+    uint64_t n = sl_ckpt_get_count(rd, UINT64_MAX);
+
+    for (uint64_t i = 0; i < n && !rd->why; i++) {
+        uint64_t change = sl_ckpt_get_u64(rd);
+        sl_row *row = sl_ckpt_get_values(rd, (uint32_t)mb->plan->ncols);
+        sl_gentry *e;
+        held *h;
+        bool made;
+
+        if (!row)
+            break;
+        if (change > SL_CHANGE_DELETE) {
+            sl_row_free(row);
+            return sl_ckpt_fail(rd, "bad change kind");
+        }
+        for (int k = 0; k < mb->plan->nkeys; k++)
+            mb->key[k] = row->v[mb->plan->keys[k]];
+        e = sl_groupmap_get(&mb->changes, mb->key, &made);
+        if (!made) {
+            sl_row_free(row);
+            return sl_ckpt_fail(rd, "a held change saved twice");
+        }
+        h = sl_gentry_payload(e);
+        h->row = row;
+        h->change = (sl_change)change;
+        mb->stats->state_bytes += sl_row_bytes(row);
+    }
+    return sl_ckpt_status(rd);
+}
+
 void sl_microbatch_free(sl_microbatch *mb)
 {
     if (!mb)

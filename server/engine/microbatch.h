@@ -9,6 +9,7 @@
 #ifndef SL_MICROBATCH_H
 #define SL_MICROBATCH_H
 
+#include "ckpt.h"
 #include "plan.h"
 #include "query.h"
 
@@ -29,5 +30,11 @@ void sl_microbatch_time(sl_microbatch *mb, int64_t from, int64_t to);
 void sl_microbatch_flush(sl_microbatch *mb);
 /* Accepts NULL. */
 void sl_microbatch_free(sl_microbatch *mb);
+
+/* Checkpoints: the changes held, in the order their keys first changed.  Restore reads
+ * them into a buffer that holds nothing yet; -1 with rd->why set on failure (the buffer
+ * may then only be freed). */
+void sl_microbatch_save(const sl_microbatch *mb, sl_ckpt_writer *w);
+int sl_microbatch_restore(sl_microbatch *mb, sl_ckpt_reader *rd);
 
 #endif

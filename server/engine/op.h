@@ -10,10 +10,17 @@
  * (the watermark included) and the evaluation scratch (arena and clock reading), reset
  * for each source row.
  *
- * Each op_<kind>.c defines one operator and exports only its constructor. */
+ * Each op_<kind>.c defines one operator and exports only its constructor.
+ *
+ * Checkpoints (query.c): an operator that keeps state from one row to the next saves it
+ * into a checkpoint and restores it into a fresh operator of the same plan node, so
+ * that the restored query goes on exactly as the saved one would have (same output,
+ * same order, same statistics).  The query's statistics, the watermark among them, are
+ * restored before any operator. */
 #ifndef SL_OP_H
 #define SL_OP_H
 
+#include "ckpt.h"
 #include "eval.h"
 #include "mem.h"
 #include "plan.h"
@@ -47,6 +54,13 @@ struct sl_operator {
      * while emitting changes): forget what is kept for that key.  row has the
      * aggregate's layout and is borrowed.  NULL when the operator keeps nothing. */
     void (*closed)(sl_operator *op, const sl_row *row);
+    /* Appends the operator's state to w (w->why set when it cannot).  NULL when the
+     * operator keeps nothing from one row to the next (SORT and LIMIT keep state but
+     * run only in batch, which is never checkpointed). */
+    void (*save)(const sl_operator *op, sl_ckpt_writer *w);
+    /* Rebuilds what save wrote into this operator, fresh from its constructor.  Returns
+     * 0, or -1 with rd->why set: the operator may then only be freed.  NULL with save. */
+    int (*restore)(sl_operator *op, sl_ckpt_reader *rd);
 };
 
 /* Tells the operator above op, when it keeps state by key, that row's key is done. */

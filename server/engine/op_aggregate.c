@@ -18,7 +18,11 @@
  * every group, window and group-map slot array is counted in ctx->stats.state_bytes
  * from its allocation to its free, and a group's count includes the heap bytes its
  * aggregate states own.  Input rows are additions whatever their change kind (the
- * operators below an aggregate only produce inserts). */
+ * operators below an aggregate only produce inserts).
+ *
+ * Checkpoint: the plain GROUP BY's groups, then the open windows in order, each as its
+ * span and its groups; groups in first-seen order, each as its key (with its latest
+ * ROWTIME) and its aggregate states. */
 #include "aggop.h"
 #include "window.h"
 
@@ -237,6 +241,76 @@ static void aggregate_finish(sl_operator *op)
     sl_op_pass_finish(op);
 }
 
+/* --- Checkpoints ------------------------------------------------------------------- */
+
+static void save_groups(const agg_op *a, const sl_groupmap *m, sl_ckpt_writer *w)
+{
+    sl_ckpt_put_u64(w, m->count);
+    for (sl_gentry *e = m->first; e; e = e->next) {
+        const group *g = sl_gentry_payload(e);
+
+        sl_ckpt_put_values(w, g->rowtime, (uint32_t)a->a.ngroups, e->key);
+        sl_aggop_states_save(&a->a, g->agg, w);
+    }
+}
+
+static void aggregate_save(const sl_operator *op, sl_ckpt_writer *w)
+{
+    const agg_op *a = (const agg_op *)op;
+
+    save_groups(a, &a->a.groups, w);
+    sl_ckpt_put_u64(w, a->nwins - a->head);
+    for (size_t i = a->head; i < a->nwins; i++) {
+        sl_ckpt_put_i64(w, a->wins[i]->span.start);
+        sl_ckpt_put_i64(w, a->wins[i]->span.end);
+        save_groups(a, &a->wins[i]->groups, w);
+    }
+}
+
+static void load_groups(agg_op *a, sl_groupmap *m, sl_ckpt_reader *rd)
+{
+    uint64_t n = sl_ckpt_get_count(rd, UINT64_MAX);
+
+    for (uint64_t i = 0; i < n && !rd->why; i++) {
+        int64_t rowtime;
+        sl_gentry *e = sl_aggop_key_load(&a->a, m, rd, &rowtime);
+        group *g;
+
+        if (!e)
+            break;
+        g = sl_gentry_payload(e);
+        g->rowtime = rowtime;
+        sl_groupmap_account(m, e, sl_aggop_states_load(&a->a, g->agg, rd));
+    }
+}
+
+static int aggregate_restore(sl_operator *op, sl_ckpt_reader *rd)
+{
+    agg_op *a = (agg_op *)op;
+    uint64_t nwins;
+
+    load_groups(a, &a->a.groups, rd);
+    nwins = sl_ckpt_get_count(rd, UINT64_MAX);
+    if (a->win->kind == SL_WINDOW_NONE ? nwins > 0 : a->a.groups.count > 0)
+        return sl_ckpt_fail(rd, "groups that do not fit the query's window");
+    for (uint64_t i = 0; i < nwins && !rd->why; i++) {
+        sl_window_span span;
+        int64_t close_at;
+        window *w;
+
+        span.start = sl_ckpt_get_i64(rd);
+        span.end = sl_ckpt_get_i64(rd);
+        close_at = sl_window_close_at(a->win, &span);
+        /* Open windows only, each after the one before. */
+        if (close_at <= op->ctx->stats.watermark ||
+            (a->nwins > a->head && span_cmp(&a->wins[a->nwins - 1]->span, &span) >= 0))
+            return sl_ckpt_fail(rd, "window out of order or closed");
+        w = window_get(a, &span, close_at);
+        load_groups(a, &w->groups, rd);
+    }
+    return sl_ckpt_status(rd);
+}
+
 static void aggregate_free(sl_operator *op)
 {
     agg_op *a = (agg_op *)op;
@@ -262,6 +336,8 @@ sl_operator *sl_op_aggregate_new(const sl_node *node, sl_opctx *ctx)
     a->a.base.advance = aggregate_advance;
     a->a.base.finish = aggregate_finish;
     a->a.base.free = aggregate_free;
+    a->a.base.save = aggregate_save;
+    a->a.base.restore = aggregate_restore;
     a->win = &node->u.aggregate.window;
     a->tz = a->win->time_zone ? sl_tz_get(a->win->time_zone) : NULL;
     a->spans = sl_xcalloc((size_t)sl_window_max_spans(a->win), sizeof(sl_window_span));

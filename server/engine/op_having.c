@@ -10,7 +10,9 @@
  * closed (the closed hook), so the memory held follows the aggregate's own state.
  *
  * Invariant: keys holds exactly the keys whose last change sent downstream was an
- * upsert and whose window is still open; each is counted in state_bytes. */
+ * upsert and whose window is still open; each is counted in state_bytes.
+ *
+ * Checkpoint: the keys it remembers, in the order they were let through. */
 #include "op.h"
 
 #include "eval.h"
@@ -52,6 +54,34 @@ static void having_closed(sl_operator *op, const sl_row *row)
     sl_groupmap_remove(&h->keys, sl_groupmap_get(&h->keys, row->v, &made));
 }
 
+static void having_save(const sl_operator *op, sl_ckpt_writer *w)
+{
+    const having_op *h = (const having_op *)op;
+
+    sl_ckpt_put_u64(w, h->keys.count);
+    for (sl_gentry *e = h->keys.first; e; e = e->next)
+        sl_ckpt_put_values(w, 0, (uint32_t)h->nkeys, e->key);
+}
+
+static int having_restore(sl_operator *op, sl_ckpt_reader *rd)
+{
+    having_op *h = (having_op *)op;
+    uint64_t n = sl_ckpt_get_count(rd, UINT64_MAX);
+
+    for (uint64_t i = 0; i < n && !rd->why; i++) {
+        sl_row *key = sl_ckpt_get_values(rd, (uint32_t)h->nkeys);
+        bool made;
+
+        if (!key)
+            break;
+        sl_groupmap_get(&h->keys, key->v, &made);
+        sl_row_free(key);
+        if (!made)
+            sl_ckpt_fail(rd, "a HAVING key saved twice");
+    }
+    return sl_ckpt_status(rd);
+}
+
 static void having_free(sl_operator *op)
 {
     having_op *h = (having_op *)op;
@@ -74,6 +104,8 @@ sl_operator *sl_op_having_new(const sl_node *node, sl_opctx *ctx)
     h->base.finish = sl_op_pass_finish;
     h->base.free = having_free;
     h->base.closed = having_closed;
+    h->base.save = having_save;
+    h->base.restore = having_restore;
     h->nkeys = (agg->u.aggregate.window.kind == SL_WINDOW_NONE ? 0 : 2) + agg->u.aggregate.ngroups;
     sl_groupmap_init(&h->keys, h->nkeys, 0, &ctx->stats.state_bytes);
     return &h->base;

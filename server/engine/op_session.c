@@ -17,7 +17,11 @@
  * Invariants: the open sessions are chained in `open` by end (hence by closing time:
  * gap and grace are the same for all), and each group's in its payload list by start,
  * never overlapping within gap; a group with no open session is removed; every session
- * and group is counted in ctx->stats.state_bytes. */
+ * and group is counted in ctx->stats.state_bytes.
+ *
+ * Checkpoint: the open sessions in the order of the open list (which decides the order
+ * of sessions that close together), each as its group's key, its bounds and its
+ * aggregate states. */
 #include "aggop.h"
 #include "window.h"
 
@@ -207,6 +211,65 @@ static void session_advance(sl_operator *op, int64_t wm)
     sl_op_pass_advance(op, wm);
 }
 
+/* --- Checkpoints ------------------------------------------------------------------- */
+
+static void session_save(const sl_operator *op, sl_ckpt_writer *w)
+{
+    const session_op *s = (const session_op *)op;
+    uint64_t n = 0;
+
+    for (const session *ss = s->open; ss; ss = ss->next)
+        n++;
+    sl_ckpt_put_u64(w, n);
+    for (const session *ss = s->open; ss; ss = ss->next) {
+        sl_ckpt_put_values(w, 0, (uint32_t)s->a.ngroups, ss->group->key);
+        sl_ckpt_put_i64(w, ss->start);
+        sl_ckpt_put_i64(w, ss->end);
+        sl_aggop_states_save(&s->a, ss->agg, w);
+    }
+}
+
+static int session_restore(sl_operator *op, sl_ckpt_reader *rd)
+{
+    session_op *s = (session_op *)op;
+    uint64_t n = sl_ckpt_get_count(rd, UINT64_MAX);
+
+    for (uint64_t i = 0; i < n && !rd->why; i++) {
+        sl_row *key = sl_ckpt_get_values(rd, (uint32_t)s->a.ngroups);
+        int64_t start = sl_ckpt_get_i64(rd), end = sl_ckpt_get_i64(rd);
+        session *ss, **link;
+        sl_gentry *g;
+        sgroup *grp;
+        bool made;
+
+        if (!key)
+            break;
+        g = sl_groupmap_get(&s->a.groups, key->v, &made);
+        sl_row_free(key);
+        grp = sl_gentry_payload(g);
+        /* Open, in the order of their ends, apart from the group's other sessions. */
+        if (rd->why || start > end || close_at(s, end) <= op->ctx->stats.watermark ||
+            (s->open_tail && s->open_tail->end > end))
+            sl_ckpt_fail(rd, "session out of order or closed");
+        for (link = &grp->first; *link && (*link)->end < start; link = &(*link)->gnext)
+            ;
+        if (*link && (*link)->start <= end)
+            sl_ckpt_fail(rd, "overlapping sessions");
+        if (rd->why) {
+            if (!grp->first)
+                sl_groupmap_remove(&s->a.groups, g);
+            break;
+        }
+        ss = session_new(s, g, start);
+        ss->end = end;
+        ss->gnext = *link;
+        *link = ss;
+        open_insert(s, ss);
+        account(s, ss, sl_aggop_states_load(&s->a, ss->agg, rd));
+    }
+    return sl_ckpt_status(rd);
+}
+
 static void session_op_free(sl_operator *op)
 {
     session_op *s = (session_op *)op;
@@ -230,6 +293,8 @@ sl_operator *sl_op_session_new(const sl_node *node, sl_opctx *ctx)
     s->a.base.push = session_push;
     s->a.base.advance = session_advance;
     s->a.base.free = session_op_free;
+    s->a.base.save = session_save;
+    s->a.base.restore = session_restore;
     s->gap = node->u.aggregate.window.size_ms;
     s->grace = node->u.aggregate.window.grace_ms;
     return &s->a.base;

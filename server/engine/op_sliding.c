@@ -20,7 +20,11 @@
  *
  * Invariants: every buffered row is in exactly one of pending and expiring; a group's
  * buffer is empty only transiently (the group is then removed); state_bytes counts
- * every row, group buffer and queue slot. */
+ * every row, group buffer and queue slot.
+ *
+ * Checkpoint: the groups in first-seen order, each as its key and its buffered rows in
+ * order, each row as its ROWTIME, offset, whether its window is still open (pending)
+ * and its aggregate arguments.  Restoring rebuilds both queues by sorting. */
 #include "aggop.h"
 #include "window.h"
 
@@ -230,6 +234,107 @@ static void sliding_advance(sl_operator *op, int64_t wm)
     sl_op_pass_advance(op, wm);
 }
 
+/* --- Checkpoints ------------------------------------------------------------------- */
+
+static void sliding_save(const sl_operator *op, sl_ckpt_writer *w)
+{
+    const sliding_op *s = (const sliding_op *)op;
+
+    sl_ckpt_put_u64(w, s->a.groups.count);
+    for (sl_gentry *g = s->a.groups.first; g; g = g->next) {
+        const sgroup *grp = sl_gentry_payload(g);
+
+        sl_ckpt_put_values(w, 0, (uint32_t)s->a.ngroups, g->key);
+        sl_ckpt_put_u64(w, grp->n - grp->head);
+        for (size_t k = grp->head; k < grp->n; k++) {
+            const srow *r = grp->rows[k];
+            bool open = sl_window_add_sat(sl_window_add_sat(r->t, 1), s->grace) >
+                        op->ctx->stats.watermark;
+
+            sl_ckpt_put_i64(w, r->off);
+            sl_ckpt_put_bool(w, open);
+            sl_ckpt_put_row(w, r->args);
+        }
+    }
+}
+
+/* Orders rows by (ROWTIME, offset) for qsort. */
+static int srow_cmp(const void *pa, const void *pb)
+{
+    const srow *a = *(srow *const *)pa, *b = *(srow *const *)pb;
+
+    return before(a, b->t, b->off) ? -1 : before(b, a->t, a->off) ? 1 : 0;
+}
+
+/* Appends rows[0..n), sorted here, to the empty queue q. */
+static void queue_fill(sliding_op *s, queue *q, srow **rows, size_t n)
+{
+    qsort(rows, n, sizeof(srow *), srow_cmp);
+    for (size_t i = 0; i < n; i++) {
+        array_room(s, &q->items, &q->head, &q->n, &q->cap);
+        q->items[q->n++] = rows[i];
+    }
+}
+
+/* Reads one buffered row of group g; false once the reader failed. */
+static bool load_row(sliding_op *s, sl_gentry *g, sl_ckpt_reader *rd, srow ***lists, size_t *lens)
+{
+    sgroup *grp = sl_gentry_payload(g);
+    int64_t off = sl_ckpt_get_i64(rd), wm = s->a.base.ctx->stats.watermark;
+    bool open = sl_ckpt_get_bool(rd);
+    sl_row *args = sl_ckpt_get_values(rd, (uint32_t)s->a.naggs);
+    int64_t t = args ? args->rowtime : 0;
+    srow *r;
+
+    /* In order in the group; pending exactly when its window is open; expiring only
+     * while a window can still reach it. */
+    if (args && ((grp->n > grp->head && !before(grp->rows[grp->n - 1], t, off)) ||
+                 open != (sl_window_add_sat(sl_window_add_sat(t, 1), s->grace) > wm) ||
+                 sl_window_add_sat(sl_window_add_sat(t, s->size), s->grace) <= wm))
+        sl_ckpt_fail(rd, "sliding window rows out of order");
+    if (rd->why) {
+        sl_row_free(args);
+        return false;
+    }
+    r = sl_xcalloc(1, sizeof(*r));
+    r->t = t;
+    r->off = off;
+    r->group = g;
+    r->args = args;
+    r->bytes = sizeof(*r) + sl_row_bytes(args);
+    account(s, r->bytes, 0);
+    array_insert(s, &grp->rows, &grp->head, &grp->n, &grp->cap, r);
+    lists[open] = sl_xrealloc(lists[open], (lens[open] + 1) * sizeof(srow *));
+    lists[open][lens[open]++] = r;
+    return true;
+}
+
+static int sliding_restore(sl_operator *op, sl_ckpt_reader *rd)
+{
+    sliding_op *s = (sliding_op *)op;
+    uint64_t ngroups = sl_ckpt_get_count(rd, UINT64_MAX);
+    srow **lists[2] = {NULL, NULL}; /* [0] expiring, [1] pending */
+    size_t lens[2] = {0, 0};
+
+    for (uint64_t i = 0; i < ngroups && !rd->why; i++) {
+        int64_t unused;
+        sl_gentry *g = sl_aggop_key_load(&s->a, &s->a.groups, rd, &unused);
+        uint64_t n = sl_ckpt_get_count(rd, UINT64_MAX);
+
+        if (g && n == 0)
+            sl_ckpt_fail(rd, "sliding window group without rows");
+        for (uint64_t k = 0; k < n && load_row(s, g, rd, lists, lens); k++)
+            ;
+    }
+    /* The rows are in their groups, to be freed with the operator; the queues own
+     * them as soon as they are filled. */
+    queue_fill(s, &s->expiring, lists[0], lens[0]);
+    queue_fill(s, &s->pending, lists[1], lens[1]);
+    free(lists[0]);
+    free(lists[1]);
+    return sl_ckpt_status(rd);
+}
+
 static void sliding_free(sl_operator *op)
 {
     sliding_op *s = (sliding_op *)op;
@@ -263,6 +368,8 @@ sl_operator *sl_op_sliding_new(const sl_node *node, sl_opctx *ctx)
     s->a.base.push = sliding_push;
     s->a.base.advance = sliding_advance;
     s->a.base.free = sliding_free;
+    s->a.base.save = sliding_save;
+    s->a.base.restore = sliding_restore;
     s->size = node->u.aggregate.window.size_ms;
     s->grace = node->u.aggregate.window.grace_ms;
     s->states = sl_xcalloc((size_t)s->a.naggs + 1, sizeof(sl_agg_state));

@@ -6,7 +6,11 @@
  *
  * Invariants: ctx.stats.watermark only rises; it is raised to a row's ROWTIME before
  * the row is processed, and the chain is told through advance after the row, so that
- * windows the new stream time closes close once the row is in. */
+ * windows the new stream time closes close once the row is in.
+ *
+ * A checkpoint is one frame (ckpt.h) tagged with the plan's fingerprint: the
+ * statistics, then for every operator from the SOURCE up its node kind, whether it has
+ * state and that state, then EMIT CHANGES EVERY's held changes. */
 #include "query.h"
 
 #include "microbatch.h"
@@ -14,6 +18,11 @@
 
 #include <assert.h>
 #include <stdlib.h>
+#include <string.h>
+
+/* The checkpoint format: magic and version (ckpt.h frames). */
+#define QUERY_CKPT_MAGIC "SLQC"
+#define QUERY_CKPT_VERSION 1
 
 struct sl_query {
     const sl_plan *plan; /* borrowed */
@@ -148,4 +157,104 @@ void sl_query_finish(sl_query *q)
 void sl_query_stats_get(const sl_query *q, sl_query_stats *out)
 {
     *out = q->ctx.stats;
+}
+
+/* --- Checkpoints --------------------------------------------------------------------- */
+
+/* What identifies a plan for its checkpoints: its EXPLAIN text, and each node's kind
+ * and column types and each aggregate's function, type and parameter (which EXPLAIN
+ * may not spell out).  A checkpoint of another plan, or of this plan as compiled by a
+ * build that plans it otherwise, is refused rather than misread. */
+static uint64_t plan_fingerprint(const sl_plan *plan)
+{
+    sl_buf b = SL_BUF_INIT;
+    char *text = sl_plan_explain(plan);
+    uint64_t h;
+
+    sl_buf_puts(&b, text);
+    free(text);
+    for (const sl_node *n = plan->root; n; n = n->input) {
+        sl_buf_printf(&b, "|%d:%d", (int)n->kind, n->ncols);
+        for (int i = 0; i < n->ncols; i++) {
+            sl_buf_printf(&b, ",%s", sl_type_name(n->cols[i].type));
+            if (n->cols[i].desc)
+                sl_typedesc_format(n->cols[i].desc, &b);
+        }
+        if (n->kind != SL_NODE_AGGREGATE)
+            continue;
+        for (int i = 0; i < n->u.aggregate.naggs; i++) {
+            const sl_aggcall *c = &n->u.aggregate.aggs[i];
+
+            sl_buf_printf(&b, ";%s:%s:%.17g", sl_agg_name(c->fn), sl_type_name(c->type), c->param);
+        }
+    }
+    h = sl_ckpt_checksum(b.data, b.len);
+    sl_buf_free(&b);
+    return h;
+}
+
+int sl_query_save(const sl_query *q, sl_buf *out, sl_error *err)
+{
+    sl_ckpt_writer w = {out, NULL};
+    size_t at;
+
+    if (q->plan->emit == SL_EMIT_BATCH)
+        return sl_error_set(err, SL_ERR_UNSUPPORTED, 0, 0, "a batch query has no checkpoints");
+    at = sl_ckpt_frame_begin(&w, QUERY_CKPT_MAGIC, QUERY_CKPT_VERSION, plan_fingerprint(q->plan));
+    sl_ckpt_put_u64(&w, q->ctx.stats.rows_in);
+    sl_ckpt_put_u64(&w, q->ctx.stats.rows_out);
+    sl_ckpt_put_u64(&w, q->ctx.stats.late_rows);
+    sl_ckpt_put_i64(&w, q->ctx.stats.watermark);
+    sl_ckpt_put_u64(&w, (uint64_t)q->nops);
+    for (int i = q->nops - 1; i >= 0; i--) {
+        const sl_operator *op = q->ops[i];
+
+        sl_ckpt_put_u64(&w, (uint64_t)op->node->kind);
+        sl_ckpt_put_bool(&w, op->save != NULL);
+        if (op->save)
+            op->save(op, &w);
+    }
+    sl_ckpt_put_bool(&w, q->mb != NULL);
+    if (q->mb)
+        sl_microbatch_save(q->mb, &w);
+    if (w.why)
+        return sl_error_set(err, SL_ERR_UNSUPPORTED, 0, 0, "cannot checkpoint the query: %s",
+                            w.why);
+    sl_ckpt_frame_end(&w, at);
+    return 0;
+}
+
+int sl_query_restore(sl_query *q, const void *data, size_t len, sl_error *err)
+{
+    sl_query_stats *st = &q->ctx.stats;
+    sl_ckpt_reader rd;
+
+    assert(st->rows_in == 0 && st->rows_out == 0 && st->watermark == INT64_MIN);
+    if (sl_ckpt_frame_open(&rd, data, len, QUERY_CKPT_MAGIC, QUERY_CKPT_VERSION,
+                           plan_fingerprint(q->plan)) == 0) {
+        st->rows_in = sl_ckpt_get_u64(&rd);
+        st->rows_out = sl_ckpt_get_u64(&rd);
+        st->late_rows = sl_ckpt_get_u64(&rd);
+        st->watermark = sl_ckpt_get_i64(&rd);
+        if (sl_ckpt_get_u64(&rd) != (uint64_t)q->nops)
+            sl_ckpt_fail(&rd, "another number of operators");
+        for (int i = q->nops - 1; i >= 0 && !rd.why; i--) {
+            sl_operator *op = q->ops[i];
+
+            if (sl_ckpt_get_u64(&rd) != (uint64_t)op->node->kind ||
+                sl_ckpt_get_bool(&rd) != (op->restore != NULL))
+                sl_ckpt_fail(&rd, "another operator");
+            else if (op->restore)
+                op->restore(op, &rd);
+        }
+        if (sl_ckpt_get_bool(&rd) != (q->mb != NULL))
+            sl_ckpt_fail(&rd, "another EMIT clause");
+        else if (q->mb)
+            sl_microbatch_restore(q->mb, &rd);
+        if (!rd.why && rd.p != rd.end)
+            sl_ckpt_fail(&rd, "trailing bytes");
+    }
+    if (rd.why)
+        return sl_error_set(err, SL_ERR_STORAGE_ERROR, 0, 0, "damaged checkpoint: %s", rd.why);
+    return 0;
 }

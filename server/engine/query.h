@@ -17,6 +17,7 @@
 #ifndef SL_QUERY_H
 #define SL_QUERY_H
 
+#include "buf.h"
 #include "error.h"
 #include "plan.h"
 #include "row.h"
@@ -74,5 +75,21 @@ void sl_query_advance(sl_query *q, int64_t wm);
 void sl_query_finish(sl_query *q);
 
 void sl_query_stats_get(const sl_query *q, sl_query_stats *out);
+
+/* Checkpoints.  sl_query_save appends the query's whole state (statistics, stream time,
+ * every operator's state) to out as one versioned blob that names its plan by a
+ * fingerprint and carries a checksum.  Returns 0, or -1 with UNSUPPORTED when part of
+ * the state cannot be saved (a batch plan, an aggregate without a checkpoint format);
+ * out then holds garbage after its former length.
+ *
+ * sl_query_restore rebuilds that state into q, which must be new (no row pushed, no
+ * advance) and run the same plan: afterwards q emits exactly what the saved query would
+ * have emitted for the same further input, and its statistics go on from the saved
+ * ones (state_bytes is recounted, not copied).  data (borrowed) is read only during the
+ * call.  Returns 0, or -1 with STORAGE_ERROR saying why: a blob that is damaged,
+ * truncated, of another format version or made by another plan.  After a failure q may
+ * only be freed.  Neither calls the sink. */
+int sl_query_save(const sl_query *q, sl_buf *out, sl_error *err);
+int sl_query_restore(sl_query *q, const void *data, size_t len, sl_error *err);
 
 #endif

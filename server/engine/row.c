@@ -1,8 +1,9 @@
 /* row.c: making, copying and freeing rows.
  *
  * A self-contained row is one allocation: the sl_row header, its ncols values, then the
- * bytes of every VARCHAR value packed one after another.  Invariant: in a row made here,
- * every VARCHAR value points into that trailing area, so sl_row_free releases it all. */
+ * bytes of every VARCHAR, BYTES, ARRAY, MAP and STRUCT value (sl_type_has_bytes) packed
+ * one after another.  Invariant: in a row made here, every such value points into that
+ * trailing area, so sl_row_free releases it all. */
 #include "row.h"
 
 #include "mem.h"
@@ -21,7 +22,7 @@ size_t sl_values_string_bytes(uint32_t n, const sl_value *v)
     size_t bytes = 0;
 
     for (uint32_t i = 0; i < n; i++)
-        if (v[i].type == SL_T_VARCHAR)
+        if (sl_type_has_bytes(v[i].type))
             bytes += v[i].u.s.len;
     return bytes;
 }
@@ -30,7 +31,7 @@ char *sl_values_pack(sl_value *dst, uint32_t n, const sl_value *v, char *strings
 {
     for (uint32_t i = 0; i < n; i++) {
         dst[i] = v[i];
-        if (v[i].type == SL_T_VARCHAR) {
+        if (sl_type_has_bytes(v[i].type)) {
             if (v[i].u.s.len)
                 memcpy(strings, v[i].u.s.ptr, v[i].u.s.len);
             dst[i].u.s.ptr = strings;

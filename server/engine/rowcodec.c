@@ -10,6 +10,7 @@
 
 #include "limits.h"
 #include "mem.h"
+#include "nested.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -24,7 +25,11 @@ enum {
     TAG_BIGINT = 3,
     TAG_DOUBLE = 4,
     TAG_VARCHAR = 5,
-    TAG_TIMESTAMP = 6
+    TAG_TIMESTAMP = 6,
+    TAG_BYTES = 7,
+    TAG_ARRAY = 8, /* the body of nested.h */
+    TAG_MAP = 9,
+    TAG_STRUCT = 10
 };
 
 /* The longest varint: ten bytes hold 64 bits. */
@@ -72,6 +77,14 @@ static unsigned char tag_of(sl_type t)
         return TAG_VARCHAR;
     case SL_T_TIMESTAMP:
         return TAG_TIMESTAMP;
+    case SL_T_BYTES:
+        return TAG_BYTES;
+    case SL_T_ARRAY:
+        return TAG_ARRAY;
+    case SL_T_MAP:
+        return TAG_MAP;
+    case SL_T_STRUCT:
+        return TAG_STRUCT;
     default:
         return TAG_NULL;
     }
@@ -109,6 +122,10 @@ void sl_rowcodec_put(sl_buf *out, const sl_row *row)
             break;
         }
         case TAG_VARCHAR:
+        case TAG_BYTES:
+        case TAG_ARRAY:
+        case TAG_MAP:
+        case TAG_STRUCT:
             n += put_varint(tmp + n, v->u.s.len);
             sl_buf_append(out, tmp, n);
             sl_buf_append(out, v->u.s.ptr, v->u.s.len);
@@ -222,15 +239,27 @@ static int decode_row(const unsigned char **pp, const unsigned char *end, sl_row
             break;
         }
         case TAG_VARCHAR:
+        case TAG_BYTES:
+        case TAG_ARRAY:
+        case TAG_MAP:
+        case TAG_STRUCT: {
+            static const sl_type kinds[] = {SL_T_VARCHAR, SL_T_TIMESTAMP, SL_T_BYTES,
+                                            SL_T_ARRAY,   SL_T_MAP,       SL_T_STRUCT};
+            sl_type kind = kinds[p[-1] - TAG_VARCHAR];
+
             if (get_varint(&p, end, &u) < 0)
                 goto truncated;
             if (u > (uint64_t)(end - p))
                 goto truncated;
             if (u > SL_MAX_STRING) {
-                *why = "VARCHAR too long";
+                *why = "value too long";
                 return -1;
             }
+            if (!row && (kind == SL_T_ARRAY || kind == SL_T_MAP || kind == SL_T_STRUCT) &&
+                sl_nested_validate(kind, p, (size_t)u, why) < 0)
+                return -1;
             v = sl_str((const char *)p, (uint32_t)u);
+            v.type = kind;
             if (row) {
                 if (u)
                     memcpy(strings + *nstr, p, u);
@@ -239,6 +268,7 @@ static int decode_row(const unsigned char **pp, const unsigned char *end, sl_row
             *nstr += u;
             p += u;
             break;
+        }
         default:
             *why = "bad type byte";
             return -1;

@@ -5,7 +5,8 @@
  * a damaged blob gives an error, never a crash.  Format: a header byte (version), then
  * per row: rowtime (zig-zag varint), ncols (varint), per column a type byte and its
  * payload (varint for integers, 8 bytes little-endian for DOUBLE, varint length + bytes
- * for VARCHAR, nothing for NULL, one byte for BOOLEAN). */
+ * for VARCHAR, BYTES and the bodies of ARRAY, MAP and STRUCT values (nested.h, checked
+ * whole when read), nothing for NULL, one byte for BOOLEAN). */
 #ifndef SL_ROWCODEC_H
 #define SL_ROWCODEC_H
 

@@ -6,8 +6,9 @@
  * no allocation per value (strings point into the body, or into one scratch buffer per
  * event when they hold escapes; sl_row_make then packs them into the row).  It accepts
  * only what jansson accepts and converts it the same way; whenever it meets something
- * it does not handle itself (any error, and a few rare shapes: escaped keys in skipped
- * objects, objects with many unknown keys, nesting past SL_MAX_JSON_DEPTH), it gives up
+ * it does not handle itself (any error, a value for a BYTES, ARRAY, MAP or STRUCT
+ * column, and a few rare shapes: escaped keys in skipped objects, objects with many
+ * unknown keys, nesting past SL_MAX_JSON_DEPTH), it gives up
  * without a word and the body is decoded again by the reference path, which then also
  * produces the error message.  tests/unit/test_json.c checks the agreement on
  * generated and mutated bodies.
@@ -18,8 +19,10 @@
  * body. */
 #include "json_in.h"
 
+#include "base64.h"
 #include "json_out.h"
 #include "limits.h"
+#include "nested.h"
 #include "mem.h"
 #include "timefmt.h"
 
@@ -305,11 +308,134 @@ static const char *json_type_name(const json_t *j)
     }
 }
 
-/* Converts one JSON value to a value of type t; VARCHAR points into j.  On failure
- * returns -1 with err naming the event and key. */
-static int convert(const json_t *j, sl_type t, long index, const char *key, sl_value *out,
-                   sl_error *err)
+/* Where a conversion is: the event and key it names in errors, and the path below the
+ * key ("[2].CITY") while inside an ARRAY, MAP or STRUCT. */
+typedef struct conv {
+    long index;
+    const char *key;
+    sl_buf path;   /* empty at the top level */
+    sl_buf tmp;    /* a nested BYTES item's decoded bytes */
+    sl_error *err; /* may be NULL */
+} conv;
+
+/* BAD_EVENT "\"key<path>\": <message>" for the value being converted. */
+static int __attribute__((format(printf, 2, 3))) conv_error(conv *c, const char *fmt, ...)
 {
+    char msg[160];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return bad_event(c->err, c->index, c->key, "\"%s%s\": %s", c->key,
+                     c->path.len ? c->path.data : "", msg);
+}
+
+/* "expected T, got J". */
+static int conv_mismatch(conv *c, const sl_typedesc *d, const json_t *j)
+{
+    sl_buf name = SL_BUF_INIT;
+    int rc;
+
+    sl_typedesc_format(d, &name);
+    rc = conv_error(c, "expected %s, got %s", name.data, json_type_name(j));
+    sl_buf_free(&name);
+    return rc;
+}
+
+static int put_item(const json_t *j, const sl_typedesc *d, conv *c, sl_nested_writer *w);
+
+/* Writes the items of j, an ARRAY, MAP or STRUCT of type d, into w (begun). */
+static int build_body(const json_t *j, const sl_typedesc *d, conv *c, sl_nested_writer *w)
+{
+    size_t mark = c->path.len, i;
+    const char *key;
+    json_t *val;
+
+    if (d->kind == SL_T_ARRAY ? !json_is_array(j) : !json_is_object(j))
+        return conv_mismatch(c, d, j);
+    if (d->kind == SL_T_ARRAY) {
+        json_array_foreach(j, i, val)
+        {
+            sl_buf_printf(&c->path, "[%zu]", i + 1);
+            if (put_item(val, d->elem, c, w) < 0)
+                return -1;
+            c->path.len = mark;
+            c->path.data[mark] = '\0';
+        }
+        return 0;
+    }
+    if (d->kind == SL_T_MAP) {
+        json_object_foreach((json_t *)j, key, val)
+        {
+            sl_value k = sl_str(key, (uint32_t)strlen(key));
+
+            sl_nested_put(w, &k);
+            sl_buf_printf(&c->path, "[\"%s\"]", key);
+            if (put_item(val, d->elem, c, w) < 0)
+                return -1;
+            c->path.len = mark;
+            c->path.data[mark] = '\0';
+        }
+        return 0;
+    }
+    /* A STRUCT: keys name fields as they name columns; others are ignored. */
+    const json_t **fields = sl_xcalloc((size_t)d->nfields, sizeof(*fields));
+    int rc = 0;
+    json_object_foreach((json_t *)j, key, val)
+    {
+        int f = sl_typedesc_field(d, key, strlen(key), false);
+
+        if (f < 0)
+            continue;
+        if (fields[f]) {
+            rc = conv_error(c, "field %s is given twice", d->fields[f].name);
+            goto done;
+        }
+        fields[f] = val;
+    }
+    for (int f = 0; f < d->nfields; f++) {
+        sl_buf_printf(&c->path, ".%s", d->fields[f].name);
+        if ((rc = put_item(fields[f] ? fields[f] : json_null(), d->fields[f].type, c, w)) < 0)
+            goto done;
+        c->path.len = mark;
+        c->path.data[mark] = '\0';
+    }
+done:
+    free(fields);
+    return rc;
+}
+
+static int convert(const json_t *j, const sl_typedesc *d, conv *c, sl_buf *store, sl_value *out);
+
+/* Converts j to type d and appends it to w as one item. */
+static int put_item(const json_t *j, const sl_typedesc *d, conv *c, sl_nested_writer *w)
+{
+    sl_nested_writer inner;
+    sl_value v;
+
+    if (!json_is_null(j) &&
+        (d->kind == SL_T_ARRAY || d->kind == SL_T_MAP || d->kind == SL_T_STRUCT)) {
+        sl_nested_open_item(w, d->kind, &inner);
+        if (build_body(j, d, c, &inner) < 0)
+            return -1;
+        sl_nested_close_item(w, &inner, d->kind);
+        return 0;
+    }
+    sl_buf_reset(&c->tmp);
+    if (convert(j, d, c, &c->tmp, &v) < 0)
+        return -1;
+    sl_nested_put(w, &v);
+    return 0;
+}
+
+/* Converts one JSON value to a value of type d.  VARCHAR points into j; BYTES and the
+ * bodies of ARRAY, MAP and STRUCT values are written to store (reset by the caller)
+ * and point there.  On failure returns -1 with c->err naming the event and key. */
+static int convert(const json_t *j, const sl_typedesc *d, conv *c, sl_buf *store, sl_value *out)
+{
+    sl_type t = d->kind;
+
     if (json_is_null(j)) {
         *out = sl_null();
         return 0;
@@ -324,8 +450,7 @@ static int convert(const json_t *j, sl_type t, long index, const char *key, sl_v
         if (!json_is_integer(j))
             break;
         if (json_integer_value(j) < INT32_MIN || json_integer_value(j) > INT32_MAX)
-            return bad_event(err, index, key, "\"%s\": %lld is out of range for INT", key,
-                             (long long)json_integer_value(j));
+            return conv_error(c, "%lld is out of range for INT", (long long)json_integer_value(j));
         *out = sl_int(SL_T_INT, json_integer_value(j));
         return 0;
     case SL_T_BIGINT:
@@ -342,10 +467,21 @@ static int convert(const json_t *j, sl_type t, long index, const char *key, sl_v
         if (!json_is_string(j))
             break;
         if (json_string_length(j) > SL_MAX_STRING)
-            return bad_event(err, index, key, "\"%s\": string longer than %d bytes", key,
-                             SL_MAX_STRING);
+            return conv_error(c, "string longer than %d bytes", SL_MAX_STRING);
         *out = sl_str(json_string_value(j), (uint32_t)json_string_length(j));
         return 0;
+    case SL_T_BYTES: {
+        size_t start = store->len;
+        if (!json_is_string(j))
+            break;
+        if (sl_base64_decode(store, json_string_value(j), json_string_length(j)) < 0)
+            return conv_error(c, "\"%.*s\" is not base64", QUOTE_MAX, json_string_value(j));
+        if (store->len - start > SL_MAX_STRING)
+            return conv_error(c, "BYTES longer than %d bytes", SL_MAX_STRING);
+        *out = sl_str(store->data + start, (uint32_t)(store->len - start));
+        out->type = SL_T_BYTES;
+        return 0;
+    }
     case SL_T_TIMESTAMP: {
         int64_t ms;
         if (json_is_integer(j)) {
@@ -355,17 +491,29 @@ static int convert(const json_t *j, sl_type t, long index, const char *key, sl_v
         if (!json_is_string(j))
             break;
         if (sl_json_parse_timestamp(json_string_value(j), json_string_length(j), &ms) < 0)
-            return bad_event(err, index, key,
-                             "\"%s\": \"%.*s\" is not a timestamp (epoch ms or ISO-8601)", key,
-                             QUOTE_MAX, json_string_value(j));
+            return conv_error(c, "\"%.*s\" is not a timestamp (epoch ms or ISO-8601)", QUOTE_MAX,
+                              json_string_value(j));
         *out = sl_int(SL_T_TIMESTAMP, ms);
+        return 0;
+    }
+    case SL_T_ARRAY:
+    case SL_T_MAP:
+    case SL_T_STRUCT: {
+        sl_nested_writer w;
+        size_t start = store->len;
+
+        sl_nested_begin(&w, store);
+        if (build_body(j, d, c, &w) < 0)
+            return -1;
+        if (store->len - start > SL_MAX_STRING)
+            return conv_error(c, "value longer than %d bytes", SL_MAX_STRING);
+        *out = sl_nested_end(&w, t);
         return 0;
     }
     default:
         break;
     }
-    return bad_event(err, index, key, "\"%s\": expected %s, got %s", key, sl_type_name(t),
-                     json_type_name(j));
+    return conv_mismatch(c, d, j);
 }
 
 /* ROWTIME from the schema's timestamp column (value v, already converted). */
@@ -393,17 +541,22 @@ static int rowtime_from_column(const sl_schema *s, const sl_value *v, long index
     }
 }
 
-/* One event to one row; vals and key_of (schema->ncols entries each) are scratch. */
+/* One event to one row; vals, key_of and store (schema->ncols entries each) are
+ * scratch, store holding the bytes of each column's BYTES, ARRAY, MAP or STRUCT value
+ * until the row is made. */
 static int event_row(json_t *obj, const sl_schema *s, int64_t now_ms, long index, sl_value *vals,
-                     const char **key_of, sl_row **out, sl_error *err)
+                     const char **key_of, sl_buf *store, sl_row **out, sl_error *err)
 {
     const char *key;
     json_t *val;
     int64_t rowtime = now_ms;
+    conv cv = {.index = index, .path = SL_BUF_INIT, .tmp = SL_BUF_INIT, .err = err};
+    int rc = -1;
 
     for (int c = 0; c < s->ncols; c++) {
         vals[c] = sl_null();
         key_of[c] = NULL;
+        sl_buf_reset(&store[c]);
     }
     json_object_foreach(obj, key, val)
     {
@@ -411,24 +564,34 @@ static int event_row(json_t *obj, const sl_schema *s, int64_t now_ms, long index
         if (c < 0) {
             if (s->timestamp_col >= 0 || strcasecmp(key, "ROWTIME") != 0 || json_is_null(val))
                 continue;
-            if (!json_is_integer(val))
-                return bad_event(err, index, key, "\"%s\": expected an integer (epoch ms), got %s",
-                                 key, json_type_name(val));
+            if (!json_is_integer(val)) {
+                bad_event(err, index, key, "\"%s\": expected an integer (epoch ms), got %s", key,
+                          json_type_name(val));
+                goto done;
+            }
             rowtime = json_integer_value(val);
             continue;
         }
-        if (key_of[c])
-            return bad_event(err, index, key, "\"%s\": column %s is given twice (also as \"%s\")",
-                             key, s->cols[c].name, key_of[c]);
+        if (key_of[c]) {
+            bad_event(err, index, key, "\"%s\": column %s is given twice (also as \"%s\")", key,
+                      s->cols[c].name, key_of[c]);
+            goto done;
+        }
         key_of[c] = key;
-        if (convert(val, s->cols[c].type, index, key, &vals[c], err) < 0)
-            return -1;
+        cv.key = key;
+        if (convert(val, sl_typedesc_of(s->cols[c].type, s->cols[c].desc), &cv, &store[c],
+                    &vals[c]) < 0)
+            goto done;
     }
     if (s->timestamp_col >= 0 &&
         rowtime_from_column(s, &vals[s->timestamp_col], index, &rowtime, err) < 0)
-        return -1;
+        goto done;
     *out = sl_row_make(rowtime, (uint32_t)s->ncols, vals);
-    return 0;
+    rc = 0;
+done:
+    sl_buf_free(&cv.path);
+    sl_buf_free(&cv.tmp);
+    return rc;
 }
 
 /* The reference conversion of a list of objects. */
@@ -438,22 +601,24 @@ static int rows_slow(const json_list *ev, const sl_schema *schema, int64_t now_m
     size_t ncols = schema->ncols > 0 ? (size_t)schema->ncols : 1;
     sl_value *vals = sl_xcalloc(ncols, sizeof(*vals));
     const char **key_of = sl_xcalloc(ncols, sizeof(*key_of));
+    sl_buf *store = sl_xcalloc(ncols, sizeof(*store));
     sl_row **out = sl_xcalloc(ev->n ? ev->n : 1, sizeof(*out));
     size_t i;
+    int rc = 0;
 
     *rows = NULL;
-    for (i = 0; i < ev->n; i++)
-        if (event_row(ev->ev[i], schema, now_ms, (long)i, vals, key_of, &out[i], err) < 0)
-            goto fail;
+    for (i = 0; i < ev->n && rc == 0; i++)
+        rc = event_row(ev->ev[i], schema, now_ms, (long)i, vals, key_of, store, &out[i], err);
+    if (rc == 0)
+        *rows = out;
+    else
+        sl_json_rows_free(out, i - 1);
+    for (size_t c = 0; c < ncols; c++)
+        sl_buf_free(&store[c]);
+    free(store);
     free(vals);
     free(key_of);
-    *rows = out;
-    return 0;
-fail:
-    sl_json_rows_free(out, i);
-    free(vals);
-    free(key_of);
-    return -1;
+    return rc;
 }
 
 int sl_json_decode_reference(const char *body, size_t len, bool ndjson, const sl_schema *schema,
@@ -918,6 +1083,10 @@ static int read_column(fast *f, int c)
     skip_space(f);
     if (f->p >= f->end)
         return -1;
+    if (t == SL_T_BYTES || t == SL_T_ARRAY || t == SL_T_MAP || t == SL_T_STRUCT) {
+        /* Left to the reference path, unless null. */
+        return *f->p == 'n' && read_literal(f, v) == 0 && v->type == SL_T_NULL ? 0 : -1;
+    }
     if (*f->p == '"') {
         if (read_string(f, true, &st) < 0 || (t != SL_T_VARCHAR && t != SL_T_TIMESTAMP))
             return -1;

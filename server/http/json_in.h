@@ -14,9 +14,12 @@
  * ignored; a missing key or null is NULL; two keys naming one column are an error.  No
  * coercion: INT takes integers in 32-bit range, BIGINT integers, DOUBLE integers and
  * reals, VARCHAR strings (at most SL_MAX_STRING bytes), BOOLEAN true/false, TIMESTAMP an
- * epoch-ms integer or an ISO-8601 string.  ROWTIME comes from the schema's timestamp
- * column (which must not be null), else from a top-level "ROWTIME" key (any case; an
- * integer, null meaning absent), else it is now_ms. */
+ * epoch-ms integer or an ISO-8601 string, BYTES a base64 string, ARRAY a JSON array,
+ * MAP an object (keys in the order given), STRUCT an object whose keys name fields as
+ * keys name columns (unknown ones ignored, missing ones NULL); elements and fields
+ * follow the same rules, and an error below a key names the path ("tags[2]").  ROWTIME comes from
+ * the schema's timestamp column (which must not be null), else from a top-level "ROWTIME" key (any
+ * case; an integer, null meaning absent), else it is now_ms. */
 #ifndef SL_JSON_IN_H
 #define SL_JSON_IN_H
 
@@ -39,8 +42,9 @@ int sl_json_decode_events(const char *body, size_t len, bool ndjson, const sl_sc
                           int64_t now_ms, sl_row ***rows, size_t *n, sl_error *err);
 /* The single-pass decoder alone: 0 with the rows as above, or -1 and nothing (no error
  * is set) when it does not decode the body itself: an error, or a shape it leaves to the
- * reference (keys with escapes in skipped objects, more than 32 unknown keys in one
- * object, nesting deeper than SL_MAX_JSON_DEPTH). */
+ * reference (a non-null value of a BYTES, ARRAY, MAP or STRUCT column, keys with escapes
+ * in skipped objects, more than 32 unknown keys in one object, nesting deeper than
+ * SL_MAX_JSON_DEPTH). */
 int sl_json_decode_fast(const char *body, size_t len, bool ndjson, const sl_schema *schema,
                         int64_t now_ms, sl_row ***rows, size_t *n);
 /* The reference decoder alone (jansson: a tree, then conversion), same contract as

@@ -5,6 +5,9 @@
  * become null), so a result stream can never be broken by the data it carries. */
 #include "json_out.h"
 
+#include "base64.h"
+#include "nested.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -454,7 +457,36 @@ void sl_json_timestamp(sl_buf *b, int64_t ms)
     put_char(b, '"');
 }
 
-void sl_json_value(sl_buf *b, const sl_value *v)
+/* An ARRAY as a JSON array, a MAP or STRUCT as an object (every field of a STRUCT
+ * named, null ones included), each item written by its type in d. */
+static void put_nested(sl_buf *b, const sl_value *v, const sl_typedesc *d)
+{
+    sl_nested_reader rd;
+    sl_value item;
+    int i = 0;
+
+    sl_nested_open(&rd, v);
+    put_char(b, v->type == SL_T_ARRAY ? '[' : '{');
+    while (sl_nested_next(&rd, &item)) {
+        if (i)
+            put_char(b, ',');
+        if (v->type == SL_T_MAP) {
+            sl_json_str(b, item.u.s.ptr, item.u.s.len);
+            put_char(b, ':');
+            sl_nested_next(&rd, &item);
+        } else if (v->type == SL_T_STRUCT) {
+            if (i >= d->nfields)
+                break;
+            sl_json_cstr(b, d->fields[i].name);
+            put_char(b, ':');
+        }
+        sl_json_value(b, &item, v->type == SL_T_STRUCT ? d->fields[i].type : d->elem);
+        i++;
+    }
+    put_char(b, v->type == SL_T_ARRAY ? ']' : '}');
+}
+
+void sl_json_value(sl_buf *b, const sl_value *v, const sl_typedesc *desc)
 {
     switch (v->type) {
     case SL_T_BOOLEAN:
@@ -473,6 +505,21 @@ void sl_json_value(sl_buf *b, const sl_value *v)
     case SL_T_TIMESTAMP:
         sl_json_timestamp(b, v->u.i);
         break;
+    case SL_T_BYTES:
+        put_char(b, '"');
+        sl_base64_encode(b, v->u.s.ptr, v->u.s.len);
+        put_char(b, '"');
+        break;
+    case SL_T_ARRAY:
+    case SL_T_MAP:
+    case SL_T_STRUCT:
+        /* The plan types every composite value; a value that does not match its type
+         * cannot be written field by field. */
+        if (desc && desc->kind == v->type)
+            put_nested(b, v, desc);
+        else
+            put_cstr(b, "null");
+        break;
     default:
         put_cstr(b, "null");
         break;
@@ -487,7 +534,7 @@ void sl_json_row(sl_buf *b, const sl_row *row, int ncols, const sl_outcol *cols)
             put_char(b, ',');
         sl_json_cstr(b, cols[i].name);
         put_char(b, ':');
-        sl_json_value(b, &row->v[i]);
+        sl_json_value(b, &row->v[i], cols[i].desc);
     }
     put_char(b, '}');
 }
@@ -506,11 +553,25 @@ void sl_json_row_key(sl_buf *b, const sl_row *row, const sl_plan *plan)
         sl_json_cstr(b, plan->cols[k].name);
         sl_buf_putc(b, ':');
         if ((uint32_t)k < row->ncols)
-            sl_json_value(b, &row->v[k]);
+            sl_json_value(b, &row->v[k], plan->cols[k].desc);
         else
             sl_buf_puts(b, "null");
     }
     sl_buf_putc(b, '}');
+}
+
+/* A type's SQL spelling as a JSON string ("BIGINT", "ARRAY<VARCHAR>"). */
+static void put_type(sl_buf *b, sl_type type, const sl_typedesc *desc)
+{
+    sl_buf name = SL_BUF_INIT;
+
+    if (!desc) {
+        sl_json_cstr(b, sl_type_name(type));
+        return;
+    }
+    sl_typedesc_format(desc, &name);
+    sl_json_str(b, name.data, name.len);
+    sl_buf_free(&name);
 }
 
 void sl_json_out_columns(sl_buf *b, int ncols, const sl_outcol *cols)
@@ -522,7 +583,7 @@ void sl_json_out_columns(sl_buf *b, int ncols, const sl_outcol *cols)
         sl_buf_puts(b, "{\"name\":");
         sl_json_cstr(b, cols[i].name);
         sl_buf_puts(b, ",\"type\":");
-        sl_json_cstr(b, sl_type_name(cols[i].type));
+        put_type(b, cols[i].type, cols[i].desc);
         sl_buf_putc(b, '}');
     }
     sl_buf_putc(b, ']');
@@ -548,7 +609,7 @@ void sl_json_schema_columns(sl_buf *b, const sl_schema *s)
         sl_buf_puts(b, "{\"name\":");
         sl_json_cstr(b, s->cols[i].name);
         sl_buf_puts(b, ",\"type\":");
-        sl_json_cstr(b, sl_type_name(s->cols[i].type));
+        put_type(b, s->cols[i].type, s->cols[i].desc);
         sl_buf_puts(b, s->cols[i].key ? ",\"key\":true}" : ",\"key\":false}");
     }
     sl_buf_putc(b, ']');

@@ -10,7 +10,9 @@
  *     null;
  *   - TIMESTAMP is an ISO-8601 UTC string with milliseconds ("2026-11-24T10:00:00.000Z")
  *     for years 0000 to 9999, and the epoch-ms integer outside that range;
- *   - INT and BIGINT are integers, BOOLEAN true/false, NULL null. */
+ *   - INT and BIGINT are integers, BOOLEAN true/false, NULL null;
+ *   - BYTES is a base64 string; ARRAY a JSON array; MAP an object; STRUCT an object
+ *     with every field of its type, in the type's order. */
 #ifndef SL_JSON_OUT_H
 #define SL_JSON_OUT_H
 
@@ -36,7 +38,8 @@ void sl_json_double(sl_buf *b, double d);
 /* An unsigned integer (a sequence number) in decimal, without printf. */
 void sl_json_uint(sl_buf *b, uint64_t v);
 void sl_json_timestamp(sl_buf *b, int64_t ms);
-void sl_json_value(sl_buf *b, const sl_value *v);
+/* v as JSON; desc (borrowed) types an ARRAY, MAP or STRUCT value (NULL for others). */
+void sl_json_value(sl_buf *b, const sl_value *v, const sl_typedesc *desc);
 
 /* Formats epoch ms as "YYYY-MM-DDTHH:MM:SS.mmmZ" into out (NUL-terminated).  Returns 0,
  * or -1 when the year is outside 0000..9999 (out is then left empty). */

@@ -80,7 +80,8 @@ class Case:
                 self.columns = []
                 for l, n in body:
                     if l.strip():
-                        parts = l.split()
+                        # The type is the rest of the line: "MAP<VARCHAR, INT>".
+                        parts = l.strip().split(None, 1)
                         if len(parts) != 2:
                             self._fail(n, "expected NAME TYPE")
                         self.columns.append((parts[0], parts[1]))

@@ -443,9 +443,12 @@ static void test_integer_overflow(void **state)
 
 static void test_agg_functions(void **state)
 {
-    sl_aggcall sum = {SL_AGG_SUM, NULL, SL_T_BIGINT, 0}, dsum = {SL_AGG_SUM, NULL, SL_T_DOUBLE, 0};
-    sl_aggcall cnt = {SL_AGG_COUNT, NULL, SL_T_BIGINT, 0}, avg = {SL_AGG_AVG, NULL, SL_T_DOUBLE, 0};
-    sl_aggcall mn = {SL_AGG_MIN, NULL, SL_T_VARCHAR, 0}, mx = {SL_AGG_MAX, NULL, SL_T_VARCHAR, 0};
+    sl_aggcall sum = {SL_AGG_SUM, NULL, SL_T_BIGINT, 0, NULL},
+               dsum = {SL_AGG_SUM, NULL, SL_T_DOUBLE, 0, NULL};
+    sl_aggcall cnt = {SL_AGG_COUNT, NULL, SL_T_BIGINT, 0, NULL},
+               avg = {SL_AGG_AVG, NULL, SL_T_DOUBLE, 0, NULL};
+    sl_aggcall mn = {SL_AGG_MIN, NULL, SL_T_VARCHAR, 0, NULL},
+               mx = {SL_AGG_MAX, NULL, SL_T_VARCHAR, 0, NULL};
     sl_agg_state st;
     sl_value null = sl_null(), big = sl_int(SL_T_BIGINT, INT64_MAX), one = sl_int(SL_T_INT, 1);
     char text[16];
@@ -621,12 +624,12 @@ static sl_plan *full_agg_plan(sl_arena *a, int64_t size, int64_t grace, sl_emit 
 {
     sl_expr *groups[] = {ex_scol(a, C_USERID)};
     sl_aggcall aggs[] = {
-        {SL_AGG_COUNT, NULL, SL_T_BIGINT, 0},
-        {SL_AGG_COUNT, ex_scol(a, C_N), SL_T_BIGINT, 0},
-        {SL_AGG_SUM, ex_scol(a, C_N), SL_T_BIGINT, 0},
-        {SL_AGG_AVG, ex_scol(a, C_N), SL_T_DOUBLE, 0},
-        {SL_AGG_MIN, ex_scol(a, C_PAGE), SL_T_VARCHAR, 0},
-        {SL_AGG_MAX, ex_scol(a, C_D), SL_T_DOUBLE, 0},
+        {SL_AGG_COUNT, NULL, SL_T_BIGINT, 0, NULL},
+        {SL_AGG_COUNT, ex_scol(a, C_N), SL_T_BIGINT, 0, NULL},
+        {SL_AGG_SUM, ex_scol(a, C_N), SL_T_BIGINT, 0, NULL},
+        {SL_AGG_AVG, ex_scol(a, C_N), SL_T_DOUBLE, 0, NULL},
+        {SL_AGG_MIN, ex_scol(a, C_PAGE), SL_T_VARCHAR, 0, NULL},
+        {SL_AGG_MAX, ex_scol(a, C_D), SL_T_DOUBLE, 0, NULL},
     };
     sl_node *agg = node_agg(a, node_source(a), size, grace, emit, 1, groups, 6, aggs);
 
@@ -637,7 +640,7 @@ static sl_plan *full_agg_plan(sl_arena *a, int64_t size, int64_t grace, sl_emit 
 static sl_plan *count_plan(sl_arena *a, int64_t size, int64_t grace, sl_emit emit)
 {
     sl_expr *groups[] = {ex_scol(a, C_USERID)};
-    sl_aggcall aggs[] = {{SL_AGG_COUNT, NULL, SL_T_BIGINT, 0}};
+    sl_aggcall aggs[] = {{SL_AGG_COUNT, NULL, SL_T_BIGINT, 0, NULL}};
     sl_node *agg = node_agg(a, node_source(a), size, grace, emit, 1, groups, 1, aggs);
 
     return plan_new(a, agg, emit);
@@ -978,7 +981,7 @@ static void test_having_project(void **state)
 {
     sl_arena *a = sl_arena_new();
     sl_expr *groups[] = {ex_scol(a, C_USERID)};
-    sl_aggcall aggs[] = {{SL_AGG_COUNT, NULL, SL_T_BIGINT, 0}};
+    sl_aggcall aggs[] = {{SL_AGG_COUNT, NULL, SL_T_BIGINT, 0, NULL}};
     sl_node *agg = node_agg(a, node_source(a), 10, 0, SL_EMIT_CHANGES, 1, groups, 1, aggs);
     sl_node *having = node_filter(
         a, agg,

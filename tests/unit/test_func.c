@@ -26,15 +26,15 @@
 
 /* The stream T and its one row. */
 static sl_column t_cols[] = {
-    {"S", SL_T_VARCHAR, false, false},  {"N", SL_T_INT, false, false},
-    {"I", SL_T_INT, false, false},      {"B", SL_T_BIGINT, false, false},
-    {"D", SL_T_DOUBLE, false, false},   {"TS", SL_T_TIMESTAMP, false, false},
-    {"J", SL_T_VARCHAR, false, false},  {"E", SL_T_VARCHAR, false, false},
-    {"U", SL_T_VARCHAR, false, false},  {"F", SL_T_BOOLEAN, false, false},
-    {"NS", SL_T_VARCHAR, false, false},
+    {"S", SL_T_VARCHAR, false, false, NULL},  {"N", SL_T_INT, false, false, NULL},
+    {"I", SL_T_INT, false, false, NULL},      {"B", SL_T_BIGINT, false, false, NULL},
+    {"D", SL_T_DOUBLE, false, false, NULL},   {"TS", SL_T_TIMESTAMP, false, false, NULL},
+    {"J", SL_T_VARCHAR, false, false, NULL},  {"E", SL_T_VARCHAR, false, false, NULL},
+    {"U", SL_T_VARCHAR, false, false, NULL},  {"F", SL_T_BOOLEAN, false, false, NULL},
+    {"NS", SL_T_VARCHAR, false, false, NULL},
 };
 #define T_NCOLS ((int)(sizeof(t_cols) / sizeof(t_cols[0])))
-static const sl_schema t_schema = {"T", false, T_NCOLS, t_cols, -1, 0, 0};
+static const sl_schema t_schema = {"T", false, T_NCOLS, t_cols, -1, 0, 0, NULL};
 
 static const char json_doc[] = "{\"a\": {\"b\": [1, {\"c\": \"x\\u00e9\\\"\"}]}, \"n\": null, "
                                "\"arr\": [1, 2 , 3], \"o\": {\"k\" : [true, false]}}";
@@ -396,7 +396,8 @@ static void test_errors(void **state)
         {"CAST(f AS INT)", SL_ERR_TYPE_ERROR, 8, "cannot cast BOOLEAN to INT"},
         {"CAST(ts AS DOUBLE)", SL_ERR_TYPE_ERROR, 8, "cannot cast TIMESTAMP to DOUBLE"},
         {"CAST(i AS FLOAT8)", SL_ERR_SYNTAX_ERROR, 18,
-         "near \"FLOAT8\": expected a type (BOOLEAN, INT, BIGINT, DOUBLE, VARCHAR, TIMESTAMP)"},
+         "near \"FLOAT8\": expected a type (BOOLEAN, INT, BIGINT, DOUBLE, DECIMAL, VARCHAR, "
+         "TIMESTAMP, BYTES, ARRAY, MAP, STRUCT)"},
         {"i LIKE 'a'", SL_ERR_TYPE_ERROR, 10, "cannot apply 'LIKE' to INT and VARCHAR"},
         {"s LIKE 'a' ESCAPE 'ab'", SL_ERR_TYPE_ERROR, 26, "ESCAPE must be a single character"},
         {"i IN (1, 'a')", SL_ERR_TYPE_ERROR, 10, "cannot apply 'IN' to INT and VARCHAR"},
@@ -420,8 +421,22 @@ static void test_errors(void **state)
         {"COALESCE(NULL)", SL_ERR_TYPE_ERROR, 8,
          "every argument of COALESCE is NULL: CAST one to give the result a type"},
         {"UNIX_TIMESTAMP(b)", SL_ERR_TYPE_ERROR, 8, "cannot apply UNIX_TIMESTAMP to (BIGINT)"},
-        {"SPLIT(s, ',')", SL_ERR_UNSUPPORTED, 8,
-         "SPLIT returns ARRAY<VARCHAR>, and ARRAY is not supported yet"},
+        {"SPLIT(s, 1)", SL_ERR_TYPE_ERROR, 8, "cannot apply SPLIT to (VARCHAR, INT)"},
+        {"SPLIT(s, ',') + 1", SL_ERR_TYPE_ERROR, 22, "cannot apply '+' to ARRAY<VARCHAR> and INT"},
+        {"SPLIT(s, ',')['a']", SL_ERR_TYPE_ERROR, 22,
+         "the subscript of ARRAY<VARCHAR> must be an INT or BIGINT, not VARCHAR"},
+        {"s[1]", SL_ERR_TYPE_ERROR, 9, "cannot subscript VARCHAR: only an ARRAY or a MAP"},
+        {"s->x", SL_ERR_TYPE_ERROR, 9, "cannot apply '->' to VARCHAR: only a STRUCT has fields"},
+        {"GREATEST(SPLIT(s, ','), SPLIT(s, ','))", SL_ERR_TYPE_ERROR, 8,
+         "cannot apply GREATEST to (ARRAY<VARCHAR>, ARRAY<VARCHAR>)"},
+        {"CAST(SPLIT(s, ',') AS VARCHAR)", SL_ERR_TYPE_ERROR, 8,
+         "cannot cast ARRAY<VARCHAR> to VARCHAR"},
+        {"SPLIT(s, ',') < SPLIT(s, ',')", SL_ERR_TYPE_ERROR, 22,
+         "cannot apply '<' to ARRAY<VARCHAR> and ARRAY<VARCHAR>"},
+        {"CAST(s AS MAP<INT, INT>)", SL_ERR_TYPE_ERROR, 22, "the keys of a MAP must be VARCHAR"},
+        {"CAST(s AS DECIMAL(40, 2))", SL_ERR_TYPE_ERROR, 26,
+         "the precision of a DECIMAL must lie between 1 and 38"},
+        {"CAST(s AS STRUCT<a INT, A INT>)", SL_ERR_SYNTAX_ERROR, 32, "duplicate field name 'A'"},
         {"NOSUCH(s)", SL_ERR_UNSUPPORTED, 8, "unknown function 'NOSUCH'"},
         {"UCASE(*)", SL_ERR_SYNTAX_ERROR, 8, "UCASE does not accept '*'"},
         {"TIMESTAMPTOSTRING(ts, 'yyyy-qq')", SL_ERR_TYPE_ERROR, 30,

@@ -37,19 +37,19 @@ static const char *double_json(double d)
 static const char *value_json(sl_value v)
 {
     sl_buf_reset(&out);
-    sl_json_value(&out, &v);
+    sl_json_value(&out, &v, NULL);
     return out.data;
 }
 
 /* PAGEVIEWS (ID INT KEY, PRICE DOUBLE, NAME VARCHAR, BIG BIGINT, OK BOOLEAN, TS TIMESTAMP,
  * "Quoted" VARCHAR). */
 static sl_column cols[] = {
-    {"ID", SL_T_INT, true, false},         {"PRICE", SL_T_DOUBLE, false, false},
-    {"NAME", SL_T_VARCHAR, false, false},  {"BIG", SL_T_BIGINT, false, false},
-    {"OK", SL_T_BOOLEAN, false, false},    {"TS", SL_T_TIMESTAMP, false, false},
-    {"Quoted", SL_T_VARCHAR, false, true},
+    {"ID", SL_T_INT, true, false, NULL},         {"PRICE", SL_T_DOUBLE, false, false, NULL},
+    {"NAME", SL_T_VARCHAR, false, false, NULL},  {"BIG", SL_T_BIGINT, false, false, NULL},
+    {"OK", SL_T_BOOLEAN, false, false, NULL},    {"TS", SL_T_TIMESTAMP, false, false, NULL},
+    {"Quoted", SL_T_VARCHAR, false, true, NULL},
 };
-static sl_schema schema = {"PAGEVIEWS", false, 7, cols, -1, SL_DEFAULT_RETENTION_MS, 0};
+static sl_schema schema = {"PAGEVIEWS", false, 7, cols, -1, SL_DEFAULT_RETENTION_MS, 0, NULL};
 
 #define NOW 1000000
 
@@ -258,10 +258,10 @@ static void test_values(void **state)
 
 static void test_row_and_key(void **state)
 {
-    sl_outcol oc[] = {{"WINDOWSTART", SL_T_BIGINT},
-                      {"WINDOWEND", SL_T_BIGINT},
-                      {"PAGEID", SL_T_VARCHAR},
-                      {"C", SL_T_BIGINT}};
+    sl_outcol oc[] = {{"WINDOWSTART", SL_T_BIGINT, NULL},
+                      {"WINDOWEND", SL_T_BIGINT, NULL},
+                      {"PAGEID", SL_T_VARCHAR, NULL},
+                      {"C", SL_T_BIGINT, NULL}};
     int keys[] = {0, 1, 2};
     sl_plan plan = {.ncols = 4, .cols = oc, .nkeys = 3, .keys = keys};
     sl_value v[] = {sl_int(SL_T_BIGINT, 0), sl_int(SL_T_BIGINT, 60000), sl_str("home", 4),
@@ -289,8 +289,9 @@ static void test_row_and_key(void **state)
 
 static void test_schema_columns(void **state)
 {
-    sl_column two[] = {{"ID", SL_T_INT, true, false}, {"name", SL_T_VARCHAR, false, true}};
-    sl_schema s = {"S", false, 2, two, -1, 0, 0};
+    sl_column two[] = {{"ID", SL_T_INT, true, false, NULL},
+                       {"name", SL_T_VARCHAR, false, true, NULL}};
+    sl_schema s = {"S", false, 2, two, -1, 0, 0, NULL};
 
     (void)state;
     sl_buf_reset(&out);
@@ -435,10 +436,12 @@ static void test_decode_type_errors(void **state)
 
 static void test_rowtime(void **state)
 {
-    sl_column tcols[] = {{"ID", SL_T_INT, false, false}, {"EVENT_TS", SL_T_BIGINT, false, false}};
-    sl_schema ts_schema = {"T", false, 2, tcols, 1, SL_DEFAULT_RETENTION_MS, 0};
-    sl_column scols[] = {{"ID", SL_T_INT, false, false}, {"AT", SL_T_VARCHAR, false, false}};
-    sl_schema str_schema = {"U", false, 2, scols, 1, SL_DEFAULT_RETENTION_MS, 0};
+    sl_column tcols[] = {{"ID", SL_T_INT, false, false, NULL},
+                         {"EVENT_TS", SL_T_BIGINT, false, false, NULL}};
+    sl_schema ts_schema = {"T", false, 2, tcols, 1, SL_DEFAULT_RETENTION_MS, 0, NULL};
+    sl_column scols[] = {{"ID", SL_T_INT, false, false, NULL},
+                         {"AT", SL_T_VARCHAR, false, false, NULL}};
+    sl_schema str_schema = {"U", false, 2, scols, 1, SL_DEFAULT_RETENTION_MS, 0, NULL};
     sl_error err;
     size_t n;
     sl_row **rows;
@@ -976,14 +979,14 @@ static bool check_body(const sl_schema *s, const char *body, size_t len, bool nd
 
 static void test_decode_differential(void **state)
 {
-    sl_column tcols[] = {{"ID", SL_T_INT, false, false},
-                         {"EVENT_TS", SL_T_BIGINT, false, false},
-                         {"NAME", SL_T_VARCHAR, false, false}};
-    sl_schema ts_schema = {"T", false, 3, tcols, 1, SL_DEFAULT_RETENTION_MS, 0};
-    sl_column scols[] = {{"ID", SL_T_BIGINT, false, false},
-                         {"AT", SL_T_VARCHAR, false, false},
-                         {"id", SL_T_DOUBLE, false, true}};
-    sl_schema str_schema = {"U", false, 3, scols, 1, SL_DEFAULT_RETENTION_MS, 0};
+    sl_column tcols[] = {{"ID", SL_T_INT, false, false, NULL},
+                         {"EVENT_TS", SL_T_BIGINT, false, false, NULL},
+                         {"NAME", SL_T_VARCHAR, false, false, NULL}};
+    sl_schema ts_schema = {"T", false, 3, tcols, 1, SL_DEFAULT_RETENTION_MS, 0, NULL};
+    sl_column scols[] = {{"ID", SL_T_BIGINT, false, false, NULL},
+                         {"AT", SL_T_VARCHAR, false, false, NULL},
+                         {"id", SL_T_DOUBLE, false, true, NULL}};
+    sl_schema str_schema = {"U", false, 3, scols, 1, SL_DEFAULT_RETENTION_MS, 0, NULL};
     const sl_schema *schemas[] = {&schema, &ts_schema, &str_schema};
     sl_buf b = SL_BUF_INIT;
     long valid = 0, valid_fast = 0, total = 0, total_fast = 0, accepted = 0;

@@ -73,6 +73,13 @@ static void render(const sl_ast_expr *e, char *out, size_t cap)
         render(e->u.binary.right, out, cap);
         strncat(out, ")", cap - strlen(out) - 1);
         break;
+    case SL_AST_FIELD:
+        strncat(out, "(-> ", cap - strlen(out) - 1);
+        render(e->u.field.arg, out, cap);
+        strncat(out, " ", cap - strlen(out) - 1);
+        strncat(out, e->u.field.name, cap - strlen(out) - 1);
+        strncat(out, ")", cap - strlen(out) - 1);
+        break;
     case SL_AST_CALL:
         snprintf(out + n, cap - n, "%s(%s", e->u.call.name, e->u.call.star ? "*" : "");
         for (int i = 0; i < e->u.call.nargs; i++) {
@@ -458,7 +465,8 @@ static void test_errors(void **state)
         {"CREATE STREAM s (a INT, a BIGINT)", SL_ERR_SYNTAX_ERROR, 1, 25,
          "duplicate column name 'A'"},
         {"CREATE STREAM s (a FOO)", SL_ERR_SYNTAX_ERROR, 1, 20,
-         "near \"FOO\": expected a type (BOOLEAN, INT, BIGINT, DOUBLE, VARCHAR, TIMESTAMP)"},
+         "near \"FOO\": expected a type (BOOLEAN, INT, BIGINT, DOUBLE, DECIMAL, VARCHAR, "
+         "TIMESTAMP, BYTES, ARRAY, MAP, STRUCT)"},
         {"SELECT a FROM s EMIT SOON", SL_ERR_SYNTAX_ERROR, 1, 22,
          "near \"SOON\": expected CHANGES or FINAL"},
         {"SELECT a FROM s WINDOW TUMBLING (SIZE 0 SECONDS) GROUP BY a", SL_ERR_SYNTAX_ERROR, 1, 39,

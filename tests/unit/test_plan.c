@@ -15,15 +15,15 @@
 #include <string.h>
 
 static sl_column pv_cols[] = {
-    {"VIEWTIME", SL_T_BIGINT, false, false}, {"USERID", SL_T_VARCHAR, true, false},
-    {"PAGEID", SL_T_VARCHAR, false, false},  {"DURATION", SL_T_INT, false, false},
-    {"PRICE", SL_T_DOUBLE, false, false},    {"OK", SL_T_BOOLEAN, false, false},
-    {"TS", SL_T_TIMESTAMP, false, false},
+    {"VIEWTIME", SL_T_BIGINT, false, false, NULL}, {"USERID", SL_T_VARCHAR, true, false, NULL},
+    {"PAGEID", SL_T_VARCHAR, false, false, NULL},  {"DURATION", SL_T_INT, false, false, NULL},
+    {"PRICE", SL_T_DOUBLE, false, false, NULL},    {"OK", SL_T_BOOLEAN, false, false, NULL},
+    {"TS", SL_T_TIMESTAMP, false, false, NULL},
 };
-static const sl_schema pageviews = {"PAGEVIEWS", false, 7, pv_cols, -1, 0, 0};
+static const sl_schema pageviews = {"PAGEVIEWS", false, 7, pv_cols, -1, 0, 0, NULL};
 
-static sl_column mixed_cols[] = {{"camelCase", SL_T_INT, false, true}};
-static const sl_schema mixed = {"Mixed", true, 1, mixed_cols, -1, 0, 0};
+static sl_column mixed_cols[] = {{"camelCase", SL_T_INT, false, true, NULL}};
+static const sl_schema mixed = {"Mixed", true, 1, mixed_cols, -1, 0, 0, NULL};
 
 static const sl_schema *lookup(void *ctx, const char *name)
 {

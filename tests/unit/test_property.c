@@ -25,8 +25,9 @@
 
 enum { NEVENTS = 300, BLOCK = 7, STEP_MS = 7, MAXLINES = 8192 };
 
-static sl_column s_cols[] = {{"K", SL_T_VARCHAR, false, false}, {"V", SL_T_INT, false, false}};
-static const sl_schema s_schema = {"S", false, 2, s_cols, -1, 0, 0};
+static sl_column s_cols[] = {{"K", SL_T_VARCHAR, false, false, NULL},
+                             {"V", SL_T_INT, false, false, NULL}};
+static const sl_schema s_schema = {"S", false, 2, s_cols, -1, 0, 0, NULL};
 
 static const sl_schema *lookup(void *ctx, const char *name)
 {

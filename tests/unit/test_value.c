@@ -76,10 +76,10 @@ static void test_value_hash(void **state)
 
 static void test_schema(void **state)
 {
-    sl_column cols[] = {{"ID", SL_T_BIGINT, true, false},
-                        {"camelCase", SL_T_VARCHAR, false, true},
-                        {"NAME", SL_T_VARCHAR, false, false}};
-    sl_schema s = {"S", false, 3, cols, 0, 1000, 5};
+    sl_column cols[] = {{"ID", SL_T_BIGINT, true, false, NULL},
+                        {"camelCase", SL_T_VARCHAR, false, true, NULL},
+                        {"NAME", SL_T_VARCHAR, false, false, NULL}};
+    sl_schema s = {"S", false, 3, cols, 0, 1000, 5, NULL};
     sl_schema *c = sl_schema_copy(&s);
 
     (void)state;
