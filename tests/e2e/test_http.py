@@ -418,6 +418,36 @@ class TestIngest(Base):
                                         "D": 1.0, "B": False, "S": "",
                                         "T": "1970-01-01T00:00:00.000Z"}])
 
+    def test_nested_values_checked_by_type(self):
+        s = self.make_stream("TAGS ARRAY<INT>, M MAP<VARCHAR, BOOLEAN>, "
+                             "A STRUCT<CITY VARCHAR, GEO STRUCT<LAT DOUBLE>>, BLOB BYTES")
+        cases = [("TAGS", [1, "2"], '"TAGS[2]": expected INT, got string'),
+                 ("TAGS", {"a": 1}, '"TAGS": expected ARRAY<INT>, got object'),
+                 ("M", {"x": 1}, '"M["x"]": expected BOOLEAN, got integer'),
+                 ("A", {"geo": {"lat": "n"}}, '"A.GEO.LAT": expected DOUBLE, got string'),
+                 ("A", {"city": "x", "CITY": "y"}, '"A": field CITY is given twice'),
+                 ("A", [1], '"A": expected STRUCT<CITY VARCHAR, GEO STRUCT<LAT DOUBLE>>, '
+                            'got array'),
+                 ("BLOB", "not base64!", '"BLOB": "not base64!" is not base64'),
+                 ("BLOB", 5, '"BLOB": expected BYTES, got integer')]
+        for field, value, message in cases:
+            for ndjson in (False, True):
+                r = self.server.post_events(s, [{"ROWTIME": 1}, {"ROWTIME": 2, field: value}],
+                                            ndjson=ndjson)
+                err = self.assertApiError(r, 400, "BAD_EVENT")
+                self.assertEqual((err.get("index"), err.get("field"), err.get("message")),
+                                 (1, field, message))
+        self.assertEqual(self.server.count(s), 0)
+        # Well-typed values come back as they went in (keys of a STRUCT by any case).
+        self.server.ingest(s, {"ROWTIME": 3, "TAGS": [3, None, -1], "M": {"b": True, "a": False},
+                               "A": {"City": "Oslo", "geo": None}, "BLOB": "3q2+7w=="})
+        out = self.server.batch("SELECT TAGS, M, A, BLOB, A->CITY, TAGS[3] AS T3 FROM %s" % s)
+        self.assertEqual(out["columns"][2], {"name": "A", "type":
+                                             "STRUCT<CITY VARCHAR, GEO STRUCT<LAT DOUBLE>>"})
+        self.assertEqual(out["rows"], [{"TAGS": [3, None, -1], "M": {"b": True, "a": False},
+                                        "A": {"CITY": "Oslo", "GEO": None}, "BLOB": "3q2+7w==",
+                                        "CITY": "Oslo", "T3": -1}])
+
     def test_empty_body_is_400(self):
         s = self.make_stream()
         for ctype in ("application/json", st.NDJSON):
