@@ -18,14 +18,15 @@
 #include <stdbool.h>
 
 typedef enum sl_ast_kind {
-    SL_AST_LITERAL, /* u.lit: NULL, BOOLEAN, INT, BIGINT, DOUBLE or VARCHAR */
+    SL_AST_LITERAL, /* u.lit: NULL, BOOLEAN, INT, BIGINT, DOUBLE, DECIMAL or VARCHAR */
     SL_AST_COLUMN,  /* u.col: a column, or ROWTIME / WINDOWSTART / WINDOWEND */
     SL_AST_UNARY,   /* u.unary: NOT, NEG, IS_NULL, IS_NOT_NULL */
     SL_AST_BINARY,  /* u.binary */
     SL_AST_CALL,    /* u.call: a function call, aggregate or scalar */
     SL_AST_CAST,    /* u.cast: CAST(arg AS type) */
     SL_AST_NARY,    /* u.nary: [NOT] LIKE, [NOT] IN, [NOT] BETWEEN, CASE */
-    SL_AST_FIELD    /* u.field: `arg->name` (a STRUCT's field) */
+    SL_AST_FIELD,   /* u.field: `arg->name` (a STRUCT's field) */
+    SL_AST_CTOR     /* u.ctor: ARRAY[...], MAP(k := v, ...), STRUCT(name := v, ...) */
 } sl_ast_kind;
 
 typedef struct sl_ast_expr sl_ast_expr;
@@ -62,6 +63,15 @@ struct sl_ast_expr {
             sl_ast_expr *arg;
             char *name; /* normalised */
         } field;
+        /* ARRAY: the elements; MAP: keys and values alternately; STRUCT: the values,
+         * named by names[] (quoted[] says which were quoted). */
+        struct {
+            sl_type kind; /* SL_T_ARRAY, SL_T_MAP or SL_T_STRUCT */
+            int nargs;
+            sl_ast_expr **args;
+            char **names;
+            bool *quoted;
+        } ctor;
         /* Operands as in plan.h's SL_EX_NARY: LIKE [x, pattern(, escape)], IN [x, v...],
          * BETWEEN [x, low, high], CASE [(operand,) when, then, ...(, else)]. */
         struct {

@@ -7,12 +7,14 @@
  * the expression's height, which the parser bounds by SL_MAX_EXPR_DEPTH. */
 #include "plan.h"
 
+#include "decimal.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* A double in the shortest form that reads back as the same value, always with a
- * decimal point or an exponent so that it does not read as an integer. */
+/* A double in the shortest form that reads back as the same value, always with an
+ * exponent so that it reads back as a DOUBLE (1.5E0), not as an INT or a DECIMAL. */
 static void format_double(double d, sl_buf *out)
 {
     char text[40];
@@ -23,8 +25,8 @@ static void format_double(double d, sl_buf *out)
             break;
     }
     sl_buf_puts(out, text);
-    if (!strpbrk(text, ".eEn"))
-        sl_buf_puts(out, ".0");
+    if (!strpbrk(text, "eEn"))
+        sl_buf_puts(out, "E0");
 }
 
 static void format_value(const sl_value *v, sl_buf *out)
@@ -43,6 +45,9 @@ static void format_value(const sl_value *v, sl_buf *out)
         break;
     case SL_T_DOUBLE:
         format_double(v->u.d, out);
+        break;
+    case SL_T_DECIMAL:
+        sl_decimal_append(v, out);
         break;
     case SL_T_VARCHAR:
         sl_buf_putc(out, '\'');
@@ -65,7 +70,7 @@ static void format_value(const sl_value *v, sl_buf *out)
 static void format_operand(const sl_expr *e, const sl_outcol *cols, sl_buf *out)
 {
     bool leaf = e->kind == SL_EX_LITERAL || e->kind == SL_EX_ROWTIME || e->kind == SL_EX_CAST ||
-                e->kind == SL_EX_CALL || e->kind == SL_EX_FIELD ||
+                e->kind == SL_EX_CALL || e->kind == SL_EX_FIELD || e->kind == SL_EX_CTOR ||
                 (e->kind == SL_EX_BINARY && e->u.binary.op == SL_OP_SUBSCRIPT) ||
                 (e->kind == SL_EX_NARY && e->u.nary.op == SL_OP_CASE) ||
                 (e->kind == SL_EX_COLUMN && !strchr(cols[e->u.col].name, ' '));
@@ -180,6 +185,30 @@ void sl_expr_format(const sl_expr *e, const sl_outcol *cols, sl_buf *out)
         sl_typedesc_format(sl_typedesc_of(e->type, e->desc), out);
         sl_buf_putc(out, ')');
         break;
+    case SL_EX_CTOR: {
+        sl_expr *const *a = e->u.ctor.args;
+        int n = e->u.ctor.nargs;
+
+        if (e->type == SL_T_ARRAY) {
+            sl_buf_puts(out, "ARRAY[");
+            format_list(a, n, cols, out);
+            sl_buf_putc(out, ']');
+            break;
+        }
+        sl_buf_puts(out, e->type == SL_T_MAP ? "MAP(" : "STRUCT(");
+        for (int i = 0; i < n; i += e->type == SL_T_MAP ? 2 : 1) {
+            if (i)
+                sl_buf_puts(out, ", ");
+            if (e->type == SL_T_MAP)
+                sl_expr_format(a[i], cols, out);
+            else
+                sl_buf_puts(out, e->desc->fields[i].name);
+            sl_buf_puts(out, " := ");
+            sl_expr_format(a[e->type == SL_T_MAP ? i + 1 : i], cols, out);
+        }
+        sl_buf_putc(out, ')');
+        break;
+    }
     case SL_EX_FIELD:
         format_operand(e->u.field.arg, cols, out);
         sl_buf_printf(out, "->%s", e->u.field.arg->desc->fields[e->u.field.index].name);

@@ -210,6 +210,8 @@ static sl_tok punct(sl_lexer *lx)
         return d == '>' ? SL_TK_ARROW : SL_TK_MINUS;
     case '[':
         return SL_TK_LBRACKET;
+    case ':':
+        return d == '=' ? SL_TK_ASSIGN : SL_TK__COUNT;
     case ']':
         return SL_TK_RBRACKET;
     case '/':
@@ -265,7 +267,7 @@ int sl_lexer_next(sl_lexer *lx, sl_token *tok, sl_error *err)
                                 "unrecognized token: \"\\x%02X\"", (unsigned)c);
         }
         size_t n = (tok->kind == SL_TK_LE || tok->kind == SL_TK_GE || tok->kind == SL_TK_NE ||
-                    tok->kind == SL_TK_ARROW);
+                    tok->kind == SL_TK_ARROW || tok->kind == SL_TK_ASSIGN);
         for (size_t i = 0; i <= n; i++)
             advance(lx);
     }

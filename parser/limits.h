@@ -16,8 +16,14 @@
 #define SL_MAX_LIST 1000
 /* Longest pattern of TIMESTAMPTOSTRING / STRINGTOTIMESTAMP, in bytes. */
 #define SL_MAX_TIME_PATTERN 256
-/* Longest string LPAD, RPAD, REPLACE or CONCAT may build, in bytes (longer: NULL). */
+/* Longest string LPAD, RPAD, REPLACE or CONCAT may build, in bytes, and longest encoding
+ * of an array SPLIT, COLLECT_LIST, COLLECT_SET or TOPK may build (longer: NULL). */
 #define SL_MAX_BUILT_STRING (16 * 1024 * 1024)
+/* Most elements an array of COLLECT_LIST or COLLECT_SET keeps (ksqlDB's
+ * ksql.functions.collect_list.limit as Confluent Cloud sets it); later ones are left out. */
+#define SL_MAX_COLLECT 1000
+/* Largest k of TOPK(x, k). */
+#define SL_MAX_TOPK 1000
 /* Most statements in one POST /v1/statements body. */
 #define SL_MAX_STATEMENTS 1000
 /* Longest SQL text, in bytes. */
@@ -38,6 +44,12 @@
 #define SL_MAX_OUTPUT_HISTORY 100000
 /* Late rows a query keeps in memory for its late stream's `?from=SEQ`. */
 #define SL_MAX_LATE_HISTORY 10000
+/* Default --checkpoint-interval: how long a persistent query that changed goes without
+ * a checkpoint, at most, in ms (checkpoints are taken by the once-a-second upkeep). */
+#define SL_DEFAULT_CHECKPOINT_INTERVAL_MS 10000
+/* Events a persistent query may read after its last checkpoint before the next upkeep
+ * takes one, however short the time. */
+#define SL_CHECKPOINT_EVENTS 100000
 /* Default --max-body, bytes. */
 #define SL_DEFAULT_MAX_BODY (64ull * 1024 * 1024)
 /* Default --subscriber-buffer, bytes. */

@@ -17,6 +17,7 @@
 #include "parse.h"
 
 #include "ast.h"
+#include "decimal.h"
 #include "lexer.h"
 #include "limits.h"
 
@@ -102,7 +103,7 @@ static int expect(parser *p, sl_tok kind)
 
     if (accept(p, kind))
         return 0;
-    if (kind >= SL_TK_LPAREN && kind <= SL_TK_RBRACKET)
+    if (kind >= SL_TK_LPAREN && kind <= SL_TK_ASSIGN)
         snprintf(what, sizeof(what), "'%s'", sl_tok_name(kind));
     else
         snprintf(what, sizeof(what), "%s", sl_tok_name(kind));
@@ -270,11 +271,25 @@ static int int_value(parser *p, bool negative, sl_value *out)
     return 0;
 }
 
-/* Converts the DECIMAL lookahead, negated when negative, to a DOUBLE.  Does not consume
- * it. */
-static int double_value(parser *p, bool negative, sl_value *out)
+/* Converts the DECIMAL lookahead (a number with a point or an exponent), negated when
+ * negative: with an exponent it is a DOUBLE (1.5E0), else an exact DECIMAL of its own
+ * precision and scale (1.50 is DECIMAL(3, 2)), as in ksqlDB.  A DOUBLE out of range,
+ * or a DECIMAL of more than SL_MAX_DECIMAL_DIGITS digits, is a SYNTAX_ERROR.  Does not
+ * consume it. */
+static int number_value(parser *p, bool negative, sl_value *out)
 {
     const sl_token *t = &p->tok;
+
+    if (!memchr(t->start, 'e', t->len) && !memchr(t->start, 'E', t->len)) {
+        if (sl_decimal_parse_literal(t->start, t->len, out) < 0)
+            return sl_error_set(p->err, SL_ERR_SYNTAX_ERROR, t->line, t->column,
+                                "near \"%.*s\": more than %d digits in a DECIMAL (write it with "
+                                "an exponent for a DOUBLE)",
+                                (int)t->len, t->start, SL_MAX_DECIMAL_DIGITS);
+        if (negative)
+            *out = sl_decimal_neg(out);
+        return 0;
+    }
     char *text = sl_arena_strndup(p->arena, t->start, t->len);
     double d = strtod(text, NULL);
 
@@ -339,7 +354,7 @@ static sl_ast_expr *literal(parser *p, bool negative, int line, int column)
             return NULL;
         break;
     case SL_TK_DECIMAL:
-        if (double_value(p, negative, &e->u.lit) < 0)
+        if (number_value(p, negative, &e->u.lit) < 0)
             return NULL;
         break;
     case SL_TK_STRING: {
@@ -637,8 +652,75 @@ static sl_ast_expr *parse_call(parser *p, char *name, int line, int column)
     return e;
 }
 
+/* ctor -> ARRAY '[' [expr {',' expr}] ']'
+ *       | MAP '(' [expr ':=' expr {',' expr ':=' expr}] ')'
+ *       | STRUCT '(' [name ':=' expr {',' name ':=' expr}] ')'
+ * The name (ARRAY, MAP or STRUCT, unquoted) has been read; the lookahead is '[' or '('. */
+static sl_ast_expr *parse_ctor(parser *p, sl_type kind, int line, int column)
+{
+    void *items = NULL, *names = NULL, *quoted = NULL;
+    int n = 0, cap = 0, nn = 0, ncap = 0, nq = 0, qcap = 0, height = 1;
+    sl_tok close = kind == SL_T_ARRAY ? SL_TK_RBRACKET : SL_TK_RPAREN;
+    sl_ast_expr *e;
+
+    next(p);
+    if (p->tok.kind != close) {
+        do {
+            if (n >= 2 * SL_MAX_LIST) {
+                sl_error_set(p->err, SL_ERR_LIMIT_EXCEEDED, p->tok.line, p->tok.column,
+                             "more than %d elements in one %s", SL_MAX_LIST, sl_type_name(kind));
+                return NULL;
+            }
+            if (kind == SL_T_STRUCT) {
+                bool q;
+                char *name = parse_name(p, &q);
+
+                if (!name || expect(p, SL_TK_ASSIGN) < 0)
+                    return NULL;
+                *(char **)push(p->arena, &names, &nn, &ncap, sizeof(name)) = name;
+                *(bool *)push(p->arena, &quoted, &nq, &qcap, sizeof(bool)) = q;
+            }
+            for (int k = 0; k < (kind == SL_T_MAP ? 2 : 1); k++) {
+                sl_ast_expr *arg;
+
+                if ((k == 1 && expect(p, SL_TK_ASSIGN) < 0) || !(arg = parse_expr(p)))
+                    return NULL;
+                *(sl_ast_expr **)push(p->arena, &items, &n, &cap, sizeof(arg)) = arg;
+                if (arg->height + 1 > height)
+                    height = arg->height + 1;
+            }
+        } while (accept(p, SL_TK_COMMA));
+    }
+    if (expect(p, close) < 0 || !(e = new_expr(p, SL_AST_CTOR, line, column, height)))
+        return NULL;
+    e->u.ctor.kind = kind;
+    e->u.ctor.nargs = n;
+    e->u.ctor.args = items;
+    e->u.ctor.names = names;
+    e->u.ctor.quoted = quoted;
+    return e;
+}
+
+/* The constructor an unquoted name starts when the next token is '[' (ARRAY) or '('
+ * (MAP, STRUCT); SL_T_NULL when it is not one. */
+static sl_type ctor_kind(const sl_token *name, const sl_token *next_tok)
+{
+    if (name->kind != SL_TK_IDENT)
+        return SL_T_NULL;
+    if (name->len == 5 && strncasecmp(name->start, "ARRAY", 5) == 0 &&
+        next_tok->kind == SL_TK_LBRACKET)
+        return SL_T_ARRAY;
+    if (next_tok->kind != SL_TK_LPAREN)
+        return SL_T_NULL;
+    if (name->len == 3 && strncasecmp(name->start, "MAP", 3) == 0)
+        return SL_T_MAP;
+    if (name->len == 6 && strncasecmp(name->start, "STRUCT", 6) == 0)
+        return SL_T_STRUCT;
+    return SL_T_NULL;
+}
+
 /* primary -> INTEGER | DECIMAL | STRING | TRUE | FALSE | NULL | '(' expr ')'
- *          | case | cast | call | name ['.' name] */
+ *          | case | cast | ctor | call | name ['.' name] */
 static sl_ast_expr *parse_primary(parser *p)
 {
     int line = p->tok.line, column = p->tok.column;
@@ -669,9 +751,13 @@ static sl_ast_expr *parse_primary(parser *p)
         syntax_error(p, NULL);
         return NULL;
     }
+    sl_token name_tok = p->tok;
     char *qualifier = NULL, *name = parse_name(p, NULL);
     if (!name)
         return NULL;
+    sl_type ctor = ctor_kind(&name_tok, &p->tok);
+    if (ctor != SL_T_NULL)
+        return parse_ctor(p, ctor, line, column);
     if (p->tok.kind == SL_TK_LPAREN)
         return parse_call(p, name, line, column);
     if (accept(p, SL_TK_DOT)) {

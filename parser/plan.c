@@ -16,10 +16,10 @@
 #include "plan.h"
 
 #include "ast.h"
+#include "decimal.h"
 #include "limits.h"
 #include "timefmt.h"
 
-#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +60,10 @@ typedef enum func_rule {
     RULE_LEN,
     RULE_SUBSTRING,
     RULE_SPLIT,
+    RULE_ARRAY_LENGTH,
+    RULE_ARRAY_CONTAINS,
+    RULE_MAP_KEYS,
+    RULE_MAP_VALUES,
     RULE_INSTR,
     RULE_PAD,
     RULE_FORMAT_TIME,
@@ -182,6 +186,12 @@ static bool contains_agg(const sl_ast_expr *ast, bool window_too)
         return contains_agg(ast->u.cast.arg, window_too);
     case SL_AST_FIELD:
         return contains_agg(ast->u.field.arg, window_too);
+    case SL_AST_CTOR:
+        for (int i = 0; i < ast->u.ctor.nargs; i++) {
+            if (contains_agg(ast->u.ctor.args[i], window_too))
+                return true;
+        }
+        return false;
     case SL_AST_NARY:
         for (int i = 0; i < ast->u.nary.nargs; i++) {
             if (contains_agg(ast->u.nary.args[i], window_too))
@@ -234,6 +244,8 @@ static bool expr_equal(const sl_expr *a, const sl_expr *b)
                expr_lists_equal(a->u.call.nargs, a->u.call.args, b->u.call.nargs, b->u.call.args);
     case SL_EX_FIELD:
         return a->u.field.index == b->u.field.index && expr_equal(a->u.field.arg, b->u.field.arg);
+    case SL_EX_CTOR:
+        return expr_lists_equal(a->u.ctor.nargs, a->u.ctor.args, b->u.ctor.nargs, b->u.ctor.args);
     }
     return false;
 }
@@ -299,17 +311,54 @@ static bool comparable(sl_type a, sl_type b)
     return a == b;
 }
 
-/* INT op INT is INT; with a BIGINT, BIGINT; with a DOUBLE, DOUBLE.  NULL op NULL is
- * typed BIGINT (its value is NULL whatever the type). */
+/* INT op INT is INT; with a BIGINT, BIGINT; with a DOUBLE, DOUBLE; otherwise (a
+ * DECIMAL with a DECIMAL or an integer) DECIMAL, whose parameters the callers work out.
+ * NULL op NULL is typed BIGINT (its value is NULL whatever the type). */
 static sl_type arith_type(sl_type a, sl_type b)
 {
     if (a == SL_T_DOUBLE || b == SL_T_DOUBLE)
         return SL_T_DOUBLE;
+    if (a == SL_T_DECIMAL || b == SL_T_DECIMAL)
+        return SL_T_DECIMAL;
     if (a == SL_T_BIGINT || b == SL_T_BIGINT)
         return SL_T_BIGINT;
     if (a == SL_T_INT || b == SL_T_INT)
         return SL_T_INT;
     return SL_T_BIGINT;
+}
+
+/* The precision and scale of a DECIMAL (desc), or of the DECIMAL an INT or BIGINT widens
+ * to (ksqlDB's DECIMAL(10, 0) and DECIMAL(19, 0)); false for any other type. */
+static bool decimal_params(sl_type t, const sl_typedesc *desc, int *p, int *s)
+{
+    if (t == SL_T_DECIMAL) {
+        *p = desc->precision;
+        *s = desc->scale;
+        return true;
+    }
+    return sl_decimal_int_type(t, p, s) == 0;
+}
+
+/* The descriptor of DECIMAL `l op r` (one side a DECIMAL, the other a DECIMAL, an
+ * integer or an untyped NULL, which takes the DECIMAL's type): ksqlDB's result types
+ * (sl_decimal_result_type), capped at 38 digits.  Lives in the plan's arena. */
+static const sl_typedesc *decimal_arith(binder *b, sl_op op, const sl_expr *l, const sl_expr *r)
+{
+    static const sl_decimal_op ops[] = {[SL_OP_ADD] = SL_DECIMAL_ADD,
+                                        [SL_OP_SUB] = SL_DECIMAL_SUB,
+                                        [SL_OP_MUL] = SL_DECIMAL_MUL,
+                                        [SL_OP_DIV] = SL_DECIMAL_DIV,
+                                        [SL_OP_MOD] = SL_DECIMAL_MOD};
+    int p1, s1, p2, s2, p, s;
+
+    if (l->type == SL_T_NULL)
+        return r->desc;
+    if (r->type == SL_T_NULL)
+        return l->desc;
+    decimal_params(l->type, l->desc, &p1, &s1);
+    decimal_params(r->type, r->desc, &p2, &s2);
+    sl_decimal_result_type(ops[op], p1, s1, p2, s2, &p, &s);
+    return sl_typedesc_decimal(b->arena, p, s);
 }
 
 /* A type-checked unary node over arg (arena-owned); NULL with TYPE_ERROR. */
@@ -325,6 +374,7 @@ static sl_expr *make_unary(binder *b, sl_op op, sl_expr *arg, int line, int colu
         rt = t == SL_T_NULL ? SL_T_BIGINT : t;
     }
     sl_expr *e = new_expr(b, SL_EX_UNARY, rt, line, column);
+    e->desc = rt == SL_T_DECIMAL ? arg->desc : NULL;
     e->u.unary.op = op;
     e->u.unary.arg = arg;
     return e;
@@ -350,6 +400,8 @@ static sl_expr *make_binary(binder *b, sl_op op, sl_expr *l, sl_expr *r, int lin
         if (!numeric_or_null(lt) || !numeric_or_null(rt))
             goto mismatch;
         t = arith_type(lt, rt);
+        if (t == SL_T_DECIMAL)
+            desc = decimal_arith(b, op, l, r);
         break;
     case SL_OP_AND:
     case SL_OP_OR:
@@ -395,10 +447,12 @@ mismatch:
 }
 
 /* The type both a (ad) and b (bd) widen to, into *out and *dout: an untyped NULL goes
- * with anything, numbers widen INT -> BIGINT -> DOUBLE, anything else only with its own
- * type (descriptors equal).  False when there is none. */
-static bool common_type(sl_type a, const sl_typedesc *ad, sl_type b, const sl_typedesc *bd,
-                        sl_type *out, const sl_typedesc **dout)
+ * with anything, numbers widen INT -> BIGINT -> DOUBLE, a DECIMAL with a DECIMAL or an
+ * integer to the DECIMAL wide enough for both (sl_decimal_widen, in arena), a DECIMAL
+ * with a DOUBLE to DOUBLE; anything else only with its own type (descriptors equal).
+ * False when there is none. */
+static bool common_type(sl_arena *arena, sl_type a, const sl_typedesc *ad, sl_type b,
+                        const sl_typedesc *bd, sl_type *out, const sl_typedesc **dout)
 {
     if (a == SL_T_NULL || (a == b && sl_typedesc_equal(ad, bd))) {
         *out = b;
@@ -411,8 +465,16 @@ static bool common_type(sl_type a, const sl_typedesc *ad, sl_type b, const sl_ty
         return true;
     }
     if (sl_type_is_numeric(a) && sl_type_is_numeric(b)) {
+        int p1, s1, p2, s2, p, s;
+
         *out = arith_type(a, b);
         *dout = NULL;
+        if (*out == SL_T_DECIMAL) {
+            decimal_params(a, ad, &p1, &s1);
+            decimal_params(b, bd, &p2, &s2);
+            sl_decimal_widen(p1, s1, p2, s2, &p, &s);
+            *dout = sl_typedesc_decimal(arena, p, s);
+        }
         return true;
     }
     return false;
@@ -496,7 +558,7 @@ static int case_type(binder *b, const sl_ast_expr *ast, sl_expr *const *args, sl
 
         if ((i - first) % 2 == 0 && !is_else)
             continue; /* a WHEN */
-        if (!common_type(t, d, args[i]->type, args[i]->desc, &t, &d))
+        if (!common_type(b->arena, t, d, args[i]->type, args[i]->desc, &t, &d))
             return sl_error_set(b->err, SL_ERR_TYPE_ERROR, args[i]->line, args[i]->column,
                                 "CASE results have incompatible types %s and %s", tname(b, t, d),
                                 tname(b, args[i]->type, args[i]->desc));
@@ -644,10 +706,19 @@ static int check_time_args(binder *b, sl_expr *const *args, int n)
     return 0;
 }
 
+/* DECIMAL(p + 1, s), at most 38 digits: what rounding a DECIMAL(p, s') to s digits
+ * may need, since it can carry into a new digit (9.5 -> 10).  In the plan's arena. */
+static const sl_typedesc *carry_digit(binder *b, int p, int s)
+{
+    return sl_typedesc_decimal(b->arena, p < SL_MAX_DECIMAL_DIGITS ? p + 1 : p, s);
+}
+
 /* A scalar function call, typed by its rule:
- *   SAME_NUMBER     (N) -> the argument's type (an untyped NULL: BIGINT)
- *   ROUND           (N) -> INT, BIGINT as given, DOUBLE -> BIGINT; (N, I) -> the first
- *                   argument's type
+ *   SAME_NUMBER     (N) -> the argument's type (an untyped NULL: BIGINT); FLOOR and CEIL
+ *                   of a DECIMAL(p, s > 0): DECIMAL(p + 1, s), as they may carry
+ *   ROUND           (N) -> INT, BIGINT as given, DOUBLE -> BIGINT, DECIMAL(p, s) ->
+ *                   DECIMAL(p - s + 1, 0) (s > 0); (N, I) -> the first argument's type,
+ *                   DECIMAL(p, s) -> DECIMAL(p + 1, s)
  *   DOUBLE          (N, ...) -> DOUBLE
  *   COMMON          any arguments with a common type (common_type) -> that type
  *   ORDERED_COMMON  as COMMON
@@ -658,6 +729,9 @@ static int check_time_args(binder *b, sl_expr *const *args, int n)
  *   FORMAT_TIME     (E, S[, S]) -> VARCHAR;  PARSE_TIME (S, S[, S]) -> BIGINT
  *   UNIX_TIMESTAMP  () or (T) -> BIGINT;  FROM_UNIXTIME (I) -> TIMESTAMP
  *   SPLIT           (S, S) -> ARRAY<VARCHAR>
+ *   ARRAY_LENGTH    (ARRAY) -> INT;  ARRAY_CONTAINS (ARRAY<T>, x comparable with T) ->
+ *                   BOOLEAN
+ *   MAP_KEYS        (MAP) -> ARRAY<VARCHAR>;  MAP_VALUES (MAP<VARCHAR, T>) -> ARRAY<T>
  * ORDERED_COMMON (GREATEST, LEAST) does not take ARRAY, MAP or STRUCT arguments. */
 static sl_expr *bind_call(binder *b, const sl_ast_expr *ast, sl_func fn, bool agg)
 {
@@ -687,6 +761,10 @@ static sl_expr *bind_call(binder *b, const sl_ast_expr *ast, sl_func fn, bool ag
     case RULE_SAME_NUMBER:
         ok = args_match(args, n, "N");
         t = args[0]->type == SL_T_NULL ? SL_T_BIGINT : args[0]->type;
+        if (t == SL_T_DECIMAL) {
+            const sl_typedesc *d = args[0]->desc;
+            desc = fn == SL_FN_ABS || d->scale == 0 ? d : carry_digit(b, d->precision, d->scale);
+        }
         break;
     case RULE_ROUND:
         ok = args_match(args, n, "NI");
@@ -695,6 +773,13 @@ static sl_expr *bind_call(binder *b, const sl_ast_expr *ast, sl_func fn, bool ag
             t = n == 1 ? SL_T_BIGINT : SL_T_DOUBLE;
         else if (t == SL_T_DOUBLE && n == 1)
             t = SL_T_BIGINT;
+        if (t == SL_T_DECIMAL) {
+            const sl_typedesc *d = args[0]->desc;
+            if (n == 2)
+                desc = carry_digit(b, d->precision, d->scale);
+            else
+                desc = d->scale ? carry_digit(b, d->precision - d->scale, 0) : d;
+        }
         break;
     case RULE_DOUBLE:
         ok = args_match(args, n, "N");
@@ -704,7 +789,7 @@ static sl_expr *bind_call(binder *b, const sl_ast_expr *ast, sl_func fn, bool ag
     case RULE_ORDERED_COMMON:
         t = SL_T_NULL;
         for (int i = 0; i < n && ok; i++)
-            ok = common_type(t, desc, args[i]->type, args[i]->desc, &t, &desc) &&
+            ok = common_type(b->arena, t, desc, args[i]->type, args[i]->desc, &t, &desc) &&
                  !(funcs[fn].rule == RULE_ORDERED_COMMON && composite(t));
         if (ok && t == SL_T_NULL) {
             sl_error_set(b->err, SL_ERR_TYPE_ERROR, ast->line, ast->column,
@@ -736,6 +821,25 @@ static sl_expr *bind_call(binder *b, const sl_ast_expr *ast, sl_func fn, bool ag
         ok = args_match(args, n, "S");
         t = SL_T_ARRAY;
         desc = sl_typedesc_array(b->arena, sl_typedesc_scalar(SL_T_VARCHAR));
+        break;
+    case RULE_ARRAY_LENGTH:
+        ok = args[0]->type == SL_T_ARRAY || args[0]->type == SL_T_NULL;
+        t = SL_T_INT;
+        break;
+    case RULE_ARRAY_CONTAINS:
+        ok = (args[0]->type == SL_T_ARRAY && comparable(args[0]->desc->elem->kind, args[1]->type) &&
+              !composite(args[1]->type)) ||
+             (args[0]->type == SL_T_NULL && !composite(args[1]->type));
+        t = SL_T_BOOLEAN;
+        break;
+    case RULE_MAP_KEYS:
+    case RULE_MAP_VALUES:
+        ok = args[0]->type == SL_T_MAP;
+        t = SL_T_ARRAY;
+        if (ok)
+            desc = sl_typedesc_array(b->arena, funcs[fn].rule == RULE_MAP_KEYS
+                                                   ? sl_typedesc_scalar(SL_T_VARCHAR)
+                                                   : args[0]->desc->elem);
         break;
     case RULE_INSTR:
         ok = args_match(args, n, "SSI");
@@ -773,13 +877,109 @@ static sl_expr *bind_call(binder *b, const sl_ast_expr *ast, sl_func fn, bool ag
     return e;
 }
 
-/* A CAST, an operator with a list of operands, or a scalar function call, with its
- * operands bound in the row context or (agg) the aggregate context. */
+/* The STRUCT type of STRUCT(name := v, ...) over its bound values; NULL with an error
+ * for a duplicate name or an untyped NULL value. */
+static const sl_typedesc *struct_ctor_type(binder *b, const sl_ast_expr *ast, sl_expr *const *args)
+{
+    int n = ast->u.ctor.nargs;
+    sl_field *f = sl_arena_alloc(b->arena, (size_t)(n ? n : 1) * sizeof(*f));
+
+    if (n == 0) {
+        sl_error_set(b->err, SL_ERR_TYPE_ERROR, ast->line, ast->column,
+                     "a STRUCT needs at least one field");
+        return NULL;
+    }
+    if (n > SL_MAX_STRUCT_FIELDS) {
+        sl_error_set(b->err, SL_ERR_LIMIT_EXCEEDED, ast->line, ast->column,
+                     "more than %d fields in a STRUCT", SL_MAX_STRUCT_FIELDS);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        f[i].name = sl_arena_strdup(b->arena, ast->u.ctor.names[i]);
+        f[i].quoted = ast->u.ctor.quoted[i];
+        for (int j = 0; j < i; j++) {
+            if (strcmp(f[i].name, f[j].name) == 0) {
+                sl_error_set(b->err, SL_ERR_TYPE_ERROR, args[i]->line, args[i]->column,
+                             "duplicate field name '%s'", f[i].name);
+                return NULL;
+            }
+        }
+        if (args[i]->type == SL_T_NULL) {
+            sl_error_set(b->err, SL_ERR_TYPE_ERROR, args[i]->line, args[i]->column,
+                         "field '%s' is an untyped NULL: CAST it to give the field a type",
+                         f[i].name);
+            return NULL;
+        }
+        f[i].type = sl_typedesc_of(args[i]->type, args[i]->desc);
+    }
+    return sl_typedesc_struct(b->arena, n, f);
+}
+
+/* ARRAY[...], MAP(k := v, ...) and STRUCT(name := v, ...), their values bound in the row
+ * or (agg) the aggregate context.  An ARRAY's elements and a MAP's values share a type
+ * as a CASE's results do; a MAP's keys are VARCHAR. */
+static sl_expr *bind_ctor(binder *b, const sl_ast_expr *ast, bool agg)
+{
+    int n = ast->u.ctor.nargs, step = ast->u.ctor.kind == SL_T_MAP ? 2 : 1;
+    sl_type kind = ast->u.ctor.kind, t = SL_T_NULL;
+    const sl_typedesc *d = NULL, *desc;
+    sl_expr **args = bind_list(b, ast->u.ctor.args, n, agg), *e;
+
+    if (!args)
+        return NULL;
+    if (kind == SL_T_STRUCT) {
+        if (!(desc = struct_ctor_type(b, ast, args)))
+            return NULL;
+    } else {
+        for (int i = 0; kind == SL_T_MAP && i < n; i += 2) {
+            if (args[i]->type != SL_T_VARCHAR && args[i]->type != SL_T_NULL) {
+                sl_error_set(b->err, SL_ERR_TYPE_ERROR, args[i]->line, args[i]->column,
+                             "the keys of a MAP must be VARCHAR, not %s",
+                             tname(b, args[i]->type, args[i]->desc));
+                return NULL;
+            }
+        }
+        for (int i = step - 1; i < n; i += step) {
+            if (!common_type(b->arena, t, d, args[i]->type, args[i]->desc, &t, &d)) {
+                sl_error_set(b->err, SL_ERR_TYPE_ERROR, args[i]->line, args[i]->column,
+                             "%s %s have incompatible types %s and %s", sl_type_name(kind),
+                             kind == SL_T_MAP ? "values" : "elements", tname(b, t, d),
+                             tname(b, args[i]->type, args[i]->desc));
+                return NULL;
+            }
+        }
+        if (t == SL_T_NULL) {
+            sl_error_set(b->err, SL_ERR_TYPE_ERROR, ast->line, ast->column,
+                         "the %s type of this %s is unknown (it has no %s, or all are NULL): "
+                         "CAST one",
+                         kind == SL_T_MAP ? "value" : "element", sl_type_name(kind),
+                         kind == SL_T_MAP ? "values" : "elements");
+            return NULL;
+        }
+        d = sl_typedesc_of(t, d);
+        desc = kind == SL_T_MAP ? sl_typedesc_map(b->arena, d) : sl_typedesc_array(b->arena, d);
+    }
+    if (desc->depth > SL_MAX_TYPE_DEPTH) {
+        sl_error_set(b->err, SL_ERR_LIMIT_EXCEEDED, ast->line, ast->column,
+                     "type nested more than %d levels deep", SL_MAX_TYPE_DEPTH);
+        return NULL;
+    }
+    e = new_expr(b, SL_EX_CTOR, kind, ast->line, ast->column);
+    e->desc = desc;
+    e->u.ctor.nargs = n;
+    e->u.ctor.args = args;
+    return e;
+}
+
+/* A CAST, an operator with a list of operands, a constructor or a scalar function call,
+ * with its operands bound in the row context or (agg) the aggregate context. */
 static sl_expr *bind_compound(binder *b, const sl_ast_expr *ast, bool agg)
 {
     int fn;
 
     switch (ast->kind) {
+    case SL_AST_CTOR:
+        return bind_ctor(b, ast, agg);
     case SL_AST_CAST:
         return bind_cast(b, ast, agg);
     case SL_AST_NARY:
@@ -801,6 +1001,9 @@ static sl_expr *bind_literal(binder *b, const sl_ast_expr *ast)
     e->u.lit = ast->u.lit;
     if (e->u.lit.type == SL_T_VARCHAR)
         e->u.lit.u.s.ptr = sl_arena_strndup(b->arena, ast->u.lit.u.s.ptr, ast->u.lit.u.s.len);
+    if (e->u.lit.type == SL_T_DECIMAL)
+        e->desc =
+            sl_typedesc_decimal(b->arena, sl_decimal_literal_precision(&e->u.lit), e->u.lit.scale);
     return e;
 }
 
@@ -912,21 +1115,36 @@ static sl_expr *bind_row(binder *b, const sl_ast_expr *ast)
     case SL_AST_CALL:
     case SL_AST_CAST:
     case SL_AST_NARY:
+    case SL_AST_CTOR:
         break;
     }
     return bind_compound(b, ast, false);
 }
 
 /* The constant second argument of an aggregate call: PERCENTILE_APPROX's percentile, a
- * number in [0, 1]. */
-static int param_value(binder *b, const sl_ast_expr *call, double *out)
+ * number in [0, 1], or TOPK's k, an integer in [1, SL_MAX_TOPK]. */
+static int param_value(binder *b, const sl_ast_expr *call, sl_agg_fn fn, double *out)
 {
     const sl_ast_expr *a = call->u.call.args[1];
 
+    if (fn == SL_AGG_TOPK) {
+        if (a->kind != SL_AST_LITERAL ||
+            (a->u.lit.type != SL_T_INT && a->u.lit.type != SL_T_BIGINT) || a->u.lit.u.i < 1)
+            return sl_error_set(b->err, SL_ERR_TYPE_ERROR, a->line, a->column,
+                                "the k of TOPK must be a positive integer literal");
+        if (a->u.lit.u.i > SL_MAX_TOPK)
+            return sl_error_set(b->err, SL_ERR_LIMIT_EXCEEDED, a->line, a->column,
+                                "the k of TOPK may be at most %d", SL_MAX_TOPK);
+        *out = (double)a->u.lit.u.i;
+        return 0;
+    }
     if (a->kind != SL_AST_LITERAL || !sl_type_is_numeric(a->u.lit.type))
         return sl_error_set(b->err, SL_ERR_TYPE_ERROR, a->line, a->column,
                             "the percentile of PERCENTILE_APPROX must be a number literal");
-    *out = a->u.lit.type == SL_T_DOUBLE ? a->u.lit.u.d : (double)a->u.lit.u.i;
+    if (a->u.lit.type == SL_T_DECIMAL)
+        *out = sl_decimal_to_double(&a->u.lit);
+    else
+        *out = a->u.lit.type == SL_T_DOUBLE ? a->u.lit.u.d : (double)a->u.lit.u.i;
     if (!(*out >= 0 && *out <= 1))
         return sl_error_set(b->err, SL_ERR_TYPE_ERROR, a->line, a->column,
                             "the percentile of PERCENTILE_APPROX must lie between 0 and 1");
@@ -955,12 +1173,7 @@ static sl_expr *bind_aggcall(binder *b, const sl_ast_expr *ast, sl_agg_fn fn)
                      "wrong number of arguments to %s", name);
         return NULL;
     }
-    if (fn == SL_AGG_TOPK || fn == SL_AGG_COLLECT_LIST || fn == SL_AGG_COLLECT_SET) {
-        sl_error_set(b->err, SL_ERR_UNSUPPORTED, ast->line, ast->column,
-                     "%s returns an ARRAY, and ARRAY values are not supported yet", name);
-        return NULL;
-    }
-    if (nargs == 2 && param_value(b, ast, &param) < 0)
+    if (nargs == 2 && param_value(b, ast, fn, &param) < 0)
         return NULL;
     if (nargs >= 1) {
         const char *outer = b->agg_msg;
@@ -978,7 +1191,9 @@ static sl_expr *bind_aggcall(binder *b, const sl_ast_expr *ast, sl_agg_fn fn)
     case SL_AGG_SUM:
         if (!sl_type_is_numeric(arg->type))
             goto mismatch;
-        type = arg->type == SL_T_DOUBLE ? SL_T_DOUBLE : SL_T_BIGINT;
+        /* SUM of a DECIMAL(p, s) is a DECIMAL(p, s), as in ksqlDB. */
+        type = arg->type == SL_T_DOUBLE || arg->type == SL_T_DECIMAL ? arg->type : SL_T_BIGINT;
+        desc = arg->desc;
         break;
     case SL_AGG_AVG:
         if (!sl_type_is_numeric(arg->type))
@@ -1007,7 +1222,19 @@ static sl_expr *bind_aggcall(binder *b, const sl_ast_expr *ast, sl_agg_fn fn)
     case SL_AGG_TOPK:
     case SL_AGG_COLLECT_LIST:
     case SL_AGG_COLLECT_SET:
-        assert(!"rejected above");
+        /* TOPK orders its values: numbers, strings and timestamps only (the bytes of a
+         * BOOLEAN, BYTES or composite value would order them without meaning). */
+        if (arg->type == SL_T_NULL || (fn == SL_AGG_TOPK && !sl_type_is_numeric(arg->type) &&
+                                       arg->type != SL_T_VARCHAR && arg->type != SL_T_TIMESTAMP))
+            goto mismatch;
+        desc = sl_typedesc_array(b->arena, sl_typedesc_of(arg->type, arg->desc));
+        if (desc->depth > SL_MAX_TYPE_DEPTH) {
+            sl_error_set(b->err, SL_ERR_LIMIT_EXCEEDED, ast->line, ast->column,
+                         "%s of %s: type nested more than %d levels deep", name,
+                         tname(b, arg->type, arg->desc), SL_MAX_TYPE_DEPTH);
+            return NULL;
+        }
+        type = SL_T_ARRAY;
         break;
     }
     for (slot = 0; slot < b->naggs; slot++) {
@@ -1124,20 +1351,22 @@ static sl_node *new_node(binder *b, sl_node_kind kind, sl_node *input, int ncols
     return n;
 }
 
-/* Formats e on the layout cols into an arena string, wrapped as prefix(e) when prefix
- * is given. */
-static char *expr_name(binder *b, const char *prefix, const sl_expr *e, const sl_outcol *cols)
+/* Formats e on the layout cols into an arena string; for an aggregate call (call given,
+ * e its argument) as the call: "COUNT(*)", "SUM(V)", "TOPK(V, 3)". */
+static char *expr_name(binder *b, const sl_aggcall *call, const sl_expr *e, const sl_outcol *cols)
 {
     sl_buf buf = SL_BUF_INIT;
     char *name;
 
-    if (prefix)
-        sl_buf_printf(&buf, "%s(", prefix);
+    if (call)
+        sl_buf_printf(&buf, "%s(", agg_names[call->fn]);
     if (e)
         sl_expr_format(e, cols, &buf);
     else
         sl_buf_putc(&buf, '*');
-    if (prefix)
+    if (call && agg_maxargs[call->fn] == 2)
+        sl_buf_printf(&buf, ", %.15g", call->param);
+    if (call)
         sl_buf_putc(&buf, ')');
     name = sl_arena_strndup(b->arena, buf.data, buf.len);
     sl_buf_free(&buf);
@@ -1181,7 +1410,7 @@ static sl_node *aggregate_node(binder *b, sl_node *input)
 
         c->type = b->aggs[i].type;
         c->desc = b->aggs[i].desc;
-        c->name = expr_name(b, agg_names[b->aggs[i].fn], b->aggs[i].arg, input->cols);
+        c->name = expr_name(b, &b->aggs[i], b->aggs[i].arg, input->cols);
     }
     return n;
 }

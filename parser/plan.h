@@ -64,7 +64,8 @@ typedef enum sl_expr_kind {
     SL_EX_CAST,    /* u.cast: the argument converted to e->type */
     SL_EX_NARY,    /* u.nary: LIKE, IN, BETWEEN, CASE (see below) */
     SL_EX_CALL,    /* u.call: a scalar function; its value is widened to e->type */
-    SL_EX_FIELD    /* u.field: a STRUCT's field (`arg->name`) */
+    SL_EX_FIELD,   /* u.field: a STRUCT's field (`arg->name`) */
+    SL_EX_CTOR     /* u.ctor: a new ARRAY, MAP or STRUCT of type e->desc */
 } sl_expr_kind;
 
 typedef struct sl_expr sl_expr;
@@ -106,6 +107,12 @@ struct sl_expr {
             sl_expr *arg; /* of type STRUCT */
             int index;    /* the field's index in arg->desc */
         } field;
+        /* ARRAY: the elements; MAP: keys and values alternately; STRUCT: one value per
+         * field of e->desc.  Each value is widened to its element or field type. */
+        struct {
+            int nargs;
+            sl_expr **args;
+        } ctor;
     } u;
 };
 
@@ -138,7 +145,8 @@ typedef struct sl_aggcall {
     sl_agg_fn fn;
     sl_expr *arg;            /* NULL for COUNT(*) */
     sl_type type;            /* result type: COUNT BIGINT, SUM of INT/BIGINT BIGINT, SUM of DOUBLE
-                                DOUBLE, AVG DOUBLE, MIN/MAX the argument's type */
+                                DOUBLE, SUM of DECIMAL that DECIMAL, AVG DOUBLE, MIN/MAX the argument's type,
+                                TOPK and            COLLECT_* ARRAY of the argument's type */
     double param;            /* the constant second argument: p of PERCENTILE_APPROX, k of TOPK */
     const sl_typedesc *desc; /* the result type's parameters, or NULL */
 } sl_aggcall;

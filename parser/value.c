@@ -1,6 +1,8 @@
 /* value.c: type names and value comparison/hashing shared by the compiler and engine. */
 #include "value.h"
 
+#include "decimal.h"
+
 #include <math.h>
 #include <string.h>
 #include <strings.h>
@@ -56,6 +58,13 @@ static bool is_integer(sl_type t)
     return t == SL_T_INT || t == SL_T_BIGINT || t == SL_T_TIMESTAMP;
 }
 
+static double as_double(const sl_value *v)
+{
+    if (v->type == SL_T_DECIMAL)
+        return sl_decimal_to_double(v);
+    return v->type == SL_T_DOUBLE ? v->u.d : (double)v->u.i;
+}
+
 int sl_value_cmp(const sl_value *a, const sl_value *b)
 {
     if (a->type == SL_T_NULL || b->type == SL_T_NULL)
@@ -63,8 +72,11 @@ int sl_value_cmp(const sl_value *a, const sl_value *b)
     if (is_integer(a->type) && is_integer(b->type))
         return (a->u.i > b->u.i) - (a->u.i < b->u.i);
     if (sl_type_is_numeric(a->type) && sl_type_is_numeric(b->type)) {
-        double x = a->type == SL_T_DOUBLE ? a->u.d : (double)a->u.i;
-        double y = b->type == SL_T_DOUBLE ? b->u.d : (double)b->u.i;
+        /* DECIMALs compare exactly with each other and with integers, as doubles with
+         * a DOUBLE. */
+        if (a->type != SL_T_DOUBLE && b->type != SL_T_DOUBLE)
+            return sl_decimal_cmp(a, b);
+        double x = as_double(a), y = as_double(b);
         if (isnan(x) || isnan(y))
             return isnan(x) - isnan(y);
         return (x > y) - (x < y);
@@ -95,6 +107,17 @@ static uint64_t mix(uint64_t h, uint64_t x)
     return h;
 }
 
+/* Integral doubles hash like the integer they equal (sl_value_eq says 2 == 2.0). */
+static uint64_t hash_double(uint64_t seed, double d)
+{
+    uint64_t bits;
+
+    if (fabs(d) < 9.2e18 && d == (double)(int64_t)d)
+        return mix(seed, (uint64_t)(int64_t)d);
+    memcpy(&bits, &d, sizeof(bits));
+    return mix(seed, bits);
+}
+
 uint64_t sl_value_hash(const sl_value *v, uint64_t seed)
 {
     switch (v->type) {
@@ -106,15 +129,16 @@ uint64_t sl_value_hash(const sl_value *v, uint64_t seed)
     case SL_T_BIGINT:
     case SL_T_TIMESTAMP:
         return mix(seed, (uint64_t)v->u.i);
-    case SL_T_DOUBLE: {
-        /* Integral doubles hash like the integer they equal (sl_value_eq says 2 == 2.0). */
-        double d = v->u.d;
-        if (d == (double)(int64_t)d && fabs(d) < 9.2e18)
-            return mix(seed, (uint64_t)(int64_t)d);
-        uint64_t bits;
-        memcpy(&bits, &d, sizeof(bits));
-        return mix(seed, bits);
+    case SL_T_DECIMAL: {
+        /* A whole number hashes like the integer it equals (1.00 = 1), any other like
+         * the double it compares as with a DOUBLE. */
+        int64_t i;
+        if (sl_decimal_to_int64_exact(v, &i))
+            return mix(seed, (uint64_t)i);
+        return hash_double(seed, sl_decimal_to_double(v));
     }
+    case SL_T_DOUBLE:
+        return hash_double(seed, v->u.d);
     case SL_T_VARCHAR:
     case SL_T_BYTES:
     case SL_T_ARRAY:

@@ -4,11 +4,11 @@
  * INT/BIGINT in u.i (INT is range-checked to 32 bits wherever values are made),
  * TIMESTAMP in u.i as epoch milliseconds, DOUBLE in u.d.  DECIMAL is exact: u.dec holds
  * the unscaled integer (128-bit two's complement, split in two halves) and `scale` the
- * digits after the point, so the value is unscaled * 10^-scale (server/engine/decimal.h
- * computes with it).  VARCHAR and BYTES live in u.s as a pointer/length pair that is NOT
- * NUL-terminated and is borrowed: whoever made the value (a row, an arena, a literal in a
- * plan) owns the bytes.  ARRAY, MAP and STRUCT values are u.s too: their elements
- * encoded into one self-contained byte string (server/engine/nested.h), so that every
+ * digits after the point, so the value is unscaled * 10^-scale (decimal.h computes
+ * with it; a value's scale is always its type's).  VARCHAR and BYTES live in u.s as a
+ * pointer/length pair that is NOT NUL-terminated and is borrowed: whoever made the value (a row, an
+ * arena, a literal in a plan) owns the bytes.  ARRAY, MAP and STRUCT values are u.s too: their
+ * elements encoded into one self-contained byte string (server/engine/nested.h), so that every
  * layer copies, stores and compares them as bytes. */
 #ifndef SL_VALUE_H
 #define SL_VALUE_H
@@ -80,8 +80,9 @@ static inline sl_value sl_str(const char *p, uint32_t len)
 }
 
 /* Total order used for GROUP BY keys and MIN/MAX: NULL sorts first, numbers compare by
- * value across INT/BIGINT/DOUBLE, strings, BYTES and the encoded bodies of ARRAY, MAP
- * and STRUCT values bytewise.  Returns <0, 0, >0. */
+ * value across INT/BIGINT/DOUBLE/DECIMAL (exactly, but as doubles beside a DOUBLE),
+ * strings, BYTES and the encoded bodies of ARRAY, MAP and STRUCT values bytewise.  Returns <0, 0,
+ * >0. */
 int sl_value_cmp(const sl_value *a, const sl_value *b);
 /* True when a and b are the same group key (NULL equals NULL here). */
 bool sl_value_eq(const sl_value *a, const sl_value *b);

@@ -6,12 +6,25 @@
  * resumption and its latest row per key for snapshots, telling listeners, and running
  * batch queries over the stored log.
  *
+ * Checkpoints of persistent queries (docs/guarantees.md): the engine's state blob
+ * (sl_query_save), the query's seqs and log offset, and what it keeps for resumption are
+ * written in one store transaction.  The kept output goes incrementally: the changes
+ * and late rows since the previous checkpoint as one chunk each (older chunks trimmed
+ * past the history bounds), and the snapshot rows whose key changed since (each entry
+ * has a position, the order its key was first emitted in, and a dirty mark).  A
+ * checkpoint after a start that did not restore one rewrites all of it (reset).
+ *
  * Invariants: a stream's next_offset and watermark equal what the store holds; every
- * live query has seen exactly the events of its stream from its start offset up to the
- * stream's next_offset, in offset order (so its output, and its seq numbers, are a pure
- * function of the log: a restart that replays the log reproduces them). */
+ * live query has seen exactly the events of its stream from its start offset up to its
+ * own offset, in offset order (so its output, and its seq numbers, are a pure function
+ * of the log: a restart that restores a checkpoint and replays the log from its offset
+ * reproduces them); a persistent query's entries whose key changed since its last
+ * checkpoint are dirty and their positions listed in snap_dirty (a position whose entry
+ * was dropped as a tombstone stays listed, and is deleted from the store). */
 #include "instance.h"
 
+#include "ckpt.h"
+#include "eval.h"
 #include "limits.h"
 #include "mem.h"
 #include "rowcodec.h"
@@ -25,6 +38,17 @@
 
 /* How many stored batches one sl_batch_step processes. */
 #define BATCH_STEP_BATCHES 16
+/* The format of a checkpoint's chunk of kept output (ckpt.h frames). */
+#define OUTPUT_MAGIC "SLOC"
+#define OUTPUT_VERSION 1
+/* Kinds of kept output chunks in the store. */
+enum { OUTPUT_CHANGES = 0, OUTPUT_LATE = 1 };
+/* A query is checkpointed again only after this many times as long as its last
+ * checkpoint took, whatever the interval, so that checkpoints of a large state take a
+ * bounded share of the server's time. */
+#define CHECKPOINT_COST_FACTOR 20
+
+typedef struct dispatch dispatch;
 
 typedef struct stream {
     sl_schema *schema;
@@ -32,6 +56,7 @@ typedef struct stream {
     uint64_t next_offset;
     int64_t watermark;
     int64_t last_arrival_ms; /* wall clock of the last ingest, or of loading: IDLE_TIMEOUT */
+    dispatch *disp;          /* how ingest reaches its queries; NULL until needed */
 } stream;
 
 typedef struct hist_entry {
@@ -43,7 +68,9 @@ typedef struct hist_entry {
 typedef struct snap_entry {
     uint64_t seq;
     uint64_t hash;
-    sl_row *row; /* NULL once the key was deleted */
+    uint64_t pos; /* the order its key was first emitted in, from 1 */
+    bool dirty;   /* changed since the last checkpoint (persistent queries) */
+    sl_row *row;  /* NULL once the key was deleted */
 } snap_entry;
 
 typedef struct listener_slot {
@@ -84,6 +111,26 @@ struct sl_live {
 
     char *error; /* why the query stopped, NULL while it runs */
 
+    uint64_t offset; /* the log offset of the next event the query sees */
+
+    /* Checkpoints (persistent queries only). */
+    uint64_t snap_next_pos; /* the last position given to a snapshot entry */
+    uint64_t *snap_dirty;   /* positions of the entries changed since the last one */
+    size_t snap_dirty_len, snap_dirty_cap;
+    bool synced;   /* the store holds this run's kept output up to ckpt_seq */
+    bool has_ckpt; /* a checkpoint was taken or restored */
+    bool ckpt_off; /* the state cannot be saved: no more attempts */
+    uint64_t ckpt_offset, ckpt_seq, ckpt_late_seq; /* of the last checkpoint */
+    int64_t ckpt_watermark;
+    int64_t ckpt_ms;       /* when the last was taken (epoch ms) */
+    int64_t ckpt_tried_ms; /* when the last attempt was made */
+    int64_t ckpt_cost_ms;  /* how long the last one took */
+    uint64_t checkpoints;  /* taken in this run */
+    char *ckpt_error;      /* why the last attempt failed, NULL */
+    bool restored;         /* started from a checkpoint */
+    uint64_t replay_from, replayed;
+    char *restore_error; /* why a checkpoint found at start was not used, NULL */
+
     listener_slot *listeners;
     size_t nlisteners, listeners_cap;
     int next_handle;
@@ -101,6 +148,11 @@ struct sl_instance {
     size_t nqueries, queries_cap;
     uint64_t query_state_limit; /* bytes, for queries without their own */
     uint64_t next_query_number;
+    int64_t checkpoint_interval_ms;
+    void (*log)(void *ctx, const char *line);
+    void *log_ctx;
+    uint64_t catalog_version; /* counts the streams created and dropped */
+    uint64_t query_version;   /* counts the queries added and dropped */
 };
 
 struct sl_batch {
@@ -112,6 +164,225 @@ struct sl_batch {
     void (*fn)(void *ctx, const sl_row *row);
     void *ctx;
 };
+
+/* --- Dispatch ------------------------------------------------------------------------ */
+
+/* How ingested rows reach the queries of a stream.  Most queries get every row.  But
+ * queries whose filter right above the source requires "key = literal" (a conjunct of
+ * it; key a column, or a column combined with an integer literal by + - * / %, of an
+ * integer or VARCHAR type) and that share one key form a group: the key is evaluated
+ * once per row, a hash of the literals finds the queries it can pass, and only those
+ * get the row.  The others would have dropped it in their filter: they are told how
+ * many rows they did not get and how far stream time went (sl_query_skip) just before
+ * their next row and at the end of the request, which leaves them exactly as if each
+ * row had been pushed.  1000 queries `WHERE auction % 1000 = i` then cost one key
+ * evaluation per row, not 1000 filter evaluations.  Built when first needed and again
+ * after queries are added or dropped (in->query_version). */
+
+typedef struct disp_query {
+    sl_live *q;
+    sl_value lit;  /* the value the key must have (borrowed from q's plan) */
+    int next;      /* the next query with an equal literal, -1 at the end */
+    uint64_t done; /* rows of the request being published it has got or skipped */
+} disp_query;
+
+typedef struct disp_group {
+    const sl_expr *key; /* the key (borrowed from its first query's plan) */
+    disp_query *qs;
+    size_t nq;
+    int *slots; /* open addressing by literal: index + 1 into qs of a chain's head */
+    size_t nslots;
+} disp_group;
+
+struct dispatch {
+    uint64_t version; /* in->query_version when built */
+    sl_live **plain;  /* queries that get every row */
+    size_t nplain;
+    disp_group *groups;
+    size_t ngroups;
+};
+
+static bool int_type(sl_type t)
+{
+    return t == SL_T_INT || t == SL_T_BIGINT;
+}
+
+/* A key a group can share: a column, or a column op an integer literal. */
+static bool key_shape(const sl_expr *e)
+{
+    if (e->kind == SL_EX_COLUMN)
+        return int_type(e->type) || e->type == SL_T_VARCHAR;
+    if (e->kind != SL_EX_BINARY || !int_type(e->type))
+        return false;
+    switch (e->u.binary.op) {
+    case SL_OP_ADD:
+    case SL_OP_SUB:
+    case SL_OP_MUL:
+    case SL_OP_DIV:
+    case SL_OP_MOD:
+        break;
+    default:
+        return false;
+    }
+    return e->u.binary.left->kind == SL_EX_COLUMN && int_type(e->u.binary.left->type) &&
+           e->u.binary.right->kind == SL_EX_LITERAL && int_type(e->u.binary.right->u.lit.type);
+}
+
+static bool key_equal(const sl_expr *a, const sl_expr *b)
+{
+    if (a->kind != b->kind || a->type != b->type)
+        return false;
+    if (a->kind == SL_EX_COLUMN)
+        return a->u.col == b->u.col;
+    return a->u.binary.op == b->u.binary.op && a->u.binary.left->u.col == b->u.binary.left->u.col &&
+           a->u.binary.left->type == b->u.binary.left->type &&
+           a->u.binary.right->u.lit.u.i == b->u.binary.right->u.lit.u.i;
+}
+
+/* The key of a conjunct "key = literal" of pred (AND-ed conjuncts searched), with the
+ * literal in *lit; NULL when there is none. */
+static const sl_expr *pred_key(const sl_expr *e, sl_value *lit)
+{
+    const sl_expr *k, *l, *r;
+
+    if (e->kind != SL_EX_BINARY)
+        return NULL;
+    if (e->u.binary.op == SL_OP_AND) {
+        k = pred_key(e->u.binary.left, lit);
+        return k ? k : pred_key(e->u.binary.right, lit);
+    }
+    if (e->u.binary.op != SL_OP_EQ)
+        return NULL;
+    l = e->u.binary.left;
+    r = e->u.binary.right;
+    if (l->kind == SL_EX_LITERAL) {
+        const sl_expr *t = l;
+        l = r;
+        r = t;
+    }
+    if (r->kind != SL_EX_LITERAL || !key_shape(l))
+        return NULL;
+    if (int_type(l->type) ? !int_type(r->u.lit.type) : r->u.lit.type != SL_T_VARCHAR)
+        return NULL;
+    *lit = r->u.lit;
+    return l;
+}
+
+/* The key of the filter right above plan's source, or NULL. */
+static const sl_expr *filter_key(const sl_plan *plan, sl_value *lit)
+{
+    const sl_node *n = plan->root, *above = NULL;
+
+    while (n->input) {
+        above = n;
+        n = n->input;
+    }
+    if (!above || above->kind != SL_NODE_FILTER)
+        return NULL;
+    return pred_key(above->u.filter.pred, lit);
+}
+
+/* A hash of a key's value (an integer, or VARCHAR bytes) consistent with equality. */
+static uint64_t disp_hash(const sl_value *v)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+
+    if (v->type != SL_T_VARCHAR)
+        return ((uint64_t)v->u.i + 0x9e3779b97f4a7c15ull) * 0xff51afd7ed558ccdull;
+    for (uint32_t i = 0; i < v->u.s.len; i++)
+        h = (h ^ (unsigned char)v->u.s.ptr[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static bool disp_eq(const sl_value *a, const sl_value *b)
+{
+    if (a->type != SL_T_VARCHAR)
+        return a->u.i == b->u.i;
+    return a->u.s.len == b->u.s.len && memcmp(a->u.s.ptr, b->u.s.ptr, a->u.s.len) == 0;
+}
+
+/* Index + 1 of the head of the chain of queries whose literal equals v, or 0; *slot is
+ * where it is or would go. */
+static int disp_find(const disp_group *g, const sl_value *v, size_t *slot)
+{
+    size_t mask = g->nslots - 1, i = (size_t)disp_hash(v) & mask;
+
+    while (g->slots[i] && !disp_eq(&g->qs[g->slots[i] - 1].lit, v))
+        i = (i + 1) & mask;
+    *slot = i;
+    return g->slots[i];
+}
+
+static void dispatch_free(dispatch *d)
+{
+    if (!d)
+        return;
+    for (size_t i = 0; i < d->ngroups; i++) {
+        free(d->groups[i].qs);
+        free(d->groups[i].slots);
+    }
+    free(d->groups);
+    free(d->plain);
+    free(d);
+}
+
+/* The stream's dispatch, built anew when queries changed since. */
+static dispatch *dispatch_get(sl_instance *in, stream *s)
+{
+    dispatch *d = s->disp;
+
+    if (d && d->version == in->query_version)
+        return d;
+    dispatch_free(d);
+    d = s->disp = sl_xcalloc(1, sizeof(*d));
+    d->version = in->query_version;
+    d->plain = sl_xcalloc(in->nqueries ? in->nqueries : 1, sizeof(*d->plain));
+    d->groups = sl_xcalloc(in->nqueries ? in->nqueries : 1, sizeof(*d->groups));
+    for (size_t i = 0; i < in->nqueries; i++) {
+        sl_live *q = in->queries[i];
+        sl_value lit;
+        const sl_expr *key;
+        disp_group *g = NULL;
+
+        if (strcmp(q->plan->source, s->schema->name) != 0)
+            continue;
+        key = filter_key(q->plan, &lit);
+        for (size_t j = 0; key && j < d->ngroups && !g; j++)
+            if (key_equal(d->groups[j].key, key))
+                g = &d->groups[j];
+        if (key && !g) {
+            g = &d->groups[d->ngroups++];
+            g->key = key;
+            g->qs = sl_xcalloc(in->nqueries, sizeof(*g->qs));
+        }
+        if (g)
+            g->qs[g->nq++] = (disp_query){q, lit, -1, 0};
+        else
+            d->plain[d->nplain++] = q;
+    }
+    /* A group of one saves nothing; the others get their literal table. */
+    for (size_t j = 0; j < d->ngroups;) {
+        disp_group *g = &d->groups[j];
+        if (g->nq == 1) {
+            d->plain[d->nplain++] = g->qs[0].q;
+            free(g->qs);
+            *g = d->groups[--d->ngroups];
+            continue;
+        }
+        g->nslots = 16;
+        while (g->nslots < g->nq * 2)
+            g->nslots *= 2;
+        g->slots = sl_xcalloc(g->nslots, sizeof(*g->slots));
+        for (size_t k = 0; k < g->nq; k++) {
+            size_t slot;
+            int head = disp_find(g, &g->qs[k].lit, &slot);
+            g->qs[k].next = head - 1;
+            g->slots[slot] = (int)k + 1;
+        }
+        j++;
+    }
+    return d;
+}
 
 /* --- Streams ----------------------------------------------------------------------- */
 
@@ -144,6 +415,8 @@ static stream *add_stream(sl_instance *in, sl_schema *schema, char *ddl)
     s->next_offset = 0;
     s->watermark = INT64_MIN;
     s->last_arrival_ms = in->clock_ms(in->clock_ctx);
+    s->disp = NULL;
+    in->catalog_version++;
     return s;
 }
 
@@ -201,9 +474,11 @@ int sl_instance_drop_stream(sl_instance *in, const char *name, bool if_exists, b
         return -1;
     sl_schema_free(s->schema);
     free(s->ddl);
+    dispatch_free(s->disp);
     size_t idx = (size_t)(s - in->streams);
     memmove(s, s + 1, (in->nstreams - idx - 1) * sizeof(stream));
     in->nstreams--;
+    in->catalog_version++;
     if (dropped)
         *dropped = true;
     return 0;
@@ -324,6 +599,34 @@ static void snap_rehash(sl_live *q)
     }
 }
 
+/* Marks e changed since the last checkpoint (persistent queries that can be
+ * checkpointed only). */
+static void snap_dirty(sl_live *q, snap_entry *e)
+{
+    if (!q->persistent || q->ckpt_off || e->dirty)
+        return;
+    e->dirty = true;
+    if (q->snap_dirty_len == q->snap_dirty_cap) {
+        q->snap_dirty_cap = q->snap_dirty_cap ? q->snap_dirty_cap * 2 : 64;
+        q->snap_dirty = sl_xrealloc(q->snap_dirty, q->snap_dirty_cap * sizeof(uint64_t));
+    }
+    q->snap_dirty[q->snap_dirty_len++] = e->pos;
+}
+
+/* Appends a new entry for row's key (not in the table; slot from snap_find) with
+ * position pos; takes ownership of row. */
+static snap_entry *snap_append(sl_live *q, size_t slot, uint64_t h, uint64_t pos, uint64_t seq,
+                               sl_row *row)
+{
+    if (q->snap_len == q->snap_cap) {
+        q->snap_cap = q->snap_cap ? q->snap_cap * 2 : 64;
+        q->snap = sl_xrealloc(q->snap, q->snap_cap * sizeof(snap_entry));
+    }
+    q->snap[q->snap_len] = (snap_entry){seq, h, pos, false, row};
+    q->slots[slot] = ++q->snap_len;
+    return &q->snap[q->snap_len - 1];
+}
+
 static void snap_update(sl_live *q, uint64_t seq, sl_change change, const sl_row *row)
 {
     uint64_t h = key_hash(q->plan, row);
@@ -337,18 +640,31 @@ static void snap_update(sl_live *q, uint64_t seq, sl_change change, const sl_row
         sl_row_free(e->row);
         e->row = change == SL_CHANGE_DELETE ? NULL : sl_row_copy(row);
         e->seq = seq;
+        snap_dirty(q, e);
         if (!e->row && ++q->snap_dead * 2 > q->snap_len)
             snap_rehash(q);
         return;
     }
     if (change == SL_CHANGE_DELETE)
         return;
-    if (q->snap_len == q->snap_cap) {
-        q->snap_cap = q->snap_cap ? q->snap_cap * 2 : 64;
-        q->snap = sl_xrealloc(q->snap, q->snap_cap * sizeof(snap_entry));
+    snap_dirty(q, snap_append(q, slot, h, ++q->snap_next_pos, seq, sl_row_copy(row)));
+}
+
+/* The entry at position pos, or NULL when there is none (any more): entries are in
+ * position order, tombstones dropped by snap_rehash included. */
+static snap_entry *snap_at(sl_live *q, uint64_t pos)
+{
+    size_t lo = 0, hi = q->snap_len;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (q->snap[mid].pos < pos)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    q->snap[q->snap_len] = (snap_entry){seq, h, sl_row_copy(row)};
-    q->slots[slot] = ++q->snap_len;
+    return lo < q->snap_len && q->snap[lo].pos == pos ? &q->snap[lo] : NULL;
 }
 
 static void hist_add(sl_live *q, uint64_t seq, sl_change change, const sl_row *row)
@@ -475,6 +791,33 @@ static void close_listeners(sl_live *q, sl_errcode code, const char *reason)
         listeners_compact(q);
 }
 
+/* Frees what the query keeps of its output (history, late rows, snapshot) and forgets
+ * its seqs: it is as before its first change. */
+static void forget_output(sl_live *q)
+{
+    for (size_t i = 0; i < q->hist_len; i++)
+        sl_row_free(q->hist[(q->hist_head + i) % q->hist_cap].row);
+    free(q->hist);
+    q->hist = NULL;
+    q->hist_cap = q->hist_head = q->hist_len = 0;
+    for (size_t i = 0; i < q->late_len; i++)
+        sl_row_free(q->late[(q->late_head + i) % q->late_cap].row);
+    free(q->late);
+    q->late = NULL;
+    q->late_cap = q->late_head = q->late_len = 0;
+    for (size_t i = 0; i < q->snap_len; i++)
+        sl_row_free(q->snap[i].row);
+    free(q->snap);
+    free(q->slots);
+    free(q->snap_dirty);
+    q->snap = NULL;
+    q->slots = NULL;
+    q->snap_dirty = NULL;
+    q->snap_len = q->snap_cap = q->snap_dead = q->nslots = 0;
+    q->snap_dirty_len = q->snap_dirty_cap = 0;
+    q->snap_next_pos = q->seq = q->late_seq = 0;
+}
+
 static void live_free(sl_live *q, sl_errcode code, const char *reason)
 {
     if (!q)
@@ -482,18 +825,11 @@ static void live_free(sl_live *q, sl_errcode code, const char *reason)
     close_listeners(q, code, reason);
     sl_query_free(q->query);
     sl_plan_free(q->plan);
-    for (size_t i = 0; i < q->hist_len; i++)
-        sl_row_free(q->hist[(q->hist_head + i) % q->hist_cap].row);
-    free(q->hist);
-    for (size_t i = 0; i < q->late_len; i++)
-        sl_row_free(q->late[(q->late_head + i) % q->late_cap].row);
-    free(q->late);
-    for (size_t i = 0; i < q->snap_len; i++)
-        sl_row_free(q->snap[i].row);
-    free(q->snap);
-    free(q->slots);
+    forget_output(q);
     free(q->listeners);
     free(q->error);
+    free(q->ckpt_error);
+    free(q->restore_error);
     free(q->id);
     free(q->sql);
     free(q);
@@ -575,14 +911,28 @@ int sl_live_replay(sl_live *q, uint64_t from_seq,
     return 0;
 }
 
-void sl_live_snapshot(sl_live *q,
-                      void (*fn)(void *ctx, uint64_t seq, sl_change change, const sl_row *row),
-                      void *ctx)
+bool sl_live_snapshot_step(sl_live *q, uint64_t *pos, uint64_t upto_seq,
+                           bool (*fn)(void *ctx, uint64_t seq, const sl_row *row), void *ctx)
 {
-    for (size_t i = 0; i < q->snap_len; i++) {
-        if (q->snap[i].row)
-            fn(ctx, q->snap[i].seq, SL_CHANGE_UPSERT, q->snap[i].row);
+    size_t lo = 0, hi = q->snap_len;
+
+    /* The first entry after *pos: entries are in position order. */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (q->snap[mid].pos <= *pos)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
+    for (; lo < q->snap_len; lo++) {
+        const snap_entry *e = &q->snap[lo];
+
+        if (e->row && e->seq <= upto_seq && !fn(ctx, e->seq, e->row))
+            return false;
+        *pos = e->pos;
+    }
+    return true;
 }
 
 const char *sl_live_id(const sl_live *q)
@@ -638,18 +988,29 @@ void sl_live_stats_get(const sl_live *q, sl_live_stats *out)
     else
         out->engine = q->final_stats;
     out->seq = q->seq;
+    out->late_seq = q->late_seq;
     for (size_t i = 0; i < q->nlisteners; i++)
         n += q->listeners[i].active;
     out->listeners = n;
+    out->has_checkpoint = q->has_ckpt;
+    out->checkpoint_offset = q->ckpt_offset;
+    out->checkpoint_seq = q->ckpt_seq;
+    out->checkpoint_ms = q->ckpt_ms;
+    out->checkpoints = q->checkpoints;
+    out->checkpoint_error = q->ckpt_error;
+    out->restored = q->restored;
+    out->replay_from = q->replay_from;
+    out->replayed_events = q->replayed;
+    out->restore_error = q->restore_error;
 }
 
 /* --- Replaying the log --------------------------------------------------------------- */
 
-/* Feeds the stored events of the query's stream from offset `from` up to the log's end
- * through query, skipping events before `from` in the first batch.  *query_failed says
- * whether a failure came from the query (past its state limit) rather than the store. */
-static int replay_log(sl_instance *in, const char *stream_name, uint64_t from, sl_query *query,
-                      bool *query_failed, sl_error *err)
+/* Feeds the stored events of q's stream from offset `from` up to the log's end through
+ * q->query, skipping events before `from` in the first batch, and counts them in
+ * q->replayed.  *query_failed says whether a failure came from the query (past its state
+ * limit) rather than the store. */
+static int replay_log(sl_instance *in, sl_live *q, uint64_t from, bool *query_failed, sl_error *err)
 {
     sl_store_cursor *cur = NULL;
     const void *blob;
@@ -658,7 +1019,7 @@ static int replay_log(sl_instance *in, const char *stream_name, uint64_t from, s
     uint64_t first;
     int rc;
 
-    if (sl_store_scan(in->store, stream_name, from, &cur, err) < 0)
+    if (sl_store_scan(in->store, q->plan->source, from, &cur, err) < 0)
         return -1;
     while ((rc = sl_store_cursor_next(cur, &blob, &len, &count, &first, err)) == 1) {
         sl_rowcodec_reader rd;
@@ -669,8 +1030,10 @@ static int replay_log(sl_instance *in, const char *stream_name, uint64_t from, s
             goto fail;
         while ((rc = sl_rowcodec_next(&rd, &row, err)) == 1) {
             int prc = 0;
-            if (off++ >= from)
-                prc = sl_query_push(query, row, err);
+            if (off++ >= from) {
+                prc = sl_query_push(q->query, row, err);
+                q->replayed++;
+            }
             sl_row_free(row);
             if (prc < 0) {
                 *query_failed = true;
@@ -687,6 +1050,332 @@ static int replay_log(sl_instance *in, const char *stream_name, uint64_t from, s
 fail:
     sl_store_cursor_close(cur);
     return -1;
+}
+
+/* --- Checkpoints ---------------------------------------------------------------------- */
+
+/* Appends to out one chunk (a frame: count, then seq, change and row of each) of the
+ * entries of a ring of kept output (hist or late) whose seq is after `after`.  Returns
+ * the first seq it holds, or 0 (out untouched) when there is none. */
+static uint64_t encode_chunk(sl_buf *out, const hist_entry *ring, size_t cap, size_t head,
+                             size_t len, uint64_t after)
+{
+    sl_ckpt_writer w = {out, NULL};
+    size_t i = 0, at;
+
+    while (i < len && ring[(head + i) % cap].seq <= after)
+        i++;
+    if (i == len)
+        return 0;
+    at = sl_ckpt_frame_begin(&w, OUTPUT_MAGIC, OUTPUT_VERSION, 0);
+    sl_ckpt_put_u64(&w, len - i);
+    for (size_t k = i; k < len; k++) {
+        const hist_entry *e = &ring[(head + k) % cap];
+
+        sl_ckpt_put_u64(&w, e->seq);
+        sl_ckpt_put_u64(&w, (uint64_t)e->change);
+        sl_ckpt_put_row(&w, e->row);
+    }
+    sl_ckpt_frame_end(&w, at);
+    return ring[(head + i) % cap].seq;
+}
+
+/* Whether q is to be checkpointed now: a running persistent query whose state can be
+ * saved, that changed since its last checkpoint, and (unless any_time) whose time or
+ * event count for one has come. */
+static bool checkpoint_due(const sl_instance *in, const sl_live *q, int64_t now, bool any_time)
+{
+    sl_query_stats st;
+
+    if (!q->persistent || !q->query || q->ckpt_off)
+        return false;
+    sl_query_stats_get(q->query, &st);
+    if (q->offset == q->ckpt_offset && q->seq == q->ckpt_seq && q->late_seq == q->ckpt_late_seq &&
+        st.watermark == q->ckpt_watermark)
+        return false;
+    if (any_time)
+        return true;
+    if (now - q->ckpt_tried_ms < q->ckpt_cost_ms * CHECKPOINT_COST_FACTOR)
+        return false;
+    return now - q->ckpt_tried_ms >= in->checkpoint_interval_ms ||
+           (!q->ckpt_error && q->offset - q->ckpt_offset >= SL_CHECKPOINT_EVENTS);
+}
+
+/* Writes q's checkpoint: its engine state, seqs and offset, the output it kept since the
+ * last one and the snapshot rows whose key changed since (everything when the store
+ * does not hold this run's kept output yet), in one store transaction. */
+static int take_checkpoint(sl_instance *in, sl_live *q, sl_error *err)
+{
+    int64_t started = in->clock_ms(in->clock_ctx);
+    sl_buf state = SL_BUF_INIT, changes = SL_BUF_INIT, late = SL_BUF_INIT, rows = SL_BUF_INIT;
+    bool reset = !q->synced;
+    sl_store_snap *snaps = NULL;
+    size_t nsnaps = 0;
+    sl_query_stats st;
+    int rc = -1;
+
+    q->ckpt_tried_ms = started;
+    if (sl_query_save(q->query, &state, err) < 0) {
+        /* The plan's state has no checkpoint format: it never will, and what changed
+         * need not be tracked. */
+        q->ckpt_off = true;
+        free(q->snap_dirty);
+        q->snap_dirty = NULL;
+        q->snap_dirty_len = q->snap_dirty_cap = 0;
+        goto done;
+    }
+    sl_query_stats_get(q->query, &st);
+    uint64_t first = encode_chunk(&changes, q->hist, q->hist_cap, q->hist_head, q->hist_len,
+                                  reset ? 0 : q->ckpt_seq);
+    uint64_t late_first = encode_chunk(&late, q->late, q->late_cap, q->late_head, q->late_len,
+                                       reset ? 0 : q->ckpt_late_seq);
+    sl_store_output out[2] = {
+        {OUTPUT_CHANGES, first, q->seq,
+         q->seq > SL_MAX_OUTPUT_HISTORY ? q->seq - SL_MAX_OUTPUT_HISTORY : 0, changes.data,
+         changes.len},
+        {OUTPUT_LATE, late_first, q->late_seq,
+         q->late_seq > SL_MAX_LATE_HISTORY ? q->late_seq - SL_MAX_LATE_HISTORY : 0, late.data,
+         late.len},
+    };
+
+    /* The snapshot rows to write, encoded one after another into `rows` (each one's
+     * length kept in its len until rows stops moving), and the positions to delete. */
+    size_t nwant = reset ? q->snap_len : q->snap_dirty_len;
+    snaps = sl_xcalloc(nwant + 1, sizeof(sl_store_snap));
+    for (size_t i = 0; i < nwant; i++) {
+        const snap_entry *e = reset ? &q->snap[i] : snap_at(q, q->snap_dirty[i]);
+        sl_ckpt_writer w = {&rows, NULL};
+        sl_store_snap *o = &snaps[nsnaps];
+        size_t at = rows.len;
+
+        if (reset && !e->row)
+            continue;
+        nsnaps++;
+        o->pos = reset ? e->pos : q->snap_dirty[i];
+        if (!e || !e->row)
+            continue;
+        o->seq = e->seq;
+        sl_ckpt_put_row(&w, e->row);
+        o->len = rows.len - at;
+    }
+    for (size_t i = 0, at = 0; i < nsnaps; i++) {
+        if (!snaps[i].len)
+            continue;
+        snaps[i].row = rows.data + at;
+        at += snaps[i].len;
+    }
+
+    sl_store_checkpoint c = {q->offset, q->seq, q->late_seq, started, state.data, state.len, reset};
+    if (sl_store_checkpoint_put(in->store, q->id, &c, out, 2, snaps, nsnaps, err) < 0)
+        goto done;
+    for (size_t i = 0; i < q->snap_len; i++)
+        q->snap[i].dirty = false;
+    q->snap_dirty_len = 0;
+    q->synced = q->has_ckpt = true;
+    q->ckpt_offset = q->offset;
+    q->ckpt_seq = q->seq;
+    q->ckpt_late_seq = q->late_seq;
+    q->ckpt_watermark = st.watermark;
+    q->ckpt_ms = started;
+    q->ckpt_cost_ms = in->clock_ms(in->clock_ctx) - started;
+    q->checkpoints++;
+    rc = 0;
+done:
+    free(q->ckpt_error);
+    q->ckpt_error = rc < 0 ? sl_xstrdup(err->message) : NULL;
+    free(snaps);
+    sl_buf_free(&rows);
+    sl_buf_free(&late);
+    sl_buf_free(&changes);
+    sl_buf_free(&state);
+    return rc;
+}
+
+int sl_instance_checkpoint_step(sl_instance *in, sl_error *err)
+{
+    int64_t now = in->clock_ms(in->clock_ctx);
+    sl_live *next = NULL;
+
+    for (size_t i = 0; i < in->nqueries; i++) {
+        sl_live *q = in->queries[i];
+
+        if (checkpoint_due(in, q, now, false) && (!next || q->ckpt_tried_ms < next->ckpt_tried_ms))
+            next = q;
+    }
+    if (!next)
+        return 0;
+    return take_checkpoint(in, next, err) < 0 ? -1 : 1;
+}
+
+int sl_instance_checkpoint_all(sl_instance *in, sl_error *err)
+{
+    int64_t now = in->clock_ms(in->clock_ctx);
+    sl_error one;
+    int rc = 0;
+
+    for (size_t i = 0; i < in->nqueries; i++) {
+        sl_live *q = in->queries[i];
+
+        if (checkpoint_due(in, q, now, true) && take_checkpoint(in, q, rc < 0 ? &one : err) < 0)
+            rc = -1;
+    }
+    return rc;
+}
+
+/* Reading a checkpoint's kept output back: the entries after `after` (older ones are
+ * past the history bound) must run on without a gap up to `upto`, the checkpoint's
+ * seq, and have the layout of the query's results (changes) or source (late rows). */
+typedef struct kept_load {
+    sl_live *q;
+    int kind;
+    uint32_t ncols;
+    uint64_t after, upto, last; /* last: the last seq kept so far, 0 for none */
+    const char *why;            /* why what is stored is not usable (static) */
+} kept_load;
+
+static int load_chunk(void *ctx, uint64_t first_seq, uint64_t last_seq, const void *data,
+                      size_t len)
+{
+    kept_load *k = ctx;
+    sl_ckpt_reader rd;
+
+    if (sl_ckpt_frame_open(&rd, data, len, OUTPUT_MAGIC, OUTPUT_VERSION, 0) == 0) {
+        uint64_t n = sl_ckpt_get_count(&rd, UINT64_MAX);
+
+        for (uint64_t i = 0; i < n && !rd.why; i++) {
+            uint64_t seq = sl_ckpt_get_u64(&rd), change = sl_ckpt_get_u64(&rd);
+            sl_row *row = sl_ckpt_get_row(&rd);
+
+            if (row &&
+                (seq < first_seq || seq > last_seq || seq > k->upto || change > SL_CHANGE_DELETE ||
+                 row->ncols != k->ncols || (seq > k->after && k->last && seq != k->last + 1)))
+                sl_ckpt_fail(&rd, "kept output out of order");
+            else if (row && seq > k->after && k->kind == OUTPUT_CHANGES)
+                hist_add(k->q, seq, (sl_change)change, row);
+            else if (row && seq > k->after)
+                late_add(k->q, seq, row);
+            if (!rd.why && seq > k->after)
+                k->last = seq;
+            sl_row_free(row);
+        }
+        if (!rd.why && rd.p != rd.end)
+            sl_ckpt_fail(&rd, "trailing bytes in kept output");
+    }
+    k->why = rd.why;
+    return rd.why ? 1 : 0;
+}
+
+static int load_snap(void *ctx, uint64_t pos, uint64_t seq, const void *data, size_t len)
+{
+    kept_load *k = ctx;
+    sl_live *q = k->q;
+    sl_ckpt_reader rd;
+    sl_row *row;
+    uint64_t h;
+    size_t slot;
+
+    sl_ckpt_reader_init(&rd, data, len);
+    row = sl_ckpt_get_row(&rd);
+    if (!row || rd.p != rd.end || q->plan->nkeys == 0 || row->ncols != (uint32_t)q->plan->ncols ||
+        pos <= q->snap_next_pos || seq > k->upto) {
+        k->why = "damaged snapshot row";
+        sl_row_free(row);
+        return 1;
+    }
+    if ((q->snap_len + 1) * 2 > q->nslots)
+        snap_rehash(q);
+    h = key_hash(q->plan, row);
+    if (snap_find(q, row, h, &slot)) {
+        k->why = "a key twice in the snapshot";
+        sl_row_free(row);
+        return 1;
+    }
+    snap_append(q, slot, h, pos, seq, row);
+    q->snap_next_pos = pos;
+    return 0;
+}
+
+/* Reads the kept output of one kind (changes or late rows) of a checkpoint whose seq of
+ * that kind is upto.  Returns 0, or -1 with k->why (what is stored is damaged) or err (the
+ * store failed) set. */
+static int load_kept(sl_instance *in, sl_live *q, int kind, uint64_t upto, kept_load *k,
+                     sl_error *err)
+{
+    uint64_t bound = kind == OUTPUT_CHANGES ? SL_MAX_OUTPUT_HISTORY : SL_MAX_LATE_HISTORY;
+    const sl_node *src = q->plan->root;
+
+    while (src->input)
+        src = src->input;
+    k->kind = kind;
+    k->ncols = (uint32_t)(kind == OUTPUT_CHANGES ? q->plan->ncols : src->ncols);
+    k->after = upto > bound ? upto - bound : 0;
+    k->upto = upto;
+    k->last = 0;
+    k->why = NULL;
+    if (sl_store_output_list(in->store, q->id, kind, load_chunk, k, err) != 0)
+        return -1;
+    if (k->last != upto) {
+        k->why = "it does not reach the checkpoint's seq";
+        return -1;
+    }
+    return 0;
+}
+
+/* Restores q's checkpoint, when it has one, into its new query (q->query, which has seen
+ * no event) and its kept output.  Returns 1 when restored, 0 when there is none, -1
+ * with why set when it cannot be used: q's query and output are then in any state. */
+static int restore_checkpoint(sl_instance *in, sl_live *q, const stream *s, char *why,
+                              size_t whylen)
+{
+    sl_store_checkpoint c;
+    void *state = NULL;
+    sl_query_stats st;
+    sl_error err;
+    kept_load k = {.q = q};
+    int rc = sl_store_checkpoint_get(in->store, q->id, &c, &state, &err);
+
+    if (rc <= 0)
+        goto done;
+    rc = -1;
+    if (c.log_offset < q->offset || c.log_offset > s->next_offset) {
+        snprintf(why, whylen, "checkpoint at log offset %" PRIu64 ", outside the log",
+                 c.log_offset);
+        goto done;
+    }
+    if (sl_query_restore(q->query, c.state, c.state_len, &err) < 0)
+        goto done;
+    sl_query_stats_get(q->query, &st);
+    if (st.rows_out != c.seq || st.late_rows != c.late_seq) {
+        snprintf(why, whylen, "checkpoint's seqs do not match its state");
+        goto done;
+    }
+    if (load_kept(in, q, OUTPUT_CHANGES, c.seq, &k, &err) < 0 ||
+        load_kept(in, q, OUTPUT_LATE, c.late_seq, &k, &err) < 0)
+        goto kept;
+    k.upto = c.seq;
+    if ((rc = sl_store_snapshot_list(in->store, q->id, load_snap, &k, &err)) != 0) {
+        rc = -1;
+        goto kept;
+    }
+    q->seq = c.seq;
+    q->late_seq = c.late_seq;
+    q->offset = q->ckpt_offset = c.log_offset;
+    q->ckpt_seq = c.seq;
+    q->ckpt_late_seq = c.late_seq;
+    q->ckpt_watermark = st.watermark;
+    q->ckpt_ms = q->ckpt_tried_ms = c.taken_ms;
+    q->synced = q->has_ckpt = q->restored = true;
+    rc = 1;
+    goto done;
+kept:
+    snprintf(why, whylen, "its kept output: %.400s", k.why ? k.why : err.message);
+    free(state);
+    return -1;
+done:
+    if (rc < 0 && !why[0])
+        snprintf(why, whylen, "%s", err.message);
+    free(state);
+    return rc;
 }
 
 /* --- Queries ------------------------------------------------------------------------- */
@@ -733,38 +1422,86 @@ static void add_query(sl_instance *in, sl_live *q)
         in->queries = sl_xrealloc(in->queries, in->queries_cap * sizeof(sl_live *));
     }
     in->queries[in->nqueries++] = q;
+    in->query_version++;
+}
+
+/* Gives q a new engine query of its plan, which has seen nothing (the old one, if any,
+ * freed). */
+static void new_engine_query(sl_live *q)
+{
+    sl_sink sink = {.ctx = q,
+                    .emit = live_emit,
+                    .late = live_late,
+                    .clock_ms = q->in->clock_ms,
+                    .clock_ctx = q->in->clock_ctx};
+
+    sl_query_free(q->query);
+    q->query = sl_query_new(q->plan, &sink);
+    sl_query_set_state_limit(q->query, (size_t)sl_live_state_limit(q));
+}
+
+/* Restores the checkpoint of q (new, at its start offset) when there is a usable one; a
+ * checkpoint found but not usable is logged and q starts over from its start offset. */
+static void restore_or_start_over(sl_instance *in, sl_live *q, const stream *s)
+{
+    char why[SL_ERROR_MSG_MAX] = "", line[2 * SL_ERROR_MSG_MAX];
+
+    if (restore_checkpoint(in, q, s, why, sizeof(why)) >= 0)
+        return;
+    q->restore_error = sl_xstrdup(why);
+    new_engine_query(q);
+    forget_output(q);
+    q->offset = q->start_offset;
+    if (in->log) {
+        snprintf(
+            line, sizeof(line),
+            "query %s: its checkpoint is not used (%s); replaying its log from offset %" PRIu64,
+            q->id, why, q->offset);
+        in->log(in->log_ctx, line);
+    }
 }
 
 /* Makes a live query from a compiled plan (takes ownership) starting at start_offset,
- * replays the log into it and adds it to the instance.  When the query itself fails
- * during the replay (past its state limit), keep_failed adds it anyway, failed (a
+ * replays the log into it and adds it to the instance; with restore (a restart), it
+ * first restores its checkpoint and replays only what follows it.  When the query itself
+ * fails during the replay (past its state limit), keep_failed adds it anyway, failed (a
  * restart), else the call fails (a new query). */
 static int start_live(sl_instance *in, const char *id, const char *sql, size_t len, sl_plan *plan,
-                      bool persistent, uint64_t start_offset, uint64_t state_limit,
+                      bool persistent, uint64_t start_offset, uint64_t state_limit, bool restore,
                       bool keep_failed, sl_live **out, sl_error *err)
 {
     bool query_failed = false;
     sl_live *q = sl_xcalloc(1, sizeof(sl_live));
-    sl_sink sink = {.ctx = q,
-                    .emit = live_emit,
-                    .late = live_late,
-                    .clock_ms = in->clock_ms,
-                    .clock_ctx = in->clock_ctx};
+    const stream *s = find_stream(in, plan->source);
+    sl_query_stats st;
 
     q->in = in;
     q->id = sl_xstrdup(id);
     q->sql = sl_xstrndup(sql, len);
     q->persistent = persistent;
-    q->start_offset = start_offset;
+    q->start_offset = q->offset = q->ckpt_offset = start_offset;
+    q->ckpt_watermark = INT64_MIN;
+    q->ckpt_tried_ms = in->clock_ms(in->clock_ctx);
     q->plan = plan;
-    q->query = sl_query_new(plan, &sink);
     q->state_limit = state_limit;
-    sl_query_set_state_limit(q->query, (size_t)sl_live_state_limit(q));
-    if (replay_log(in, plan->source, start_offset, q->query, &query_failed, err) < 0) {
+    new_engine_query(q);
+    if (restore)
+        restore_or_start_over(in, q, s);
+    q->replay_from = q->offset;
+    sl_query_stats_get(q->query, &st);
+    if (st.state_bytes > sl_live_state_limit(q)) {
+        /* A checkpoint restored under a lower limit than it was taken with. */
+        query_failed = true;
+        sl_error_set(err, SL_ERR_LIMIT_EXCEEDED, 0, 0,
+                     "the query's state holds %zu bytes, past its limit of %" PRIu64 " bytes",
+                     st.state_bytes, sl_live_state_limit(q));
+    }
+    if (query_failed || replay_log(in, q, q->offset, &query_failed, err) < 0) {
         if (!query_failed || !keep_failed)
             goto fail;
         live_fail(q, err->message);
     }
+    q->offset = s->next_offset;
     add_query(in, q);
     if (out)
         *out = q;
@@ -812,7 +1549,8 @@ int sl_instance_query_create_limited(sl_instance *in, const char *id, const char
     uint64_t start = from_earliest ? 0 : s->next_offset;
     if (persistent && sl_store_query_put(in->store, id, sql, start, state_limit, err) < 0)
         goto fail;
-    if (start_live(in, id, sql, len, plan, persistent, start, state_limit, false, out, err) < 0) {
+    if (start_live(in, id, sql, len, plan, persistent, start, state_limit, false, false, out, err) <
+        0) {
         if (persistent) {
             sl_error dummy;
             sl_store_query_drop(in->store, id, &dummy);
@@ -844,6 +1582,7 @@ int sl_instance_query_drop(sl_instance *in, const char *id, sl_error *err)
             return -1;
         memmove(&in->queries[i], &in->queries[i + 1], (in->nqueries - i - 1) * sizeof(sl_live *));
         in->nqueries--;
+        in->query_version++;
         live_free(q, SL_ERR_QUERY_DROPPED, "query dropped");
         return 0;
     }
@@ -907,66 +1646,325 @@ static int idem_lookup(sl_instance *in, const stream *s, const sl_ingest_key *ke
     return rc;
 }
 
+/* Largest blob a run of requests to one stream is merged into, in bytes: a group of
+ * small requests then costs one row of the log, not one per request.  A request larger
+ * than this is stored in a row of its own. */
+#define MERGE_BYTES (64 * 1024)
+
+void sl_ingest_req_encode(sl_ingest_req *r)
+{
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+
+    sl_buf_reset(&r->blob);
+    sl_rowcodec_begin(&r->blob);
+    for (size_t i = 0; i < r->n; i++) {
+        sl_rowcodec_put(&r->blob, r->rows[i]);
+        lo = r->rows[i]->rowtime < lo ? r->rows[i]->rowtime : lo;
+        hi = r->rows[i]->rowtime > hi ? r->rows[i]->rowtime : hi;
+    }
+    r->min_rowtime = lo;
+    r->max_rowtime = hi;
+}
+
+void sl_ingest_req_clear(sl_ingest_req *r)
+{
+    sl_buf_free(&r->blob);
+    free(r->replay);
+    r->replay = NULL;
+}
+
+uint64_t sl_instance_catalog_version(const sl_instance *in)
+{
+    return in->catalog_version;
+}
+
+/* Checks a request before it is stored: its stream, its Idempotency-Key (a repeat is
+ * answered with rc 1 and stores nothing) and its rows; encodes them if needed.
+ * Returns 0 when it is to be stored, else its answer's rc (1 or -1, r->err set). */
+static int ingest_check(sl_instance *in, sl_ingest_req *r)
+{
+    stream *s = find_stream(in, r->stream);
+
+    if (!s)
+        return sl_error_set(&r->err, SL_ERR_UNKNOWN_STREAM, 0, 0, "unknown stream '%s'", r->stream);
+    if (r->key) {
+        int rc = idem_lookup(in, s, r->key, &r->replay, &r->err);
+        if (rc != 0)
+            return rc;
+    }
+    if (r->n == 0)
+        return sl_error_set(&r->err, SL_ERR_BAD_REQUEST, 0, 0, "no events");
+    if (r->n > UINT32_MAX)
+        return sl_error_set(&r->err, SL_ERR_TOO_LARGE, 0, 0, "too many events in one request");
+    for (size_t i = 0; i < r->n; i++)
+        if (check_row(s->schema, r->rows[i], i, &r->err) < 0)
+            return -1;
+    if (r->blob.len == 0)
+        sl_ingest_req_encode(r);
+    return 0;
+}
+
+/* Stores reqs[idx[0..n)], requests to one stream in order, as one row of the log inside
+ * the open store group (a single request's blob as it is, several merged into one),
+ * with their idempotency records, and sets each one's first_offset. */
+static int store_run(sl_instance *in, sl_ingest_req *const *reqs, const size_t *idx, size_t n,
+                     sl_error *err)
+{
+    sl_store_idem *idems = sl_xcalloc(n, sizeof(*idems));
+    sl_buf merged = SL_BUF_INIT;
+    const sl_ingest_req *one = reqs[idx[0]];
+    const void *blob = one->blob.data;
+    size_t len = one->blob.len, nidem = 0;
+    uint64_t count = 0, first;
+    int64_t lo = INT64_MAX, hi = INT64_MIN, now = in->clock_ms(in->clock_ctx);
+    int rc;
+
+    if (n > 1) {
+        /* Every blob starts with the codec's header; the merged one has it once. */
+        sl_rowcodec_begin(&merged);
+        size_t hdr = merged.len;
+        for (size_t i = 0; i < n; i++)
+            sl_buf_append(&merged, reqs[idx[i]]->blob.data + hdr, reqs[idx[i]]->blob.len - hdr);
+        blob = merged.data;
+        len = merged.len;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const sl_ingest_req *r = reqs[idx[i]];
+        count += r->n;
+        lo = r->min_rowtime < lo ? r->min_rowtime : lo;
+        hi = r->max_rowtime > hi ? r->max_rowtime : hi;
+        if (r->key) {
+            sl_store_idem *d = &idems[nidem++];
+            d->key = r->key->key;
+            memcpy(d->body_hash, r->key->body_hash, SL_STORE_HASH_LEN);
+            d->answer = r->key->answer;
+            d->created_ms = now;
+        }
+    }
+    if (count > UINT32_MAX)
+        rc = sl_error_set(err, SL_ERR_TOO_LARGE, 0, 0, "too many events in one batch");
+    else
+        rc = sl_store_append_idems(in->store, one->stream, blob, len, (uint32_t)count, lo, hi,
+                                   idems, nidem, &first, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        reqs[idx[i]]->first_offset = first;
+        first += reqs[idx[i]]->n;
+    }
+    sl_buf_free(&merged);
+    free(idems);
+    return rc;
+}
+
+/* Stores the pending requests (reqs[pend[0..*npend)]) inside the open store group:
+ * consecutive requests to one stream share a row of the log up to MERGE_BYTES.  Empties
+ * the pending list. */
+static int store_pending(sl_instance *in, sl_ingest_req *const *reqs, size_t *pend, size_t *npend,
+                         sl_error *err)
+{
+    size_t n = *npend, *run = sl_xcalloc(n ? n : 1, sizeof(size_t));
+    bool *done = sl_xcalloc(n ? n : 1, sizeof(bool));
+    int rc = 0;
+
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const char *name = reqs[pend[i]]->stream;
+        size_t nrun = 0, bytes = 0;
+
+        if (done[i])
+            continue;
+        for (size_t j = i; j < n && rc == 0; j++) {
+            const sl_ingest_req *r = reqs[pend[j]];
+            if (done[j] || strcmp(r->stream, name) != 0)
+                continue;
+            if (nrun > 0 && bytes + r->blob.len > MERGE_BYTES) {
+                rc = store_run(in, reqs, run, nrun, err);
+                nrun = bytes = 0;
+            }
+            run[nrun++] = pend[j];
+            bytes += r->blob.len;
+            done[j] = true;
+        }
+        if (rc == 0)
+            rc = store_run(in, reqs, run, nrun, err);
+    }
+    free(run);
+    free(done);
+    *npend = 0;
+    return rc;
+}
+
+static void push_row(sl_live *q, const sl_row *row)
+{
+    sl_error qerr;
+
+    if (!q->error && sl_query_push(q->query, row, &qerr) < 0)
+        live_fail(q, qerr.message);
+}
+
+/* Publishes rows[0..n) to a group's queries (see Dispatch); upto[i] is the largest
+ * ROWTIME among rows[0..i]. */
+static void dispatch_group_rows(disp_group *g, sl_row *const *rows, size_t n, const int64_t *upto)
+{
+    for (size_t k = 0; k < g->nq; k++)
+        g->qs[k].done = 0;
+    for (size_t i = 0; i < n; i++) {
+        sl_value v = sl_eval(g->key, rows[i], NULL);
+        size_t slot;
+
+        if (v.type == SL_T_NULL)
+            continue;
+        for (int k = disp_find(g, &v, &slot) - 1; k >= 0; k = g->qs[k].next) {
+            disp_query *dq = &g->qs[k];
+            if (dq->q->error)
+                continue;
+            if (dq->done < i)
+                sl_query_skip(dq->q->query, i - dq->done, upto[i - 1]);
+            push_row(dq->q, rows[i]);
+            dq->done = i + 1;
+        }
+    }
+    for (size_t k = 0; k < g->nq; k++) {
+        disp_query *dq = &g->qs[k];
+        if (!dq->q->error && dq->done < n)
+            sl_query_skip(dq->q->query, n - dq->done, upto[n - 1]);
+    }
+}
+
+/* Durable: the stream's state follows the log, and every live query on the stream sees
+ * the request's rows, in order (through the stream's dispatch). */
+static void ingest_publish(sl_instance *in, const sl_ingest_req *r)
+{
+    stream *s = find_stream(in, r->stream);
+    dispatch *d = dispatch_get(in, s);
+
+    s->next_offset = r->first_offset + r->n;
+    s->last_arrival_ms = in->clock_ms(in->clock_ctx);
+    if (r->max_rowtime > s->watermark)
+        s->watermark = r->max_rowtime;
+    for (size_t qi = 0; qi < d->nplain; qi++)
+        for (size_t i = 0; i < r->n && !d->plain[qi]->error; i++)
+            push_row(d->plain[qi], r->rows[i]);
+    if (d->ngroups > 0) {
+        int64_t *upto = sl_xmalloc(r->n * sizeof(*upto));
+        for (size_t i = 0; i < r->n; i++)
+            upto[i] =
+                i == 0 || r->rows[i]->rowtime > upto[i - 1] ? r->rows[i]->rowtime : upto[i - 1];
+        for (size_t gi = 0; gi < d->ngroups; gi++)
+            dispatch_group_rows(&d->groups[gi], r->rows, r->n, upto);
+        free(upto);
+    }
+    for (size_t qi = 0; qi < in->nqueries; qi++) {
+        sl_live *q = in->queries[qi];
+        if (strcmp(q->plan->source, s->schema->name) == 0)
+            q->offset = s->next_offset;
+    }
+}
+
+/* The group commit of sl_instance_ingest_group.  Returns 0, or -1 when the store failed
+ * the group (nothing of it is stored; with alone, each request to be stored has rc -1
+ * and that error instead). */
+static int ingest_run(sl_instance *in, sl_ingest_req *const *reqs, size_t n, bool alone)
+{
+    size_t *pend = sl_xcalloc(n ? n : 1, sizeof(size_t)), npend = 0;
+    bool *stored = sl_xcalloc(n ? n : 1, sizeof(bool));
+    sl_error err;
+    int rc = sl_store_group_begin(in->store, &err);
+
+    if (rc < 0) {
+        for (size_t i = 0; alone && i < n; i++) {
+            reqs[i]->rc = -1;
+            reqs[i]->err = err;
+        }
+        free(pend);
+        free(stored);
+        return -1;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        sl_ingest_req *r = reqs[i];
+
+        free(r->replay);
+        r->replay = NULL;
+        /* A repeat of a key pending in this group must see that request's record. */
+        for (size_t j = 0; r->key && j < npend && rc == 0; j++) {
+            const sl_ingest_req *p = reqs[pend[j]];
+            if (p->key && strcmp(p->stream, r->stream) == 0 &&
+                strcmp(p->key->key, r->key->key) == 0)
+                rc = store_pending(in, reqs, pend, &npend, &err);
+        }
+        if (rc < 0)
+            break;
+        r->rc = ingest_check(in, r);
+        if (r->rc == 0) {
+            pend[npend++] = i;
+            stored[i] = true;
+        }
+    }
+    if (rc == 0)
+        rc = store_pending(in, reqs, pend, &npend, &err);
+    if (rc == 0)
+        rc = sl_store_group_commit(in->store, &err);
+    else
+        sl_store_group_rollback(in->store);
+    for (size_t i = 0; i < n; i++) {
+        if (!stored[i])
+            continue;
+        if (rc == 0) {
+            ingest_publish(in, reqs[i]);
+        } else if (alone) {
+            reqs[i]->rc = -1;
+            reqs[i]->err = err;
+        }
+    }
+    free(pend);
+    free(stored);
+    return rc;
+}
+
+void sl_instance_ingest_group(sl_instance *in, sl_ingest_req *const *reqs, size_t n)
+{
+    if (ingest_run(in, reqs, n, n == 1) == 0 || n == 1)
+        return;
+    for (size_t i = 0; i < n; i++)
+        ingest_run(in, &reqs[i], 1, true);
+}
+
 int sl_instance_ingest_keyed(sl_instance *in, const char *stream_name, sl_row *const *rows,
                              size_t n, const sl_ingest_key *key, char **replay, sl_error *err)
 {
-    stream *s = find_stream(in, stream_name);
-    sl_buf blob = SL_BUF_INIT;
-    int64_t lo = INT64_MAX, hi = INT64_MIN;
-    uint64_t first;
-    sl_store_idem idem;
+    sl_ingest_req r = {.stream = stream_name, .rows = rows, .n = n, .key = key};
+    sl_ingest_req *one = &r;
 
-    if (replay)
-        *replay = NULL;
-    if (!s)
-        return sl_error_set(err, SL_ERR_UNKNOWN_STREAM, 0, 0, "unknown stream '%s'", stream_name);
-    if (key) {
-        int rc = idem_lookup(in, s, key, replay, err);
-        if (rc != 0)
-            return rc;
-        idem.key = key->key;
-        memcpy(idem.body_hash, key->body_hash, SL_STORE_HASH_LEN);
-        idem.answer = key->answer;
-        idem.created_ms = in->clock_ms(in->clock_ctx);
+    sl_instance_ingest_group(in, &one, 1);
+    if (replay) {
+        *replay = r.replay;
+        r.replay = NULL;
     }
-    if (n == 0)
-        return sl_error_set(err, SL_ERR_BAD_REQUEST, 0, 0, "no events");
-    if (n > UINT32_MAX)
-        return sl_error_set(err, SL_ERR_TOO_LARGE, 0, 0, "too many events in one request");
-    sl_rowcodec_begin(&blob);
-    for (size_t i = 0; i < n; i++) {
-        if (check_row(s->schema, rows[i], i, err) < 0)
-            goto fail;
-        sl_rowcodec_put(&blob, rows[i]);
-        lo = rows[i]->rowtime < lo ? rows[i]->rowtime : lo;
-        hi = rows[i]->rowtime > hi ? rows[i]->rowtime : hi;
-    }
-    if (sl_store_append(in->store, s->schema->name, blob.data, blob.len, (uint32_t)n, lo, hi,
-                        key ? &idem : NULL, &first, err) < 0)
-        goto fail;
-    sl_buf_free(&blob);
-    s->next_offset = first + n;
-    s->last_arrival_ms = in->clock_ms(in->clock_ctx);
-    if (hi > s->watermark)
-        s->watermark = hi;
-    /* Durable: now every live query on the stream sees the rows, in order. */
-    for (size_t qi = 0; qi < in->nqueries; qi++) {
-        sl_live *q = in->queries[qi];
-        if (strcmp(q->plan->source, s->schema->name) != 0)
-            continue;
-        for (size_t i = 0; i < n && !q->error; i++) {
-            sl_error qerr;
-            if (sl_query_push(q->query, rows[i], &qerr) < 0)
-                live_fail(q, qerr.message);
-        }
-    }
-    return 0;
-fail:
-    sl_buf_free(&blob);
-    return -1;
+    if (r.rc < 0)
+        *err = r.err;
+    sl_ingest_req_clear(&r);
+    return r.rc;
 }
 
 /* --- Upkeep ------------------------------------------------------------------------- */
+
+/* The oldest log offset of the stream that a restart of one of its running persistent
+ * queries would replay from (its last checkpoint's, or its start without one);
+ * UINT64_MAX when none would.  Retention keeps what lies past it, so that a restart
+ * rebuilds what the query had.  Queries that cannot be checkpointed do not hold it back:
+ * a restart replays what is kept (docs/guarantees.md). */
+static uint64_t replay_floor(const sl_instance *in, const char *stream_name)
+{
+    uint64_t floor = UINT64_MAX;
+
+    for (size_t i = 0; i < in->nqueries; i++) {
+        const sl_live *q = in->queries[i];
+        uint64_t from = q->has_ckpt ? q->ckpt_offset : q->start_offset;
+
+        if (q->persistent && q->query && !q->ckpt_off &&
+            strcmp(q->plan->source, stream_name) == 0 && from < floor)
+            floor = from;
+    }
+    return floor;
+}
 
 int sl_instance_maintain(sl_instance *in, unsigned max_deletes, sl_error *err)
 {
@@ -980,8 +1978,9 @@ int sl_instance_maintain(sl_instance *in, unsigned max_deletes, sl_error *err)
         /* No events yet, or none can be old enough: nothing to delete. */
         if (keep <= 0 || s->watermark == INT64_MIN || s->watermark < INT64_MIN + keep)
             continue;
-        if (sl_store_retention_delete(in->store, s->schema->name, s->watermark - keep, left, &n,
-                                      &events, err) < 0)
+        if (sl_store_retention_delete(in->store, s->schema->name, s->watermark - keep,
+                                      replay_floor(in, s->schema->name), left, &n, &events,
+                                      err) < 0)
             return -1;
         left -= n;
     }
@@ -1140,7 +2139,7 @@ static int load_query(void *ctx, const char *id, const char *sql, uint64_t start
                             "stored query '%s' does not compile: %s", id, msg);
     }
     return start_live(lc->in, id, sql, strlen(sql), plan, true, start_offset, state_limit, true,
-                      NULL, lc->err);
+                      true, NULL, lc->err);
 }
 
 int sl_instance_open(const sl_instance_opts *opts, sl_instance **out, sl_error *err)
@@ -1155,6 +2154,11 @@ int sl_instance_open(const sl_instance_opts *opts, sl_instance **out, sl_error *
     in->clock_ctx = opts->clock_ctx;
     in->query_state_limit =
         opts->query_state_limit ? opts->query_state_limit : SL_DEFAULT_QUERY_STATE_LIMIT;
+    in->checkpoint_interval_ms = opts->checkpoint_interval_ms > 0
+                                     ? opts->checkpoint_interval_ms
+                                     : SL_DEFAULT_CHECKPOINT_INTERVAL_MS;
+    in->log = opts->log;
+    in->log_ctx = opts->log_ctx;
     if (sl_store_open(opts->data_dir, opts->fsync, &in->store, err) < 0)
         goto fail;
     if (sl_store_stream_list(in->store, load_stream, &lc, err) != 0)
@@ -1177,6 +2181,7 @@ void sl_instance_close(sl_instance *in)
     free(in->queries);
     for (size_t i = 0; i < in->nstreams; i++) {
         sl_schema_free(in->streams[i].schema);
+        dispatch_free(in->streams[i].disp);
         free(in->streams[i].ddl);
     }
     free(in->streams);

@@ -3,13 +3,21 @@
  *
  * It knows nothing of HTTP or JSON: the HTTP layer decodes requests into rows and
  * statements, calls in here, and encodes what comes back.  All functions must be called
- * by one thread at a time (the HTTP layer holds one lock around every call).
+ * by one thread at a time (the HTTP layer holds one lock around every call), except the
+ * few said to be callable from any thread.
  *
  * A live query (sl_live) is a plan running over one stream, its output numbered by seq
- * (1, 2, ... per query; deterministic, so a restarted query that replays the log from
- * its start gives every change the seq it had before).  The last SL_MAX_OUTPUT_HISTORY
- * changes are kept for `?from=SEQ`; the latest row per key is kept for snapshots.
- * Listeners (the HTTP fan-out) are told of each change once it is recorded. */
+ * (1, 2, ... per query; deterministic: a query's output is a function of the log).  The
+ * last SL_MAX_OUTPUT_HISTORY changes are kept for `?from=SEQ`; the latest row per key is
+ * kept for snapshots.  Listeners (the HTTP fan-out) are told of each change once it is
+ * recorded.
+ *
+ * Checkpoints: a persistent query's engine state, its seqs, the log offset it has read
+ * up to, and what it keeps for `?from=SEQ` and snapshots are written to the store now
+ * and then (sl_instance_checkpoint_step, from the server's upkeep) and at a clean stop
+ * (sl_instance_checkpoint_all).  At start each persistent query restores its checkpoint
+ * and replays the log from that offset, so every later change gets the seq it had before
+ * the restart; without a usable checkpoint it replays the log from where it started. */
 #ifndef SL_INSTANCE_H
 #define SL_INSTANCE_H
 
@@ -37,14 +45,23 @@ typedef struct sl_instance_opts {
     /* Bytes of state a query may hold before it fails alone, unless it has its own
      * limit; 0: SL_DEFAULT_QUERY_STATE_LIMIT. */
     uint64_t query_state_limit;
+    /* How long (by the injected clock) a persistent query that changed goes without a
+     * checkpoint, at most, in ms; 0: SL_DEFAULT_CHECKPOINT_INTERVAL_MS. */
+    int64_t checkpoint_interval_ms;
+    /* Receives a line for the server's log (borrowed for the call): a checkpoint found
+     * at start that could not be used.  May be NULL. */
+    void (*log)(void *ctx, const char *line);
+    void *log_ctx;
 } sl_instance_opts;
 
-/* Opens the store, loads the catalog and restarts every persistent query (each replays
- * the log from where it started).  Caller closes with sl_instance_close. */
+/* Opens the store, loads the catalog and restarts every persistent query (each restores
+ * its checkpoint and replays the log from the checkpoint's offset, or from where it
+ * started when it has no usable checkpoint).  Caller closes with sl_instance_close. */
 int sl_instance_open(const sl_instance_opts *opts, sl_instance **out, sl_error *err);
 /* Stops every query (listeners get on_close) and closes the store. Accepts NULL. */
 void sl_instance_close(sl_instance *in);
 
+/* The injected clock (which must be thread-safe): callable from any thread. */
 int64_t sl_instance_now_ms(sl_instance *in);
 
 /* The wall-clock upkeep the server calls about once a second (under its lock): for
@@ -55,6 +72,19 @@ void sl_instance_tick(sl_instance *in);
 
 /* The catalog for the compiler (valid while the instance lives). */
 const sl_catalog *sl_instance_catalog(sl_instance *in);
+
+/* Checkpoints, a bounded step: takes the checkpoint of the persistent query that has
+ * waited longest among those due (one that changed since its last checkpoint, that
+ * went checkpoint_interval_ms without one or read SL_CHECKPOINT_EVENTS events since,
+ * and, whichever it is, at least twenty times as long as its last checkpoint took), in
+ * one short transaction.  Returns 1 when it took one (call again while it returns 1), 0 when
+ * none is due, -1 with err set when one failed (that query is tried again after its
+ * interval; one whose state cannot be saved is not tried again). */
+int sl_instance_checkpoint_step(sl_instance *in, sl_error *err);
+/* Takes the checkpoint of every persistent query that changed since its last one (a
+ * clean stop).  Returns 0, or -1 with err set by the first that failed (the others
+ * are still taken). */
+int sl_instance_checkpoint_all(sl_instance *in, sl_error *err);
 
 /* --- Streams ----------------------------------------------------------------------- */
 
@@ -99,6 +129,43 @@ typedef struct sl_ingest_key {
 int sl_instance_ingest_keyed(sl_instance *in, const char *stream, sl_row *const *rows, size_t n,
                              const sl_ingest_key *key, char **replay, sl_error *err);
 
+/* One ingest request of a group (group commit, sl_instance_ingest_group). */
+typedef struct sl_ingest_req {
+    const char *stream;  /* the stream's name (borrowed) */
+    sl_row *const *rows; /* n rows of its layout, ROWTIME set (borrowed) */
+    size_t n;
+    const sl_ingest_key *key; /* the Idempotency-Key, or NULL (borrowed) */
+    /* The rows encoded for the log by sl_ingest_req_encode (empty: not yet), and their
+     * ROWTIME range; freed by sl_ingest_req_clear. */
+    sl_buf blob;
+    int64_t min_rowtime, max_rowtime;
+    /* The answer: rc 0 stored, 1 a repeated Idempotency-Key (replay: the answer
+     * recorded then, freed by sl_ingest_req_clear), -1 failed (err). */
+    int rc;
+    char *replay;
+    sl_error err;
+    uint64_t first_offset; /* where the group stored its first event */
+} sl_ingest_req;
+
+/* Encodes r's rows for the log.  It touches no instance state, so any thread may call
+ * it outside the lock (ingest does this work on the threads that decode requests). */
+void sl_ingest_req_encode(sl_ingest_req *r);
+/* Frees the blob and the replayed answer r holds. */
+void sl_ingest_req_clear(sl_ingest_req *r);
+
+/* Group commit: ingests n requests (borrowed) with one store commit, each answered in
+ * its rc exactly as n calls of sl_instance_ingest_keyed in array order would answer
+ * it: each is all or nothing (one that fails stores nothing and leaves the others
+ * alone), a later request repeating the Idempotency-Key of an earlier one in the group
+ * is a replay of it.  Only once all of the group is durable are the rows pushed
+ * through the queries, in array order.  When the store fails the group, each request
+ * is retried alone, so a store error fails only the requests it belongs to. */
+void sl_instance_ingest_group(sl_instance *in, sl_ingest_req *const *reqs, size_t n);
+
+/* A number that changes whenever a stream is created or dropped: a schema read while
+ * it had a value still describes the stream of that name while it has it. */
+uint64_t sl_instance_catalog_version(const sl_instance *in);
+
 /* Background upkeep, a bounded step: deletes stored batches past their stream's
  * RETENTION (whole batches whose newest ROWTIME is more than the retention before the
  * stream's watermark) and idempotency records older than SL_IDEMPOTENCY_TTL_MS, at
@@ -110,8 +177,22 @@ int sl_instance_maintain(sl_instance *in, unsigned max_deletes, sl_error *err);
 
 typedef struct sl_live_stats {
     sl_query_stats engine;
-    uint64_t seq; /* last seq emitted, 0 before the first */
+    uint64_t seq;      /* last seq emitted, 0 before the first */
+    uint64_t late_seq; /* last seq of a late row, 0 before the first */
     size_t listeners;
+    /* The last checkpoint, taken or restored (persistent queries): the log offset a
+     * restart replays from, the seq it covers and when it was taken (epoch ms). */
+    bool has_checkpoint;
+    uint64_t checkpoint_offset, checkpoint_seq;
+    int64_t checkpoint_ms;
+    uint64_t checkpoints;         /* taken since the server started */
+    const char *checkpoint_error; /* why the last attempt failed, NULL (borrowed) */
+    /* How the query started: from a checkpoint or not, the log offset its replay began
+     * at, the events it replayed, and why a checkpoint found was not used (NULL when
+     * there was none or it was; borrowed). */
+    bool restored;
+    uint64_t replay_from, replayed_events;
+    const char *restore_error;
 } sl_live_stats;
 
 typedef struct sl_live_listener {
@@ -170,8 +251,8 @@ int sl_live_replay(sl_live *q, uint64_t from_seq,
 
 /* Late rows (SPEC section 2): the source rows the query left out because their window
  * had closed.  A late listener's on_change gets each one (change SL_CHANGE_INSERT, the
- * source stream's layout, borrowed) with its own seq, counting from 1 in each run of
- * the server; the last SL_MAX_LATE_HISTORY are kept for sl_live_replay_late, which
+ * source stream's layout, borrowed) with its own seq, counting from 1 and going on
+ * across restarts; the last SL_MAX_LATE_HISTORY are kept for sl_live_replay_late, which
  * works as sl_live_replay (GONE when from_seq is older than what is kept).  A late
  * listener is removed with sl_live_unlisten and closed with the others. */
 int sl_live_listen_late(sl_live *q, const sl_live_listener *l);
@@ -179,11 +260,15 @@ int sl_live_replay_late(sl_live *q, uint64_t from_seq,
                         void (*fn)(void *ctx, uint64_t seq, sl_change change, const sl_row *row),
                         void *ctx, sl_error *err);
 
-/* Calls fn with the current row of every key (aggregates), ordered by first emission;
- * the seq passed is the seq of that row's latest change. */
-void sl_live_snapshot(sl_live *q,
-                      void (*fn)(void *ctx, uint64_t seq, sl_change change, const sl_row *row),
-                      void *ctx);
+/* The snapshot (the current row of every key of an aggregate), a block at a time: calls
+ * fn with the row (borrowed for the call) and the seq of its latest change for every key
+ * whose latest change has a seq up to upto_seq, in the order keys were first emitted,
+ * starting after position *pos (0: the first), until fn returns false (that row not
+ * taken) or no key is left (then it returns true).  *pos is where to go on from.  Keys
+ * changed after upto_seq are left out: a caller that then replays the changes after
+ * upto_seq (sl_live_replay) gets the state as of upto_seq and each later change once. */
+bool sl_live_snapshot_step(sl_live *q, uint64_t *pos, uint64_t upto_seq,
+                           bool (*fn)(void *ctx, uint64_t seq, const sl_row *row), void *ctx);
 
 /* --- Batch queries ------------------------------------------------------------------ */
 

@@ -26,14 +26,16 @@
 
 typedef struct sl_agg_state {
     int64_t n;     /* rows counted (COUNT), or non-NULL inputs seen (every other function) */
-    bool overflow; /* SUM over integers left the BIGINT range: its result is NULL */
+    bool overflow; /* SUM over integers left the BIGINT range, or a DECIMAL total 38 digits:
+                      the result is NULL */
     union {
         int64_t i;
         double d;
     } sum;         /* SUM, AVG; STDDEV_SAMP's running mean */
     double m2;     /* STDDEV_SAMP: the sum of squared deviations from the mean */
     int64_t off;   /* EARLIEST/LATEST_BY_OFFSET: the offset of the value kept */
-    sl_value best; /* MIN, MAX, *_BY_OFFSET: the value kept; VARCHAR bytes live in buf */
+    sl_value best; /* MIN, MAX, *_BY_OFFSET: the value kept (VARCHAR bytes live in buf);
+                      SUM, AVG of DECIMALs: the exact total */
     char *buf;     /* owned copy of best's VARCHAR bytes */
     uint32_t cap;  /* bytes allocated at buf */
     void *ext;     /* COUNT_DISTINCT's set, PERCENTILE_APPROX's sketch; owned */
@@ -55,6 +57,15 @@ size_t sl_agg_merge(const sl_aggcall *call, sl_agg_state *dst, const sl_agg_stat
 sl_value sl_agg_final(const sl_aggcall *call, const sl_agg_state *st);
 /* Frees what the state holds and returns how many heap bytes that was. */
 size_t sl_agg_clear(sl_agg_state *st);
+/* True when call's function can take inputs back out of a state exactly (sliding
+ * windows): COUNT, and SUM over INT, BIGINT and DECIMAL.  (Sums of doubles would drift from a
+ * recomputation, and batch must equal continuous to the bit.) */
+bool sl_agg_can_retract(const sl_aggcall *call);
+/* Takes one input that sl_agg_step added (arg as it was then, borrowed) back out of st,
+ * for a function sl_agg_can_retract accepts.  Returns false when the state cannot say
+ * exactly what is left (an integer sum that overflowed, or would); st is then
+ * unusable and the caller rebuilds it from the remaining inputs. */
+bool sl_agg_retract(const sl_aggcall *call, sl_agg_state *st, const sl_value *arg);
 
 /* Checkpoints: sl_agg_save appends st (borrowed) to w; -1 (w->why set) when call's
  * function cannot save what it keeps.  sl_agg_load reads one state saved by sl_agg_save

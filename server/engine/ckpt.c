@@ -242,8 +242,7 @@ static uint64_t get_fixed64(const unsigned char *p)
     return v;
 }
 
-size_t sl_ckpt_frame_begin(sl_ckpt_writer *w, const char magic[4], unsigned version,
-                           uint64_t tag)
+size_t sl_ckpt_frame_begin(sl_ckpt_writer *w, const char magic[4], unsigned version, uint64_t tag)
 {
     unsigned char head[FRAME_BYTES] = {0};
     sl_buf codec = SL_BUF_INIT;

@@ -77,8 +77,7 @@ uint64_t sl_ckpt_checksum(const void *data, size_t len);
  * (8 bytes little-endian each).  sl_ckpt_frame_begin appends a header to w->out and
  * returns where it starts; sl_ckpt_frame_end, once the payload is appended, fills in its
  * length and checksum. */
-size_t sl_ckpt_frame_begin(sl_ckpt_writer *w, const char magic[4], unsigned version,
-                           uint64_t tag);
+size_t sl_ckpt_frame_begin(sl_ckpt_writer *w, const char magic[4], unsigned version, uint64_t tag);
 void sl_ckpt_frame_end(sl_ckpt_writer *w, size_t at);
 /* Points rd at the payload of the blob data/len (borrowed) after checking its header
  * (magic, version, row encoding, tag) and its length and checksum.  Returns 0, or -1

@@ -1,17 +1,20 @@
 /* eval.c: a tree-walking evaluator for bound expressions.
  *
  * Each node computes in the domain its operands call for: DOUBLE when either side is a
- * DOUBLE, 64-bit integers otherwise (INT, BIGINT and TIMESTAMP alike), then the result
- * is fitted to the node's bound type.  Invariant: no operation here can overflow or
+ * DOUBLE, exact decimals when the node is a DECIMAL (parser/decimal.h, at the node's
+ * precision and scale), 64-bit integers otherwise (INT, BIGINT and TIMESTAMP alike),
+ * then the result is fitted to the node's bound type.  Invariant: no operation here can overflow or
  * divide by zero; every such case is detected first and yields NULL. */
 #include "eval.h"
 
+#include "decimal.h"
 #include "func.h"
 #include "nested.h"
 
 #include <assert.h>
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 static bool is_integer(sl_type t)
 {
@@ -20,7 +23,21 @@ static bool is_integer(sl_type t)
 
 static double as_double(const sl_value *v)
 {
+    if (v->type == SL_T_DECIMAL)
+        return sl_decimal_to_double(v);
     return v->type == SL_T_DOUBLE ? v->u.d : (double)v->u.i;
+}
+
+static sl_value arith_decimal(sl_op op, const sl_value *a, const sl_value *b, const sl_typedesc *d)
+{
+    static const sl_decimal_op ops[] = {[SL_OP_ADD] = SL_DECIMAL_ADD,
+                                        [SL_OP_SUB] = SL_DECIMAL_SUB,
+                                        [SL_OP_MUL] = SL_DECIMAL_MUL,
+                                        [SL_OP_DIV] = SL_DECIMAL_DIV,
+                                        [SL_OP_MOD] = SL_DECIMAL_MOD};
+
+    assert(op <= SL_OP_MOD && d && d->kind == SL_T_DECIMAL);
+    return sl_decimal_arith(ops[op], a, b, d->precision, d->scale);
 }
 
 /* An integer result of bound type t: NULL when t is INT and i is outside 32 bits. */
@@ -128,10 +145,15 @@ bool sl_scratch_now(sl_scratch *s, int64_t *ms)
     return true;
 }
 
-/* v widened to the bound type t (INT to BIGINT, an integer to DOUBLE), as CASE and
- * functions with a common argument type promise. */
-static sl_value widen(sl_value v, sl_type t)
+/* v widened to the bound type t with parameters d (INT to BIGINT, an integer or a
+ * DECIMAL to DOUBLE, an integer or a DECIMAL to the DECIMAL d, NULL when it does not
+ * fit), as CASE, constructors and functions with a common argument type promise. */
+static sl_value widen(sl_value v, sl_type t, const sl_typedesc *d)
 {
+    if (t == SL_T_DECIMAL && v.type != SL_T_NULL && (v.type != SL_T_DECIMAL || v.scale != d->scale))
+        return sl_decimal_rescale(&v, d->precision, d->scale);
+    if (t == SL_T_DOUBLE && v.type == SL_T_DECIMAL)
+        return sl_double(sl_decimal_to_double(&v));
     if (t == SL_T_DOUBLE && (v.type == SL_T_INT || v.type == SL_T_BIGINT))
         return sl_double((double)v.u.i);
     if (t == SL_T_BIGINT && v.type == SL_T_INT)
@@ -196,10 +218,10 @@ static sl_value case_value(const sl_expr *e, const sl_row *row, sl_scratch *scra
                        ? x.type != SL_T_NULL && w.type != SL_T_NULL && sl_value_cmp(&x, &w) == 0
                        : w.type == SL_T_BOOLEAN && w.u.b;
         if (hit)
-            return widen(sl_eval(a[i + 1], row, scratch), e->type);
+            return widen(sl_eval(a[i + 1], row, scratch), e->type, e->desc);
     }
     if (e->u.nary.has_else)
-        return widen(sl_eval(a[n - 1], row, scratch), e->type);
+        return widen(sl_eval(a[n - 1], row, scratch), e->type, e->desc);
     return sl_null();
 }
 
@@ -226,6 +248,38 @@ static sl_value nary(const sl_expr *e, const sl_row *row, sl_scratch *scratch)
     }
 }
 
+/* ARRAY[...], MAP(...), STRUCT(...): a new body in the scratch arena, each value widened
+ * to its element or field type.  A MAP pair whose key is NULL is left out. */
+static sl_value ctor(const sl_expr *e, const sl_row *row, sl_scratch *scratch)
+{
+    const sl_typedesc *d = e->desc;
+    sl_buf buf = SL_BUF_INIT;
+    sl_nested_writer w;
+    sl_value v;
+    char *bytes;
+
+    assert(scratch);
+    sl_nested_begin(&w, &buf);
+    for (int i = 0; i < e->u.ctor.nargs; i++) {
+        v = sl_eval(e->u.ctor.args[i], row, scratch);
+        if (e->type == SL_T_MAP && i % 2 == 0 && v.type == SL_T_NULL) {
+            i++;
+            continue;
+        }
+        if (e->type == SL_T_STRUCT)
+            v = widen(v, d->fields[i].type->kind, d->fields[i].type);
+        else if (e->type == SL_T_ARRAY || i % 2 == 1)
+            v = widen(v, d->elem->kind, d->elem);
+        sl_nested_put(&w, &v);
+    }
+    v = sl_nested_end(&w, e->type);
+    bytes = sl_arena_alloc(scratch->arena, v.u.s.len);
+    memcpy(bytes, v.u.s.ptr, v.u.s.len);
+    v.u.s.ptr = bytes;
+    sl_buf_free(&buf);
+    return v;
+}
+
 /* Arguments on the stack up to this many, else in the scratch arena. */
 #define STACK_ARGS 8
 
@@ -240,7 +294,7 @@ static sl_value call(const sl_expr *e, const sl_row *row, sl_scratch *scratch)
     }
     for (int i = 0; i < n; i++)
         args[i] = sl_eval(e->u.call.args[i], row, scratch);
-    return widen(sl_func_call(e->u.call.fn, n, args, scratch), e->type);
+    return widen(sl_func_call(e->u.call.fn, n, args, e->desc, scratch), e->type, e->desc);
 }
 
 /* AND and OR: a side that decides the answer alone (FALSE for AND, TRUE for OR) wins
@@ -284,6 +338,8 @@ static sl_value binary(const sl_expr *e, const sl_row *row, sl_scratch *scratch)
     case SL_OP_MUL:
     case SL_OP_DIV:
     case SL_OP_MOD:
+        if (e->type == SL_T_DECIMAL)
+            return arith_decimal(op, &l, &r, e->desc);
         if (is_integer(l.type) && is_integer(r.type) && e->type != SL_T_DOUBLE)
             return arith_int(op, e->type, l.u.i, r.u.i);
         return arith_double(op, as_double(&l), as_double(&r));
@@ -308,6 +364,8 @@ static sl_value unary(const sl_expr *e, const sl_row *row, sl_scratch *scratch)
             return a;
         if (a.type == SL_T_DOUBLE)
             return sl_double(-a.u.d);
+        if (a.type == SL_T_DECIMAL)
+            return sl_decimal_neg(&a);
         if (a.u.i == INT64_MIN)
             return sl_null();
         return fit_int(e->type, -a.u.i);
@@ -333,7 +391,7 @@ sl_value sl_eval(const sl_expr *e, const sl_row *row, sl_scratch *scratch)
         return binary(e, row, scratch);
     case SL_EX_CAST: {
         sl_value v = sl_eval(e->u.cast.arg, row, scratch);
-        return sl_cast(&v, e->type, scratch);
+        return sl_cast(&v, e->type, e->desc, scratch);
     }
     case SL_EX_NARY:
         return nary(e, row, scratch);
@@ -343,6 +401,8 @@ sl_value sl_eval(const sl_expr *e, const sl_row *row, sl_scratch *scratch)
         sl_value v = sl_eval(e->u.field.arg, row, scratch);
         return v.type == SL_T_NULL ? v : sl_nested_field(&v, e->u.field.index, e->type);
     }
+    case SL_EX_CTOR:
+        return ctor(e, row, scratch);
     }
     assert(!"bad expression kind");
     return sl_null();

@@ -9,6 +9,7 @@
  * overflow: each case is checked first and gives NULL. */
 #include "func.h"
 
+#include "decimal.h"
 #include "limits.h"
 #include "nested.h"
 #include "timefmt.h"
@@ -75,6 +76,8 @@ static sl_value abs_value(const sl_value *v)
 {
     if (v->type == SL_T_DOUBLE)
         return sl_double(fabs(v->u.d));
+    if (v->type == SL_T_DECIMAL)
+        return sl_decimal_abs(v);
     if (v->u.i == INT64_MIN || (v->type == SL_T_INT && v->u.i == INT32_MIN))
         return sl_null();
     return sl_int(v->type, v->u.i < 0 ? -v->u.i : v->u.i);
@@ -163,12 +166,28 @@ static sl_value round_double(double d, int64_t places)
     return sl_double(strtod(out, NULL));
 }
 
-static sl_value round_value(int nargs, const sl_value *a)
+/* ROUND, FLOOR and CEIL of a DECIMAL, as the DECIMAL d the binder gave the call:
+ * ROUND(x) half up as Java's Math.round (-2.5 -> -2), like ROUND of a DOUBLE; ROUND(x,
+ * places) half away from zero, like ROUND(x, places) of the other types. */
+static sl_value round_decimal(const sl_value *x, int64_t places, sl_decimal_rounding mode,
+                              const sl_typedesc *d)
+{
+    /* Past +-100 places every DECIMAL rounds as it does at +-100. */
+    int p = places > 100 ? 100 : places < -100 ? -100 : (int)places;
+
+    assert(d && d->kind == SL_T_DECIMAL);
+    return sl_decimal_round(x, p, mode, d->precision, d->scale);
+}
+
+static sl_value round_value(int nargs, const sl_value *a, const sl_typedesc *d)
 {
     if (nargs == 2 && a[1].type == SL_T_NULL)
         return sl_null();
     int64_t places = nargs == 2 ? a[1].u.i : 0;
 
+    if (a[0].type == SL_T_DECIMAL)
+        return round_decimal(&a[0], places, nargs == 2 ? SL_ROUND_HALF_UP : SL_ROUND_HALF_CEILING,
+                             d);
     if (a[0].type != SL_T_DOUBLE)
         return round_int(a[0].type, a[0].u.i, places);
     if (nargs == 2)
@@ -182,6 +201,8 @@ static sl_value round_value(int nargs, const sl_value *a)
 
 static double as_double(const sl_value *v)
 {
+    if (v->type == SL_T_DECIMAL)
+        return sl_decimal_to_double(v);
     return v->type == SL_T_DOUBLE ? v->u.d : (double)v->u.i;
 }
 
@@ -824,6 +845,42 @@ static sl_value split(const sl_value *s, const sl_value *d, sl_scratch *scratch)
     return v;
 }
 
+/* ARRAY_CONTAINS(arr, x): TRUE when an element equals x (numbers by value); NULL
+ * elements equal nothing. */
+static sl_value array_contains(const sl_value *arr, const sl_value *x)
+{
+    sl_nested_reader rd;
+    sl_value v;
+
+    sl_nested_open(&rd, arr);
+    while (sl_nested_next(&rd, &v)) {
+        if (v.type != SL_T_NULL && sl_value_cmp(&v, x) == 0)
+            return sl_bool(true);
+    }
+    return sl_bool(false);
+}
+
+/* MAP_KEYS (keys) or MAP_VALUES: a new ARRAY in the scratch arena, in the map's order. */
+static sl_value map_part(const sl_value *map, bool keys, sl_scratch *scratch)
+{
+    sl_buf buf = SL_BUF_INIT;
+    sl_nested_writer w;
+    sl_nested_reader rd;
+    sl_value k, v;
+    char *bytes;
+
+    sl_nested_begin(&w, &buf);
+    sl_nested_open(&rd, map);
+    while (sl_nested_next(&rd, &k) && sl_nested_next(&rd, &v))
+        sl_nested_put(&w, keys ? &k : &v);
+    v = sl_nested_end(&w, SL_T_ARRAY);
+    bytes = build(scratch, v.u.s.len);
+    memcpy(bytes, v.u.s.ptr, v.u.s.len);
+    v.u.s.ptr = bytes;
+    sl_buf_free(&buf);
+    return v;
+}
+
 /* ------------------------------------------------------------------ dispatch */
 
 /* True for the functions whose NULL arguments do not simply make the result NULL. */
@@ -833,7 +890,8 @@ static bool null_aware(sl_func fn)
            fn == SL_FN_IFNULL || fn == SL_FN_NULLIF || fn == SL_FN_CONCAT;
 }
 
-sl_value sl_func_call(sl_func fn, int nargs, const sl_value *a, sl_scratch *scratch)
+sl_value sl_func_call(sl_func fn, int nargs, const sl_value *a, const sl_typedesc *desc,
+                      sl_scratch *scratch)
 {
     if (!null_aware(fn)) {
         for (int i = 0; i < nargs; i++)
@@ -844,10 +902,14 @@ sl_value sl_func_call(sl_func fn, int nargs, const sl_value *a, sl_scratch *scra
     case SL_FN_ABS:
         return abs_value(&a[0]);
     case SL_FN_ROUND:
-        return round_value(nargs, a);
+        return round_value(nargs, a, desc);
     case SL_FN_FLOOR:
+        if (a[0].type == SL_T_DECIMAL)
+            return round_decimal(&a[0], 0, SL_ROUND_FLOOR, desc);
         return a[0].type == SL_T_DOUBLE ? sl_double(floor(a[0].u.d)) : a[0];
     case SL_FN_CEIL:
+        if (a[0].type == SL_T_DECIMAL)
+            return round_decimal(&a[0], 0, SL_ROUND_CEILING, desc);
         return a[0].type == SL_T_DOUBLE ? sl_double(ceil(a[0].u.d)) : a[0];
     case SL_FN_SQRT:
         return finite_value(sqrt(as_double(&a[0])));
@@ -905,6 +967,13 @@ sl_value sl_func_call(sl_func fn, int nargs, const sl_value *a, sl_scratch *scra
         return extract_json(a, scratch);
     case SL_FN_SPLIT:
         return split(&a[0], &a[1], scratch);
+    case SL_FN_ARRAY_LENGTH:
+        return sl_int(SL_T_INT, sl_nested_count(&a[0]));
+    case SL_FN_ARRAY_CONTAINS:
+        return array_contains(&a[0], &a[1]);
+    case SL_FN_MAP_KEYS:
+    case SL_FN_MAP_VALUES:
+        return map_part(&a[0], fn == SL_FN_MAP_KEYS, scratch);
     case SL_FN__COUNT:
         break;
     }
@@ -1023,7 +1092,7 @@ static size_t java_double(double d, char out[40])
 
 static sl_value to_varchar(const sl_value *v, sl_scratch *scratch)
 {
-    char tmp[40];
+    char tmp[SL_DECIMAL_TEXT];
     size_t n;
 
     switch (v->type) {
@@ -1035,6 +1104,9 @@ static sl_value to_varchar(const sl_value *v, sl_scratch *scratch)
         break;
     case SL_T_DOUBLE:
         n = java_double(v->u.d, tmp);
+        break;
+    case SL_T_DECIMAL:
+        n = sl_decimal_format(v, tmp);
         break;
     case SL_T_TIMESTAMP:
         if (sl_time_format_iso8601(v->u.i, tmp) < 0)
@@ -1081,9 +1153,35 @@ static sl_value from_varchar(const sl_value *v, sl_type to, sl_scratch *scratch)
     }
 }
 
-sl_value sl_cast(const sl_value *v, sl_type to, sl_scratch *scratch)
+/* A number or a string as the DECIMAL d: rounded HALF_UP to its scale (a string read as
+ * a number, spaces around it allowed); NULL when it does not fit or does not parse. */
+static sl_value to_decimal(const sl_value *v, const sl_typedesc *d)
 {
-    if (v->type == SL_T_NULL || v->type == to)
+    const char *s = v->u.s.ptr;
+    size_t n = v->u.s.len;
+    sl_value out;
+
+    assert(d && d->kind == SL_T_DECIMAL);
+    switch (v->type) {
+    case SL_T_VARCHAR:
+        strip(&s, &n);
+        if (sl_decimal_parse(s, n, d->precision, d->scale, false, &out) < 0)
+            return sl_null();
+        return out;
+    case SL_T_DOUBLE:
+        return sl_decimal_from_double(v->u.d, d->precision, d->scale);
+    default:
+        return sl_decimal_rescale(v, d->precision, d->scale);
+    }
+}
+
+sl_value sl_cast(const sl_value *v, sl_type to, const sl_typedesc *desc, sl_scratch *scratch)
+{
+    if (v->type == SL_T_NULL)
+        return *v;
+    if (to == SL_T_DECIMAL)
+        return to_decimal(v, desc);
+    if (v->type == to)
         return *v;
     if (to == SL_T_VARCHAR)
         return to_varchar(v, scratch);
@@ -1091,6 +1189,8 @@ sl_value sl_cast(const sl_value *v, sl_type to, sl_scratch *scratch)
         return from_varchar(v, to, scratch);
     if (to == SL_T_DOUBLE)
         return sl_double(as_double(v));
+    if (v->type == SL_T_DECIMAL)
+        return sl_decimal_to_int(v, SL_ROUND_DOWN, to);
     int64_t i = v->u.i;
     if (v->type == SL_T_DOUBLE) {
         /* Truncation toward zero, as Java's (int) and (long) casts; NULL out of range. */

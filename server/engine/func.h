@@ -16,13 +16,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* fn applied to args[0..nargs) (borrowed).  The result may borrow from args or from
- * scratch->arena. */
-sl_value sl_func_call(sl_func fn, int nargs, const sl_value *args, sl_scratch *scratch);
+/* fn applied to args[0..nargs) (borrowed), its result of the type the binder gave the
+ * call, whose parameters are desc (borrowed; NULL unless DECIMAL, ARRAY, MAP or STRUCT).
+ * The result may borrow from args or from scratch->arena. */
+sl_value sl_func_call(sl_func fn, int nargs, const sl_value *args, const sl_typedesc *desc,
+                      sl_scratch *scratch);
 
-/* v converted to type to (a conversion plan.c accepts).  A string that does not parse
- * as the target type, or a number out of its range, gives NULL. */
-sl_value sl_cast(const sl_value *v, sl_type to, sl_scratch *scratch);
+/* v converted to type to with parameters desc (borrowed; a DECIMAL's precision and
+ * scale), a conversion plan.c accepts.  A string that does not parse as the target type,
+ * or a number out of its range, gives NULL; a DECIMAL is rounded HALF_UP to its scale,
+ * and truncated toward zero to an INT or BIGINT. */
+sl_value sl_cast(const sl_value *v, sl_type to, const sl_typedesc *desc, sl_scratch *scratch);
 
 /* SQL LIKE: s[0..n) against pattern p[0..m), where '%' matches any run of characters
  * and '_' exactly one (UTF-8) character; esc[0..esclen) (esclen 0: none) makes the

@@ -146,6 +146,12 @@ void sl_query_advance(sl_query *q, int64_t wm)
     q->source->advance(q->source, wm);
 }
 
+void sl_query_skip(sl_query *q, uint64_t n, int64_t max_rowtime)
+{
+    q->ctx.stats.rows_in += n;
+    sl_query_advance(q, max_rowtime);
+}
+
 void sl_query_finish(sl_query *q)
 {
     sl_query_advance(q, INT64_MAX);

@@ -70,6 +70,11 @@ int sl_query_push(sl_query *q, const sl_row *row, sl_error *err);
 void sl_query_set_state_limit(sl_query *q, size_t bytes);
 /* Raises stream time to wm (nothing when wm is not larger), closing windows. */
 void sl_query_advance(sl_query *q, int64_t wm);
+/* Accounts for n source rows, the largest ROWTIME among them max_rowtime, that the
+ * plan's filter right above its source would drop, without pushing them: the caller
+ * knows they fail it (instance.c's dispatch by an equality the filter requires).  They
+ * count as rows in and raise stream time, exactly as pushing them would. */
+void sl_query_skip(sl_query *q, uint64_t n, int64_t max_rowtime);
 /* End of input (batch): closes every window and emits every remaining final row; a
  * non-windowed aggregate in batch mode emits its groups now. */
 void sl_query_finish(sl_query *q);

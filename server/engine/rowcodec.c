@@ -8,6 +8,7 @@
  * failed read leaves the reader where the damaged row starts. */
 #include "rowcodec.h"
 
+#include "decimal.h"
 #include "limits.h"
 #include "mem.h"
 #include "nested.h"
@@ -29,7 +30,8 @@ enum {
     TAG_BYTES = 7,
     TAG_ARRAY = 8, /* the body of nested.h */
     TAG_MAP = 9,
-    TAG_STRUCT = 10
+    TAG_STRUCT = 10,
+    TAG_DECIMAL = 11 /* scale byte, then the unscaled value (see put_decimal) */
 };
 
 /* The longest varint: ten bytes hold 64 bits. */
@@ -55,6 +57,21 @@ static uint64_t zigzag(int64_t x)
 static int64_t unzigzag(uint64_t u)
 {
     return (u & 1) ? -(int64_t)(u >> 1) - 1 : (int64_t)(u >> 1);
+}
+
+/* A DECIMAL's payload after its tag: the scale byte, then the unscaled 128-bit value
+ * zig-zagged (so that small negative values stay short) as two varints, its low 64
+ * bits then its high 64 bits.  Writes at most 1 + 2 * VARINT_MAX bytes. */
+static size_t put_decimal(unsigned char *p, const sl_value *v)
+{
+    uint64_t mask = v->u.dec.hi < 0 ? UINT64_MAX : 0, hi = (uint64_t)v->u.dec.hi;
+    uint64_t zlo = (v->u.dec.lo << 1) ^ mask, zhi = ((hi << 1) | (v->u.dec.lo >> 63)) ^ mask;
+    size_t n = 0;
+
+    p[n++] = v->scale;
+    n += put_varint(p + n, zlo);
+    n += put_varint(p + n, zhi);
+    return n;
 }
 
 void sl_rowcodec_begin(sl_buf *out)
@@ -85,6 +102,8 @@ static unsigned char tag_of(sl_type t)
         return TAG_MAP;
     case SL_T_STRUCT:
         return TAG_STRUCT;
+    case SL_T_DECIMAL:
+        return TAG_DECIMAL;
     default:
         return TAG_NULL;
     }
@@ -92,7 +111,7 @@ static unsigned char tag_of(sl_type t)
 
 void sl_rowcodec_put(sl_buf *out, const sl_row *row)
 {
-    unsigned char tmp[1 + VARINT_MAX];
+    unsigned char tmp[2 + 2 * VARINT_MAX];
     size_t n;
 
     n = put_varint(tmp, zigzag(row->rowtime));
@@ -121,6 +140,9 @@ void sl_rowcodec_put(sl_buf *out, const sl_row *row)
                 tmp[n++] = (unsigned char)(bits >> (8 * k));
             break;
         }
+        case TAG_DECIMAL:
+            n += put_decimal(tmp + n, v);
+            break;
         case TAG_VARCHAR:
         case TAG_BYTES:
         case TAG_ARRAY:
@@ -236,6 +258,23 @@ static int decode_row(const unsigned char **pp, const unsigned char *end, sl_row
             p += 8;
             v.type = SL_T_DOUBLE;
             memcpy(&v.u.d, &bits, sizeof(bits));
+            break;
+        }
+        case TAG_DECIMAL: {
+            uint64_t zlo, zhi, mask;
+
+            if (p == end)
+                goto truncated;
+            unsigned scale = *p++;
+            if (get_varint(&p, end, &zlo) < 0 || get_varint(&p, end, &zhi) < 0)
+                goto truncated;
+            mask = 0 - (zlo & 1);
+            v = sl_decimal_make((int64_t)((zhi >> 1) ^ mask), ((zlo >> 1) | (zhi << 63)) ^ mask,
+                                scale <= SL_MAX_DECIMAL_DIGITS ? (int)scale : 0);
+            if (scale > SL_MAX_DECIMAL_DIGITS || !sl_decimal_fits(&v, SL_MAX_DECIMAL_DIGITS)) {
+                *why = "bad DECIMAL";
+                return -1;
+            }
             break;
         }
         case TAG_VARCHAR:

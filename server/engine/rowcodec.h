@@ -6,7 +6,8 @@
  * per row: rowtime (zig-zag varint), ncols (varint), per column a type byte and its
  * payload (varint for integers, 8 bytes little-endian for DOUBLE, varint length + bytes
  * for VARCHAR, BYTES and the bodies of ARRAY, MAP and STRUCT values (nested.h, checked
- * whole when read), nothing for NULL, one byte for BOOLEAN). */
+ * whole when read), nothing for NULL, one byte for BOOLEAN, for DECIMAL its scale byte
+ * and its unscaled value zig-zagged as 128 bits, low then high 64 bits as varints). */
 #ifndef SL_ROWCODEC_H
 #define SL_ROWCODEC_H
 

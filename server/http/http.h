@@ -1,10 +1,12 @@
 /* http.h: the HTTP API of one sluice server (SPEC section 3), on libmicrohttpd.
  *
- * sl_http_start binds the address and serves from MHD's internal polling thread (epoll
- * where available); routing, bodies, auth, JSON errors and the dashboard live in
- * http.c, result streams in results.c, codecs in json_in.c / json_out.c.  One mutex,
- * held around every call into the instance and every subscriber buffer access,
- * serialises everything below HTTP; a heartbeat thread takes it too. */
+ * sl_http_start binds the address and serves from MHD's internal polling threads
+ * (epoll where available; one unless the config asks for a pool); routing, bodies, auth, JSON
+ * errors and the dashboard live in http.c, result streams in results.c, codecs in
+ * json_in.c / json_out.c, the ingest pipeline (decoding off the lock, group commit) in
+ * ingest.c.  One mutex, held around every call into the instance and every subscriber
+ * buffer access, serialises everything below HTTP; the heartbeat, upkeep and ingest
+ * committer threads take it too. */
 #ifndef SL_HTTP_H
 #define SL_HTTP_H
 
@@ -29,6 +31,7 @@ typedef struct sl_http_config {
     size_t subscriber_buffer;    /* largest unsent output per subscriber, bytes */
     const char *web_root;        /* serve the dashboard from this directory; NULL: embedded */
     unsigned heartbeat_ms;       /* heartbeat period of idle result streams */
+    unsigned threads;            /* threads serving connections; 0: one (see http.c) */
     sl_log_level log_level;
 } sl_http_config;
 

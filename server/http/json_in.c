@@ -20,6 +20,7 @@
 #include "json_in.h"
 
 #include "base64.h"
+#include "decimal.h"
 #include "json_out.h"
 #include "limits.h"
 #include "nested.h"
@@ -310,12 +311,15 @@ static const char *json_type_name(const json_t *j)
 
 /* Where a conversion is: the event and key it names in errors, and the path below the
  * key ("[2].CITY") while inside an ARRAY, MAP or STRUCT. */
+typedef struct number_texts number_texts;
+
 typedef struct conv {
     long index;
     const char *key;
-    sl_buf path;   /* empty at the top level */
-    sl_buf tmp;    /* a nested BYTES item's decoded bytes */
-    sl_error *err; /* may be NULL */
+    const number_texts *nums; /* the text of every number in the body (DECIMALs need it) */
+    sl_buf path;              /* empty at the top level */
+    sl_buf tmp;               /* a nested BYTES item's decoded bytes */
+    sl_error *err;            /* may be NULL */
 } conv;
 
 /* BAD_EVENT "\"key<path>\": <message>" for the value being converted. */
@@ -408,6 +412,139 @@ done:
 
 static int convert(const json_t *j, const sl_typedesc *d, conv *c, sl_buf *store, sl_value *out);
 
+/* --- exact numbers ------------------------------------------------------------------- */
+
+/* jansson keeps a number as an int64 or a double, and a DECIMAL must be read from the
+ * number's text.  When the schema has a DECIMAL, the reference path pairs every number
+ * node of the parsed events with its text in the body: a lexical scan finds the number
+ * tokens in document order, and a walk of the trees in document order (jansson keeps an
+ * object's keys in the order they came, and duplicates are rejected) meets the number
+ * nodes in the same order.  Each pair is checked (the text must read as the node's
+ * value), so a mismatch can only be an internal error, never a wrong value. */
+typedef struct number_text {
+    const json_t *node;
+    const char *text; /* into the body */
+    size_t len;
+} number_text;
+
+struct number_texts {
+    number_text *v; /* sorted by node */
+    size_t n;
+};
+
+/* True when d is or holds a DECIMAL. */
+static bool has_decimal(const sl_typedesc *d)
+{
+    if (d->kind == SL_T_DECIMAL)
+        return true;
+    if (d->kind == SL_T_ARRAY || d->kind == SL_T_MAP)
+        return has_decimal(d->elem);
+    for (int i = 0; d->kind == SL_T_STRUCT && i < d->nfields; i++)
+        if (has_decimal(d->fields[i].type))
+            return true;
+    return false;
+}
+
+static void push_node(number_texts *nt, size_t *cap, const json_t *j)
+{
+    if (nt->n == *cap) {
+        *cap = *cap ? *cap * 2 : 64;
+        nt->v = sl_xrealloc(nt->v, *cap * sizeof(*nt->v));
+    }
+    nt->v[nt->n++] = (number_text){.node = j};
+}
+
+/* Appends the number nodes of j, in document order. */
+static void collect_nodes(const json_t *j, number_texts *nt, size_t *cap)
+{
+    size_t i;
+    const char *key;
+    json_t *val;
+
+    if (json_is_number(j)) {
+        push_node(nt, cap, j);
+    } else if (json_is_array(j)) {
+        json_array_foreach(j, i, val) collect_nodes(val, nt, cap);
+    } else if (json_is_object(j)) {
+        json_object_foreach((json_t *)j, key, val) collect_nodes(val, nt, cap);
+    }
+}
+
+/* True when text (a JSON number) reads as j's value under jansson's rules. */
+static bool text_is_value(const char *text, size_t len, const json_t *j)
+{
+    char small[64], *buf = len < sizeof(small) ? small : sl_xmalloc(len + 1);
+    bool same;
+
+    memcpy(buf, text, len);
+    buf[len] = '\0';
+    if (json_is_integer(j))
+        same = strtoll(buf, NULL, 10) == json_integer_value(j);
+    else
+        same = strtod(buf, NULL) == json_real_value(j);
+    if (buf != small)
+        free(buf);
+    return same;
+}
+
+static int by_node(const void *a, const void *b)
+{
+    const json_t *x = ((const number_text *)a)->node, *y = ((const number_text *)b)->node;
+
+    return (x > y) - (x < y);
+}
+
+/* Pairs the number nodes of the events (parsed from body[0..len)) with their texts into
+ * *nt (the caller frees nt->v).  0, or -1 with INTERNAL when they do not pair up. */
+static int number_texts_build(const char *body, size_t len, const json_list *ev, number_texts *nt,
+                              sl_error *err)
+{
+    size_t cap = 0, k = 0;
+
+    for (size_t i = 0; i < ev->n; i++)
+        collect_nodes(ev->ev[i], nt, &cap);
+    for (size_t i = 0; i < len; i++) {
+        if (body[i] == '"') {
+            for (i++; i < len && body[i] != '"'; i++)
+                i += body[i] == '\\';
+        } else if (body[i] == '-' || (body[i] >= '0' && body[i] <= '9')) {
+            size_t start = i;
+            while (i + 1 < len && strchr("0123456789+-.eE", body[i + 1]))
+                i++;
+            if (k == nt->n || !text_is_value(body + start, i + 1 - start, nt->v[k].node))
+                return sl_error_set(err, SL_ERR_INTERNAL, 0, 0,
+                                    "the numbers of the body do not pair up");
+            nt->v[k].text = body + start;
+            nt->v[k++].len = i + 1 - start;
+        }
+    }
+    if (k != nt->n)
+        return sl_error_set(err, SL_ERR_INTERNAL, 0, 0, "the numbers of the body do not pair up");
+    if (nt->n)
+        qsort(nt->v, nt->n, sizeof(*nt->v), by_node);
+    return 0;
+}
+
+/* j, a number, as the DECIMAL d: from its text, exactly. */
+static int convert_decimal(const json_t *j, const sl_typedesc *d, conv *c, sl_value *out)
+{
+    number_text key = {.node = j}, *t;
+    int rc;
+
+    t = c->nums ? bsearch(&key, c->nums->v, c->nums->n, sizeof(key), by_node) : NULL;
+    if (!t)
+        return sl_error_set(c->err, SL_ERR_INTERNAL, 0, 0, "a number without its text");
+    int quote = t->len < QUOTE_MAX ? (int)t->len : QUOTE_MAX;
+    rc = sl_decimal_parse(t->text, t->len, d->precision, d->scale, true, out);
+    if (rc == SL_DECIMAL_OVERFLOW)
+        return conv_error(c, "%.*s is out of range for DECIMAL(%d, %d)", quote, t->text,
+                          d->precision, d->scale);
+    if (rc < 0)
+        return conv_error(c, "%.*s has more than %d digits after the point for DECIMAL(%d, %d)",
+                          quote, t->text, d->scale, d->precision, d->scale);
+    return 0;
+}
+
 /* Converts j to type d and appends it to w as one item. */
 static int put_item(const json_t *j, const sl_typedesc *d, conv *c, sl_nested_writer *w)
 {
@@ -463,6 +600,10 @@ static int convert(const json_t *j, const sl_typedesc *d, conv *c, sl_buf *store
             break;
         *out = sl_double(json_number_value(j));
         return 0;
+    case SL_T_DECIMAL:
+        if (!json_is_number(j))
+            break;
+        return convert_decimal(j, d, c, out);
     case SL_T_VARCHAR:
         if (!json_is_string(j))
             break;
@@ -545,12 +686,13 @@ static int rowtime_from_column(const sl_schema *s, const sl_value *v, long index
  * scratch, store holding the bytes of each column's BYTES, ARRAY, MAP or STRUCT value
  * until the row is made. */
 static int event_row(json_t *obj, const sl_schema *s, int64_t now_ms, long index, sl_value *vals,
-                     const char **key_of, sl_buf *store, sl_row **out, sl_error *err)
+                     const char **key_of, sl_buf *store, const number_texts *nums, sl_row **out,
+                     sl_error *err)
 {
     const char *key;
     json_t *val;
     int64_t rowtime = now_ms;
-    conv cv = {.index = index, .path = SL_BUF_INIT, .tmp = SL_BUF_INIT, .err = err};
+    conv cv = {.index = index, .nums = nums, .path = SL_BUF_INIT, .tmp = SL_BUF_INIT, .err = err};
     int rc = -1;
 
     for (int c = 0; c < s->ncols; c++) {
@@ -594,9 +736,10 @@ done:
     return rc;
 }
 
-/* The reference conversion of a list of objects. */
-static int rows_slow(const json_list *ev, const sl_schema *schema, int64_t now_ms, sl_row ***rows,
-                     sl_error *err)
+/* The reference conversion of a list of objects (nums: the texts of their numbers, or
+ * NULL when the schema has no DECIMAL). */
+static int rows_slow(const json_list *ev, const sl_schema *schema, const number_texts *nums,
+                     int64_t now_ms, sl_row ***rows, sl_error *err)
 {
     size_t ncols = schema->ncols > 0 ? (size_t)schema->ncols : 1;
     sl_value *vals = sl_xcalloc(ncols, sizeof(*vals));
@@ -608,7 +751,7 @@ static int rows_slow(const json_list *ev, const sl_schema *schema, int64_t now_m
 
     *rows = NULL;
     for (i = 0; i < ev->n && rc == 0; i++)
-        rc = event_row(ev->ev[i], schema, now_ms, (long)i, vals, key_of, store, &out[i], err);
+        rc = event_row(ev->ev[i], schema, now_ms, (long)i, vals, key_of, store, nums, &out[i], err);
     if (rc == 0)
         *rows = out;
     else
@@ -625,18 +768,25 @@ int sl_json_decode_reference(const char *body, size_t len, bool ndjson, const sl
                              int64_t now_ms, sl_row ***rows, size_t *n, sl_error *err)
 {
     json_list ev = {0};
+    number_texts nums = {NULL, 0};
+    bool exact = false;
     int rc;
 
     *rows = NULL;
     *n = 0;
+    for (int c = 0; c < schema->ncols && !exact; c++)
+        exact = has_decimal(sl_typedesc_of(schema->cols[c].type, schema->cols[c].desc));
     rc = parse_body(body, len, ndjson, &ev, err);
+    if (rc == 0 && exact)
+        rc = number_texts_build(body, len, &ev, &nums, err);
     if (rc == 0)
-        rc = rows_slow(&ev, schema, now_ms, rows, err);
+        rc = rows_slow(&ev, schema, exact ? &nums : NULL, now_ms, rows, err);
     if (rc == 0)
         *n = ev.n;
     for (size_t i = 0; i < ev.n; i++)
         json_decref(ev.ev[i]);
     free(ev.ev);
+    free(nums.v);
     return rc;
 }
 
@@ -1113,9 +1263,16 @@ static int read_column(fast *f, int c)
     }
     if (*f->p != '-' && (*f->p < '0' || *f->p > '9'))
         return -1;
+    const char *start = f->p;
     if (read_number(f, &nt) < 0)
         return -1;
     switch (t) {
+    case SL_T_DECIMAL: {
+        /* Exactly, from the text; what does not fit is left to the reference path,
+         * which says why. */
+        const sl_typedesc *d = f->s->cols[c].desc;
+        return sl_decimal_parse(start, (size_t)(f->p - start), d->precision, d->scale, true, v);
+    }
     case SL_T_INT:
         if (!nt.is_int || nt.i < INT32_MIN || nt.i > INT32_MAX)
             return -1;

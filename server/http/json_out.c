@@ -6,6 +6,7 @@
 #include "json_out.h"
 
 #include "base64.h"
+#include "decimal.h"
 #include "nested.h"
 
 #include <math.h>
@@ -499,6 +500,12 @@ void sl_json_value(sl_buf *b, const sl_value *v, const sl_typedesc *desc)
     case SL_T_DOUBLE:
         sl_json_double(b, v->u.d);
         break;
+    case SL_T_DECIMAL: {
+        /* Exactly, every digit of its scale kept: 12.30. */
+        char text[SL_DECIMAL_TEXT];
+        put_bytes(b, text, sl_decimal_format(v, text));
+        break;
+    }
     case SL_T_VARCHAR:
         sl_json_str(b, v->u.s.ptr, v->u.s.len);
         break;

@@ -13,7 +13,11 @@
  *   - a replaying subscriber (?from=SEQ) is attached but skipped by the fan-out: its
  *     reader copies kept changes after sub->cursor into its buffer a block at a time
  *     as the client reads, and it goes live (replaying false) once it has every kept
- *     change, so a resumed client gets each seq once, however far behind it starts.
+ *     change, so a resumed client gets each seq once, however far behind it starts;
+ *   - a snapshot (?snapshot=true) is streamed the same way: the subscriber replays with
+ *     its cursor at the query's seq when it subscribed, and first copies the snapshot's
+ *     rows as of that seq a block at a time (snapshotting, from position snap_pos),
+ *     then the changes after it, so a snapshot of any size arrives whole.
  * Unsent bytes are out.data[off..len); off moves forward and the buffer is compacted
  * when the sent part dominates, so draining is linear. */
 #include "results.h"
@@ -58,6 +62,8 @@ struct subscriber {
     bool active;       /* bytes were queued since the last heartbeat tick */
     bool replaying;    /* copying kept changes after cursor; the fan-out skips it */
     uint64_t cursor;   /* the last seq a replaying subscriber has queued */
+    bool snapshotting; /* replaying, and first copying the snapshot as of cursor */
+    uint64_t snap_pos; /* the snapshot position copied up to */
     char *owned_query; /* a transient query to drop when this subscriber goes */
     subscriber *next, *prev;
 };
@@ -385,19 +391,19 @@ static void encode_any(const replay_ctx *rc, sl_buf *obj, uint64_t seq, sl_chang
         encode_change(obj, rc->plan, seq, change, row);
 }
 
-/* catch_up's callback: queues kept changes after the cursor until a block is queued. */
-static void catch_up_one(void *ctx, uint64_t seq, sl_change change, const sl_row *row)
+/* Queues one change of a replay or snapshot unless a block is queued already (then
+ * rc->full is set); false when it was not queued. */
+static bool queue_one(replay_ctx *rc, uint64_t seq, sl_change change, const sl_row *row)
 {
-    replay_ctx *rc = ctx;
     subscriber *s = rc->s;
     sl_buf *obj = &s->r->obj;
     sl_error err;
 
     if (rc->full || s->closed)
-        return;
+        return false;
     if (pending(&s->out, s->off) >= READ_BLOCK) {
         rc->full = true;
-        return;
+        return false;
     }
     encode_any(rc, obj, seq, change, row);
     if (pending(&s->out, s->off) + obj->len + FRAME_SLACK > s->r->limit) {
@@ -407,20 +413,45 @@ static void catch_up_one(void *ctx, uint64_t seq, sl_change change, const sl_row
             close_with(s, &err);
         }
         rc->full = true;
-        return;
+        return false;
     }
     frame(s, change_event(change), obj, seq);
-    s->cursor = seq;
+    return true;
 }
 
-/* Queues the next block of kept changes of a replaying subscriber (borrowed), or makes
- * it live when it has them all.  Fails (GONE) when the changes after its cursor are no
- * longer kept: the client fell further behind than the kept output. */
+/* catch_up's callback: queues kept changes after the cursor until a block is queued. */
+static void catch_up_one(void *ctx, uint64_t seq, sl_change change, const sl_row *row)
+{
+    replay_ctx *rc = ctx;
+
+    if (queue_one(rc, seq, change, row))
+        rc->s->cursor = seq;
+}
+
+/* The snapshot's callback: queues one current row until a block is queued; false when
+ * the row is not taken.  The cursor stays at the seq the snapshot is as of. */
+static bool snapshot_take(void *ctx, uint64_t seq, const sl_row *row)
+{
+    return queue_one(ctx, seq, SL_CHANGE_UPSERT, row);
+}
+
+/* Queues the next block of a replaying subscriber (borrowed): of the snapshot first when
+ * it is snapshotting, then of the kept changes after its cursor; it goes live when it
+ * has them all.  Fails (GONE) when the changes after its cursor are no longer kept: the
+ * client fell further behind than the kept output. */
 static int catch_up(subscriber *s, sl_error *err)
 {
     replay_ctx rc = {.s = s, .plan = s->fo->plan, .late = s->fo->late};
     int ret;
 
+    if (s->snapshotting) {
+        bool done = sl_live_snapshot_step(s->fo->q, &s->snap_pos, s->cursor, snapshot_take, &rc);
+
+        s->active = true;
+        if (!done)
+            return 0;
+        s->snapshotting = false;
+    }
     ret = (rc.late ? sl_live_replay_late : sl_live_replay)(s->fo->q, s->cursor, catch_up_one, &rc,
                                                            err);
     if (ret < 0)
@@ -475,16 +506,6 @@ static void sub_free(void *cls)
     free(s);
 }
 
-/* Snapshot callback: one current row to one subscriber. */
-static void snapshot_one(void *ctx, uint64_t seq, sl_change change, const sl_row *row)
-{
-    replay_ctx *rc = ctx;
-    sl_buf *obj = &rc->s->r->obj;
-
-    encode_any(rc, obj, seq, change, row);
-    push(rc->s, change_event(change), obj, seq);
-}
-
 static void add_stream_headers(struct MHD_Response *resp, const char *type)
 {
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
@@ -497,7 +518,6 @@ int sl_results_subscribe(sl_results *r, struct MHD_Connection *conn, sl_live *q,
 {
     const sl_plan *plan = sl_live_plan(q);
     subscriber *s;
-    replay_ctx rc;
     fanout *fo;
     sl_buf *obj = &r->obj;
 
@@ -525,18 +545,20 @@ int sl_results_subscribe(sl_results *r, struct MHD_Connection *conn, sl_live *q,
     sl_buf_puts(obj, "}}");
     frame(s, "header", obj, 0);
 
-    rc = (replay_ctx){.s = s, .plan = plan, .late = opts->late};
-    if (opts->snapshot && !opts->late && !opts->has_from)
-        sl_live_snapshot(q, snapshot_one, &rc);
     fo = fanout_get(r, q, opts->late, err);
     if (!fo)
         goto fail;
     attach(fo, s);
-    if (opts->has_from) {
+    if (opts->has_from || (opts->snapshot && !opts->late)) {
         /* The first block now, so that a GONE is the answer's status; the rest as the
-         * client reads. */
+         * client reads.  A snapshot is the state as of the query's seq now, then the
+         * changes after it. */
+        sl_live_stats st;
+
+        sl_live_stats_get(q, &st);
         s->replaying = true;
-        s->cursor = opts->from_seq;
+        s->snapshotting = !opts->has_from;
+        s->cursor = opts->has_from ? opts->from_seq : st.seq;
         if (catch_up(s, err) < 0) {
             leave(s);
             goto fail;

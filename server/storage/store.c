@@ -24,6 +24,7 @@
 #include "mem.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -35,10 +36,15 @@
 #define SL_STORE_APP_ID 0x534C5543
 #define SL_STORE_APP_ID_STR "1397511491"
 /* PRAGMA user_version: the schema version this file writes and understands. */
-#define SL_STORE_SCHEMA_VERSION 2
-#define SL_STORE_SCHEMA_VERSION_STR "2"
+#define SL_STORE_SCHEMA_VERSION 3
+#define SL_STORE_SCHEMA_VERSION_STR "3"
 /* How long a write waits for another connection's lock before failing, in ms. */
 #define SL_STORE_BUSY_TIMEOUT_MS 5000
+/* WAL pages after a commit from which the checkpointer thread copies the WAL into the
+ * database (SQLite's own default), and from which a commit does it itself because the
+ * checkpointer falls behind. */
+#define WAL_CHECKPOINT_PAGES 1000
+#define WAL_CHECKPOINT_INLINE_PAGES (64 * WAL_CHECKPOINT_PAGES)
 
 /* What version 2 added to the schema: the idempotency records and the index that finds
  * the batches retention deletes.  Both the schema and the migration from version 1
@@ -54,9 +60,34 @@
     "  PRIMARY KEY(stream_id, key)) WITHOUT ROWID;"                                                \
     "CREATE INDEX idempotency_by_time ON idempotency(created_ms);"
 
-/* The schema, created in one transaction when the database is new.  A version 1 file
- * (before idempotency keys, per-query state limits and retention) is brought up to
- * version 2 by migrate_v1_sql in the same way. */
+/* What version 3 added: query checkpoints, the output they keep for ?from=SEQ (chunks
+ * of changes and of late rows) and the snapshot rows (the latest row per key, by the
+ * order keys were first emitted in).  The schema and the migration from version 2
+ * create them from this one text. */
+#define V3_TABLES_SQL                                                                              \
+    "CREATE TABLE checkpoints("                                                                    \
+    "  query_id TEXT PRIMARY KEY REFERENCES queries(id),"                                          \
+    "  log_offset INTEGER NOT NULL,"                                                               \
+    "  seq INTEGER NOT NULL,"                                                                      \
+    "  late_seq INTEGER NOT NULL,"                                                                 \
+    "  taken_ms INTEGER NOT NULL,"                                                                 \
+    "  state BLOB NOT NULL);"                                                                      \
+    "CREATE TABLE query_output("                                                                   \
+    "  query_id TEXT NOT NULL REFERENCES queries(id),"                                             \
+    "  kind INTEGER NOT NULL,"                                                                     \
+    "  first_seq INTEGER NOT NULL,"                                                                \
+    "  last_seq INTEGER NOT NULL,"                                                                 \
+    "  data BLOB NOT NULL,"                                                                        \
+    "  UNIQUE(query_id, kind, first_seq));"                                                        \
+    "CREATE TABLE query_snapshot("                                                                 \
+    "  query_id TEXT NOT NULL REFERENCES queries(id),"                                             \
+    "  pos INTEGER NOT NULL,"                                                                      \
+    "  seq INTEGER NOT NULL,"                                                                      \
+    "  row BLOB NOT NULL,"                                                                         \
+    "  PRIMARY KEY(query_id, pos)) WITHOUT ROWID;"
+
+/* The schema, created in one transaction when the database is new.  An older file is
+ * brought up to this version in the same way, one version at a time (migrate_sql). */
 static const char schema_sql[] = "CREATE TABLE streams("
                                  "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
                                  "  name TEXT NOT NULL UNIQUE,"
@@ -76,15 +107,18 @@ static const char schema_sql[] = "CREATE TABLE streams("
                                  "  min_rowtime INTEGER NOT NULL,"
                                  "  max_rowtime INTEGER NOT NULL,"
                                  "  data BLOB NOT NULL,"
-                                 "  UNIQUE(stream_id, first_offset));" V2_TABLES_SQL
+                                 "  UNIQUE(stream_id, first_offset));" V2_TABLES_SQL V3_TABLES_SQL
                                  "PRAGMA application_id = " SL_STORE_APP_ID_STR ";"
                                  "PRAGMA user_version = " SL_STORE_SCHEMA_VERSION_STR ";";
 
-/* Version 1 to 2: the idempotency records, the per-query state limit and the index that
- * finds the batches retention deletes. */
-static const char migrate_v1_sql[] =
-    "ALTER TABLE queries ADD COLUMN state_limit INTEGER NOT NULL DEFAULT 0;" V2_TABLES_SQL
-    "PRAGMA user_version = " SL_STORE_SCHEMA_VERSION_STR ";";
+/* migrate_sql[v] brings a version v file to version v + 1.  1 to 2: the idempotency
+ * records, the per-query state limit and the index that finds the batches retention
+ * deletes.  2 to 3: query checkpoints. */
+static const char *const migrate_sql[SL_STORE_SCHEMA_VERSION] = {
+    [1] = "ALTER TABLE queries ADD COLUMN state_limit INTEGER NOT NULL DEFAULT 0;" V2_TABLES_SQL
+          "PRAGMA user_version = 2;",
+    [2] = V3_TABLES_SQL "PRAGMA user_version = 3;",
+};
 
 /* The prepared statements: X(name, SQL).  Parameters are numbered as the functions
  * below bind them. */
@@ -104,6 +138,23 @@ static const char migrate_v1_sql[] =
     X(QUERY_PUT,                                                                                   \
       "INSERT INTO queries(id, sql, start_offset, state_limit) VALUES (?1, ?2, ?3, ?4)")           \
     X(QUERY_DROP, "DELETE FROM queries WHERE id = ?1")                                             \
+    X(CKPT_PUT, "INSERT OR REPLACE INTO checkpoints(query_id, log_offset, seq, late_seq, "         \
+                "taken_ms, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                \
+    X(CKPT_GET, "SELECT log_offset, seq, late_seq, taken_ms, state FROM checkpoints "              \
+                "WHERE query_id = ?1")                                                             \
+    X(CKPT_DROP, "DELETE FROM checkpoints WHERE query_id = ?1")                                    \
+    X(OUTPUT_PUT, "INSERT INTO query_output(query_id, kind, first_seq, last_seq, data) "           \
+                  "VALUES (?1, ?2, ?3, ?4, ?5)")                                                   \
+    X(OUTPUT_TRIM, "DELETE FROM query_output WHERE query_id = ?1 AND kind = ?2 AND "               \
+                   "last_seq <= ?3")                                                               \
+    X(OUTPUT_DROP, "DELETE FROM query_output WHERE query_id = ?1")                                 \
+    X(OUTPUT_LIST, "SELECT first_seq, last_seq, data FROM query_output WHERE query_id = ?1 "       \
+                   "AND kind = ?2 ORDER BY first_seq")                                             \
+    X(SNAP_PUT, "INSERT OR REPLACE INTO query_snapshot(query_id, pos, seq, row) "                  \
+                "VALUES (?1, ?2, ?3, ?4)")                                                         \
+    X(SNAP_DELETE, "DELETE FROM query_snapshot WHERE query_id = ?1 AND pos = ?2")                  \
+    X(SNAP_DROP, "DELETE FROM query_snapshot WHERE query_id = ?1")                                 \
+    X(SNAP_LIST, "SELECT pos, seq, row FROM query_snapshot WHERE query_id = ?1 ORDER BY pos")      \
     X(QUERY_LIST, "SELECT id, sql, start_offset, state_limit FROM queries ORDER BY seq")           \
     X(APPEND_ADVANCE, "UPDATE streams SET next_offset = next_offset + ?2, "                        \
                       "max_rowtime = max(max_rowtime, ?3) WHERE name = ?1 "                        \
@@ -125,7 +176,8 @@ static const char migrate_v1_sql[] =
                    "FROM idempotency WHERE created_ms < ?1 LIMIT ?2)")                             \
     X(RETENTION_DELETE, "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE "       \
                         "stream_id = (SELECT id FROM streams WHERE name = ?1) AND "                \
-                        "max_rowtime < ?2 LIMIT ?3) RETURNING count")
+                        "max_rowtime < ?2 AND first_offset + count <= ?4 LIMIT ?3) "               \
+                        "RETURNING count")
 
 enum stmt_id {
 #define X(name, sql) ST_##name,
@@ -144,6 +196,17 @@ struct sl_store {
     sqlite3 *db;
     char *path; /* DIR/sluice.db, for messages; owned */
     sqlite3_stmt *st[ST__COUNT];
+    bool in_group;     /* between sl_store_group_begin and its commit or rollback */
+    bool group_failed; /* a write of the open group failed: it can only roll back */
+
+    /* The WAL checkpointer: a thread with a connection of its own (ckpt_db) that copies
+     * the WAL into the database file, off the writers' path.  ckpt_* under ckpt_mu. */
+    sqlite3 *ckpt_db;
+    pthread_t ckpt_thread;
+    bool ckpt_inited, ckpt_started;
+    pthread_mutex_t ckpt_mu;
+    pthread_cond_t ckpt_wake;
+    bool ckpt_due, ckpt_stop;
 };
 
 struct sl_store_cursor {
@@ -175,12 +238,18 @@ static void stmt_done(sqlite3_stmt *st)
     sqlite3_clear_bindings(st);
 }
 
-/* Starts a write transaction.  Returns 0 or -1 with err set. */
+/* Starts a write transaction, or joins the open group's.  Returns 0 or -1 with err set
+ * (inside a group that already failed: nothing more is written in it). */
 static int tx_begin(sl_store *s, sl_error *err)
 {
     sqlite3_stmt *st = s->st[ST_BEGIN];
-    int rc = sqlite3_step(st);
+    int rc;
 
+    if (s->in_group)
+        return s->group_failed ? sl_error_set(err, SL_ERR_STORAGE_ERROR, 0, 0,
+                                              "%s: an earlier write of this group failed", s->path)
+                               : 0;
+    rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
         return db_error(s, rc, err);
@@ -189,11 +258,17 @@ static int tx_begin(sl_store *s, sl_error *err)
 
 /* Ends the write transaction tx_begin started: commits it when ret is not negative,
  * otherwise (and when the commit fails) rolls it back; SQLite may already have rolled
- * it back itself after an I/O error or a full disk.  Returns ret, or -1 with err set. */
+ * it back itself after an I/O error or a full disk.  Returns ret, or -1 with err set.
+ * Inside a group it only notes a failure: the group commits or rolls back as a whole. */
 static int tx_end(sl_store *s, int ret, sl_error *err)
 {
     sqlite3_stmt *st = s->st[ST_COMMIT];
 
+    if (s->in_group) {
+        if (ret < 0)
+            s->group_failed = true;
+        return ret;
+    }
     if (ret >= 0) {
         int rc = sqlite3_step(st);
 
@@ -438,8 +513,13 @@ static int init_schema(sl_store *s, sl_error *err)
                      s->path, (long long)version, SL_STORE_SCHEMA_VERSION);
         goto fail;
     }
-    if (version == 0 || version == 1) {
-        rc = sqlite3_exec(s->db, version == 0 ? schema_sql : migrate_v1_sql, NULL, NULL, NULL);
+    if (version == 0) {
+        rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            goto fail_db;
+    }
+    for (; version > 0 && version < SL_STORE_SCHEMA_VERSION; version++) {
+        rc = sqlite3_exec(s->db, migrate_sql[version], NULL, NULL, NULL);
         if (rc != SQLITE_OK)
             goto fail_db;
     }
@@ -495,6 +575,74 @@ fail:
     return -1;
 }
 
+/* The checkpointer thread: a passive checkpoint (it never waits for the writer, nor the
+ * writer for it) each time a commit left WAL_CHECKPOINT_PAGES or more in the WAL. */
+static void *ckpt_main(void *arg)
+{
+    sl_store *s = arg;
+
+    pthread_mutex_lock(&s->ckpt_mu);
+    for (;;) {
+        while (!s->ckpt_due && !s->ckpt_stop)
+            pthread_cond_wait(&s->ckpt_wake, &s->ckpt_mu);
+        if (s->ckpt_stop)
+            break;
+        s->ckpt_due = false;
+        pthread_mutex_unlock(&s->ckpt_mu);
+        /* A failure is tried again after the next commits; the writers go on. */
+        sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_lock(&s->ckpt_mu);
+    }
+    pthread_mutex_unlock(&s->ckpt_mu);
+    return NULL;
+}
+
+/* SQLite's hook after each commit, with the pages in the WAL: wakes the checkpointer,
+ * or checkpoints right here when it has fallen far behind. */
+static int wal_hook(void *ctx, sqlite3 *db, const char *name, int pages)
+{
+    sl_store *s = ctx;
+
+    if (pages >= WAL_CHECKPOINT_INLINE_PAGES || !s->ckpt_started) {
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    } else if (pages >= WAL_CHECKPOINT_PAGES) {
+        pthread_mutex_lock(&s->ckpt_mu);
+        s->ckpt_due = true;
+        pthread_cond_signal(&s->ckpt_wake);
+        pthread_mutex_unlock(&s->ckpt_mu);
+    }
+    return SQLITE_OK;
+}
+
+/* Starts the checkpointer; without it (a second connection that cannot be opened, no
+ * thread) commits checkpoint themselves, as SQLite does by default. */
+static void ckpt_start(sl_store *s)
+{
+    pthread_mutex_init(&s->ckpt_mu, NULL);
+    pthread_cond_init(&s->ckpt_wake, NULL);
+    s->ckpt_inited = true;
+    sqlite3_wal_hook(s->db, wal_hook, s);
+    if (sqlite3_open_v2(s->path, &s->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK)
+        return;
+    sqlite3_busy_timeout(s->ckpt_db, SL_STORE_BUSY_TIMEOUT_MS);
+    s->ckpt_started = pthread_create(&s->ckpt_thread, NULL, ckpt_main, s) == 0;
+}
+
+static void ckpt_stop(sl_store *s)
+{
+    if (s->ckpt_started) {
+        pthread_mutex_lock(&s->ckpt_mu);
+        s->ckpt_stop = true;
+        pthread_cond_signal(&s->ckpt_wake);
+        pthread_mutex_unlock(&s->ckpt_mu);
+        pthread_join(s->ckpt_thread, NULL);
+        s->ckpt_started = false;
+    }
+    sqlite3_close(s->ckpt_db);
+    s->ckpt_db = NULL;
+}
+
 int sl_store_open(const char *dir, sl_fsync mode, sl_store **out, sl_error *err)
 {
     sl_store *s = sl_xcalloc(1, sizeof(*s));
@@ -532,6 +680,7 @@ int sl_store_open(const char *dir, sl_fsync mode, sl_store **out, sl_error *err)
             goto fail;
         }
     }
+    ckpt_start(s);
     *out = s;
     return 0;
 fail:
@@ -543,6 +692,12 @@ void sl_store_close(sl_store *s)
 {
     if (!s)
         return;
+    if (s->ckpt_inited) {
+        sqlite3_wal_hook(s->db, NULL, NULL);
+        ckpt_stop(s);
+        pthread_cond_destroy(&s->ckpt_wake);
+        pthread_mutex_destroy(&s->ckpt_mu);
+    }
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(s->st[i]);
     sqlite3_close(s->db);
@@ -635,10 +790,15 @@ int sl_store_query_put(sl_store *s, const char *id, const char *sql, uint64_t st
 
 int sl_store_query_drop(sl_store *s, const char *id, sl_error *err)
 {
-    const struct step drop = {ST_QUERY_DROP, {p_text(id)}};
+    const struct step drop[] = {
+        {ST_SNAP_DROP, {p_text(id)}},
+        {ST_OUTPUT_DROP, {p_text(id)}},
+        {ST_CKPT_DROP, {p_text(id)}},
+        {ST_QUERY_DROP, {p_text(id)}},
+    };
     const struct subject about = {"query", id, false, SL_ERR_UNKNOWN_QUERY};
 
-    return exec_write(s, &drop, 1, &about, err) < 0 ? -1 : 0;
+    return exec_write(s, drop, sizeof(drop) / sizeof(drop[0]), &about, err) < 0 ? -1 : 0;
 }
 
 int sl_store_query_list(sl_store *s, sl_store_query_fn fn, void *ctx, sl_error *err)
@@ -661,9 +821,45 @@ int sl_store_query_list(sl_store *s, sl_store_query_fn fn, void *ctx, sl_error *
 
 /* --- Event log --------------------------------------------------------------------- */
 
+int sl_store_group_begin(sl_store *s, sl_error *err)
+{
+    if (tx_begin(s, err) != 0)
+        return -1;
+    s->in_group = true;
+    s->group_failed = false;
+    return 0;
+}
+
+int sl_store_group_commit(sl_store *s, sl_error *err)
+{
+    bool failed = s->group_failed;
+
+    s->in_group = false;
+    if (failed)
+        sl_error_set(err, SL_ERR_STORAGE_ERROR, 0, 0, "%s: a write of the group failed", s->path);
+    return tx_end(s, failed ? -1 : 0, err);
+}
+
+void sl_store_group_rollback(sl_store *s)
+{
+    sl_error ignored;
+
+    s->in_group = false;
+    tx_end(s, -1, &ignored);
+}
+
 int sl_store_append(sl_store *s, const char *stream, const void *blob, size_t len, uint32_t count,
                     int64_t min_rowtime, int64_t max_rowtime, const sl_store_idem *idem,
                     uint64_t *first_offset, sl_error *err)
+{
+    return sl_store_append_idems(s, stream, blob, len, count, min_rowtime, max_rowtime, idem,
+                                 idem ? 1 : 0, first_offset, err);
+}
+
+int sl_store_append_idems(sl_store *s, const char *stream, const void *blob, size_t len,
+                          uint32_t count, int64_t min_rowtime, int64_t max_rowtime,
+                          const sl_store_idem *idems, size_t nidem, uint64_t *first_offset,
+                          sl_error *err)
 {
     const struct param advance[] = {p_text(stream), p_int(count), p_int(max_rowtime), {0}};
     sqlite3_stmt *adv = s->st[ST_APPEND_ADVANCE];
@@ -701,7 +897,8 @@ int sl_store_append(sl_store *s, const char *stream, const void *blob, size_t le
                                      p_int(max_rowtime), p_blob(blob, len)}};
 
         ret = run_steps(s, &insert, 1, NULL, err);
-        if (ret >= 0 && idem) {
+        for (size_t i = 0; i < nidem && ret >= 0; i++) {
+            const sl_store_idem *idem = &idems[i];
             const struct step put = {ST_IDEM_PUT,
                                      {p_int(id), p_text(idem->key),
                                       p_blob(idem->body_hash, SL_STORE_HASH_LEN),
@@ -862,10 +1059,12 @@ int sl_store_idem_expire(sl_store *s, int64_t before_ms, unsigned max, unsigned 
 /* --- Retention ---------------------------------------------------------------------- */
 
 int sl_store_retention_delete(sl_store *s, const char *stream, int64_t before_rowtime,
-                              unsigned max_batches, unsigned *batches, uint64_t *events,
-                              sl_error *err)
+                              uint64_t below_offset, unsigned max_batches, unsigned *batches,
+                              uint64_t *events, sl_error *err)
 {
-    const struct param params[] = {p_text(stream), p_int(before_rowtime), p_int(max_batches), {0}};
+    int64_t below = below_offset > INT64_MAX ? INT64_MAX : (int64_t)below_offset;
+    const struct param params[] = {
+        p_text(stream), p_int(before_rowtime), p_int(max_batches), p_int(below), {0}};
     sqlite3_stmt *st = s->st[ST_RETENTION_DELETE];
     unsigned nb = 0;
     uint64_t ne = 0;
@@ -886,4 +1085,120 @@ int sl_store_retention_delete(sl_store *s, const char *stream, int64_t before_ro
     *batches = nb;
     *events = ne;
     return 0;
+}
+
+/* --- Checkpoints -------------------------------------------------------------------- */
+
+int sl_store_checkpoint_put(sl_store *s, const char *query_id, const sl_store_checkpoint *c,
+                            const sl_store_output *outputs, size_t noutputs,
+                            const sl_store_snap *snaps, size_t nsnaps, sl_error *err)
+{
+    int ret;
+
+    if (tx_begin(s, err) != 0)
+        return -1;
+    if (c->reset) {
+        const struct step reset[] = {{ST_SNAP_DROP, {p_text(query_id)}},
+                                     {ST_OUTPUT_DROP, {p_text(query_id)}}};
+
+        if (run_steps(s, reset, 2, NULL, err) < 0)
+            return tx_end(s, -1, err);
+    }
+    const struct step put = {ST_CKPT_PUT,
+                             {p_text(query_id), p_int((int64_t)c->log_offset),
+                              p_int((int64_t)c->seq), p_int((int64_t)c->late_seq),
+                              p_int(c->taken_ms), p_blob(c->state, c->state_len)}};
+    ret = run_steps(s, &put, 1, NULL, err);
+    for (size_t i = 0; ret >= 0 && i < noutputs; i++) {
+        const sl_store_output *o = &outputs[i];
+        const struct step steps[] = {
+            {ST_OUTPUT_TRIM, {p_text(query_id), p_int(o->kind), p_int((int64_t)o->trim_to)}},
+            {ST_OUTPUT_PUT,
+             {p_text(query_id), p_int(o->kind), p_int((int64_t)o->first_seq),
+              p_int((int64_t)o->last_seq), p_blob(o->data, o->len)}},
+        };
+
+        /* An empty chunk only trims. */
+        ret = run_steps(s, steps, o->len ? 2 : 1, NULL, err);
+    }
+    for (size_t i = 0; ret >= 0 && i < nsnaps; i++) {
+        const sl_store_snap *e = &snaps[i];
+        const struct step up = {ST_SNAP_PUT,
+                                {p_text(query_id), p_int((int64_t)e->pos), p_int((int64_t)e->seq),
+                                 p_blob(e->row, e->len)}};
+        const struct step del = {ST_SNAP_DELETE, {p_text(query_id), p_int((int64_t)e->pos)}};
+
+        ret = run_steps(s, e->row ? &up : &del, 1, NULL, err);
+    }
+    return tx_end(s, ret, err) < 0 ? -1 : 0;
+}
+
+int sl_store_checkpoint_get(sl_store *s, const char *query_id, sl_store_checkpoint *c, void **state,
+                            sl_error *err)
+{
+    sqlite3_stmt *st = s->st[ST_CKPT_GET];
+    int rc, ret = 0;
+
+    *state = NULL;
+    memset(c, 0, sizeof(*c));
+    sqlite3_bind_text(st, 1, query_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        size_t len = (size_t)sqlite3_column_bytes(st, 4);
+        const void *blob = sqlite3_column_blob(st, 4);
+
+        c->log_offset = (uint64_t)sqlite3_column_int64(st, 0);
+        c->seq = (uint64_t)sqlite3_column_int64(st, 1);
+        c->late_seq = (uint64_t)sqlite3_column_int64(st, 2);
+        c->taken_ms = sqlite3_column_int64(st, 3);
+        *state = sl_xmalloc(len ? len : 1);
+        if (len)
+            memcpy(*state, blob, len);
+        c->state = *state;
+        c->state_len = len;
+        ret = 1;
+    } else if (rc != SQLITE_DONE) {
+        ret = db_error(s, rc, err);
+    }
+    stmt_done(st);
+    return ret;
+}
+
+int sl_store_output_list(sl_store *s, const char *query_id, int kind, sl_store_output_fn fn,
+                         void *ctx, sl_error *err)
+{
+    sqlite3_stmt *st = s->st[ST_OUTPUT_LIST];
+    int rc, ret = 0;
+
+    sqlite3_bind_text(st, 1, query_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, kind);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ret = fn(ctx, (uint64_t)sqlite3_column_int64(st, 0), (uint64_t)sqlite3_column_int64(st, 1),
+                 sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2));
+        if (ret != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = db_error(s, rc, err);
+    stmt_done(st);
+    return ret;
+}
+
+int sl_store_snapshot_list(sl_store *s, const char *query_id, sl_store_snap_fn fn, void *ctx,
+                           sl_error *err)
+{
+    sqlite3_stmt *st = s->st[ST_SNAP_LIST];
+    int rc, ret = 0;
+
+    sqlite3_bind_text(st, 1, query_id, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ret = fn(ctx, (uint64_t)sqlite3_column_int64(st, 0), (uint64_t)sqlite3_column_int64(st, 1),
+                 sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2));
+        if (ret != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = db_error(s, rc, err);
+    stmt_done(st);
+    return ret;
 }

@@ -2,12 +2,15 @@
  *
  * The only SQLite user.  It holds the catalog (each stream's CREATE statement, re-parsed
  * at start), the persistent queries (id, SQL, where in the log they start), and the
- * event log.  The log stores events in batches: one SQLite row per ingest request (a
- * blob of rows encoded by the engine's rowcodec; storage never looks inside), keyed by
- * (stream, first offset).  Offsets count a stream's events from 0 and never repeat.
- * Every write is one transaction, committed before the call returns: with
- * SL_FSYNC_NORMAL (WAL, synchronous=NORMAL) it survives a crash of the process, with
- * SL_FSYNC_ALWAYS (synchronous=FULL) a power loss.  Prepared statements only.
+ * event log.  The log stores events in batches: one SQLite row per ingest request, or
+ * per run of small requests stored together (a blob of rows encoded by the engine's
+ * rowcodec; storage never looks inside), keyed by (stream, first offset).  Offsets
+ * count a stream's events from 0 and never repeat.  Every write is one transaction,
+ * committed before the call returns (or, inside a write group, with the group's one
+ * commit): with SL_FSYNC_NORMAL (WAL, synchronous=NORMAL) it survives a crash of the
+ * process, with SL_FSYNC_ALWAYS (synchronous=FULL) a power loss.  Prepared statements
+ * only.  The WAL is copied into the database by a thread of the store's own, with a
+ * connection of its own.
  *
  * Not thread-safe: one thread (or a caller-held lock) at a time. */
 #ifndef SL_STORE_H
@@ -53,12 +56,69 @@ int sl_store_stream_stats(sl_store *s, const char *stream, uint64_t *next_offset
  * own state limit in bytes (0: the server's default).  EXISTS when the id is taken. */
 int sl_store_query_put(sl_store *s, const char *id, const char *sql, uint64_t start_offset,
                        uint64_t state_limit, sl_error *err);
-/* UNKNOWN_QUERY when there is none. */
+/* Removes a query with its checkpoint, kept output and snapshot rows.  UNKNOWN_QUERY
+ * when there is none. */
 int sl_store_query_drop(sl_store *s, const char *id, sl_error *err);
 /* Calls fn for every query in creation order; strings borrowed for the call. */
 typedef int (*sl_store_query_fn)(void *ctx, const char *id, const char *sql, uint64_t start_offset,
                                  uint64_t state_limit);
 int sl_store_query_list(sl_store *s, sl_store_query_fn fn, void *ctx, sl_error *err);
+
+/* --- Checkpoints ------------------------------------------------------------------- */
+
+/* A persistent query's checkpoint: the log offset of the first event it has not seen
+ * (replay starts there), the last seq of its output and of its late rows, when it was
+ * taken (epoch ms), and its engine state (a blob storage does not look into; borrowed
+ * when written, see sl_store_checkpoint_get when read).  reset (written only) first
+ * drops every output chunk and snapshot row the query had, for a checkpoint that
+ * carries all of them anew. */
+typedef struct sl_store_checkpoint {
+    uint64_t log_offset, seq, late_seq;
+    int64_t taken_ms;
+    const void *state;
+    size_t state_len;
+    int reset;
+} sl_store_checkpoint;
+
+/* A chunk of a query's kept output (kind 0: changes, 1: late rows) with seqs
+ * first_seq..last_seq, an encoded blob (borrowed).  Written with a checkpoint, after
+ * the query's chunks of that kind whose last seq is at most trim_to are deleted; a
+ * chunk of length 0 is not stored (it only trims). */
+typedef struct sl_store_output {
+    int kind;
+    uint64_t first_seq, last_seq, trim_to;
+    const void *data;
+    size_t len;
+} sl_store_output;
+
+/* A snapshot row: the latest row of one key, pos being the order the key was first
+ * emitted in; row (borrowed, an encoded blob) NULL deletes the entry at pos. */
+typedef struct sl_store_snap {
+    uint64_t pos, seq;
+    const void *row;
+    size_t len;
+} sl_store_snap;
+
+/* Writes a checkpoint of query_id in one transaction: replaces its checkpoint row,
+ * trims and appends output chunks, and writes or deletes snapshot rows. */
+int sl_store_checkpoint_put(sl_store *s, const char *query_id, const sl_store_checkpoint *c,
+                            const sl_store_output *outputs, size_t noutputs,
+                            const sl_store_snap *snaps, size_t nsnaps, sl_error *err);
+/* Reads query_id's checkpoint: 1 with *c filled and *state (caller frees) holding its
+ * state, which c->state points to; 0 when it has none; -1 on error. */
+int sl_store_checkpoint_get(sl_store *s, const char *query_id, sl_store_checkpoint *c, void **state,
+                            sl_error *err);
+/* Calls fn for every output chunk of query_id of kind, by first_seq; data borrowed for
+ * the call.  A non-zero return from fn stops the walk and is returned. */
+typedef int (*sl_store_output_fn)(void *ctx, uint64_t first_seq, uint64_t last_seq,
+                                  const void *data, size_t len);
+int sl_store_output_list(sl_store *s, const char *query_id, int kind, sl_store_output_fn fn,
+                         void *ctx, sl_error *err);
+/* Calls fn for every snapshot row of query_id, by pos; row borrowed for the call.  A
+ * non-zero return from fn stops the walk and is returned. */
+typedef int (*sl_store_snap_fn)(void *ctx, uint64_t pos, uint64_t seq, const void *row, size_t len);
+int sl_store_snapshot_list(sl_store *s, const char *query_id, sl_store_snap_fn fn, void *ctx,
+                           sl_error *err);
 
 /* --- Event log --------------------------------------------------------------------- */
 
@@ -82,6 +142,23 @@ typedef struct sl_store_idem {
 int sl_store_append(sl_store *s, const char *stream, const void *blob, size_t len, uint32_t count,
                     int64_t min_rowtime, int64_t max_rowtime, const sl_store_idem *idem,
                     uint64_t *first_offset, sl_error *err);
+/* sl_store_append with nidem idempotency records (idems[0..nidem), borrowed: those of
+ * the requests whose events the batch holds), all stored with the batch. */
+int sl_store_append_idems(sl_store *s, const char *stream, const void *blob, size_t len,
+                          uint32_t count, int64_t min_rowtime, int64_t max_rowtime,
+                          const sl_store_idem *idems, size_t nidem, uint64_t *first_offset,
+                          sl_error *err);
+
+/* Write groups (group commit).  Between sl_store_group_begin and sl_store_group_commit
+ * every write call above joins one transaction instead of committing on its own, and
+ * reads see what the group wrote so far.  sl_store_group_commit makes all of it
+ * durable at once (one commit: one fsync with SL_FSYNC_ALWAYS) and returns 0; when a
+ * write of the group failed (that call returned -1; later writes then fail at once) or
+ * the commit fails, it rolls all of it back and returns -1 with err set: nothing of the
+ * group is stored.  sl_store_group_rollback drops the group. */
+int sl_store_group_begin(sl_store *s, sl_error *err);
+int sl_store_group_commit(sl_store *s, sl_error *err);
+void sl_store_group_rollback(sl_store *s);
 
 /* Looks up the idempotency record of (stream, key) made at or after not_before_ms.
  * Returns 1 with body_hash filled and *answer set (caller frees), 0 when there is none
@@ -94,12 +171,14 @@ int sl_store_idem_expire(sl_store *s, int64_t before_ms, unsigned max, unsigned 
                          sl_error *err);
 
 /* Retention: deletes at most max_batches stored batches of the stream whose largest
- * ROWTIME is before before_rowtime, in one short transaction (whole batches only, so an
- * event goes with the newest event of its batch).  *batches and *events receive how many
- * were deleted.  Offsets do not move: a cursor skips the gaps. */
+ * ROWTIME is before before_rowtime and whose events all lie below below_offset (the
+ * oldest offset a query restart may still replay from; UINT64_MAX: any), in one short
+ * transaction (whole batches only, so an event goes with the newest event of its
+ * batch).  *batches and *events receive how many were deleted.  Offsets do not move: a
+ * cursor skips the gaps. */
 int sl_store_retention_delete(sl_store *s, const char *stream, int64_t before_rowtime,
-                              unsigned max_batches, unsigned *batches, uint64_t *events,
-                              sl_error *err);
+                              uint64_t below_offset, unsigned max_batches, unsigned *batches,
+                              uint64_t *events, sl_error *err);
 
 /* A cursor over a stream's batches in offset order.  It starts at the batch holding
  * from_offset (events before from_offset in that batch are the caller's to skip: the

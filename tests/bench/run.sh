@@ -22,6 +22,7 @@ if [ "$SMOKE" = 1 ]; then
     ENGINE="--events 20000 --runs 1"
     HTTP_B="--events 4000 --batch 1000 --conns 2 --runs 1"
     HTTP_S="--events 400 --batch 1 --conns 2 --runs 1"
+    HTTP_SM="--events 400 --batch 1 --conns 8 --runs 1"
     LAT="--rate 2000 --seconds 1 --runs 1"
     BATCH="--events 20000 --runs 1"
     SCALE="--queries 20 --rate 1000 --seconds 1 --groups 1000"
@@ -29,6 +30,7 @@ else
     ENGINE="--events 2000000 --runs 5"
     HTTP_B="--events 1000000 --batch 1000 --conns 4 --runs 3"
     HTTP_S="--events 100000 --batch 1 --conns 4 --runs 3"
+    HTTP_SM="--events 200000 --batch 1 --conns 64 --runs 3"
     LAT="--rate 50000 --seconds 5 --runs 3"
     BATCH="--events 10000000 --runs 3"
     SCALE="--queries 1000 --rate 10000 --seconds 10 --groups 100000"
@@ -63,7 +65,8 @@ start_server() {
     PORT=""
     i=0
     while [ -z "$PORT" ] && [ $i -lt 100 ]; do
-        PORT=$(sed -n 's/^sluice listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$WORK/server.log")
+        # The log may not exist yet: the server's shell creates it.
+        PORT=$(sed -n 's/^sluice listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$WORK/server.log" 2>/dev/null || true)
         [ -n "$PORT" ] || sleep 0.05
         i=$((i + 1))
     done
@@ -93,6 +96,10 @@ run "$BENCH_DIR/bench_http" --port "$PORT" --pid "$SERVER_PID" $HTTP_B
 start_server
 # shellcheck disable=SC2086
 run "$BENCH_DIR/bench_http" --port "$PORT" --pid "$SERVER_PID" $HTTP_S
+# Many clients of one event each: what group commit is for.
+start_server
+# shellcheck disable=SC2086
+run "$BENCH_DIR/bench_http" --port "$PORT" --pid "$SERVER_PID" $HTTP_SM
 start_server
 # shellcheck disable=SC2086
 run "$BENCH_DIR/bench_latency" --port "$PORT" $LAT

@@ -80,6 +80,32 @@ def check_binary():
         raise HarnessError("sluice binary at %s is not executable" % path)
 
 
+class Number(float):
+    """A JSON real number that also keeps its text, so that a DECIMAL's digits can be
+    compared exactly (12.30 is not 12.3); otherwise it is the float it reads as."""
+
+    def __new__(cls, text):
+        n = float.__new__(cls, text)
+        n.text = text
+        return n
+
+
+def loads(text):
+    """json.loads, reals as Number."""
+    return json.loads(text, parse_float=Number)
+
+
+def dumps(v):
+    """json.dumps that writes a Number as its text (json.dumps would write the float)."""
+    if isinstance(v, Number):
+        return v.text
+    if isinstance(v, dict):
+        return "{" + ", ".join("%s: %s" % (json.dumps(k), dumps(x)) for k, x in v.items()) + "}"
+    if isinstance(v, list):
+        return "[" + ", ".join(dumps(x) for x in v) + "]"
+    return json.dumps(v)
+
+
 class Response:
     """A complete HTTP response."""
 
@@ -96,7 +122,7 @@ class Response:
 
     def json(self):
         try:
-            return json.loads(self.body.decode("utf-8"))
+            return loads(self.body.decode("utf-8"))
         except ValueError as e:
             raise AssertionError("response body is not JSON (%s): %r" % (e, self.body[:500]))
 
@@ -260,7 +286,7 @@ class ResultStream:
             if line.strip() == "":
                 continue
             try:
-                return json.loads(line)
+                return loads(line)
             except ValueError:
                 raise AssertionError("NDJSON line is not JSON: %r" % line)
 
@@ -308,7 +334,7 @@ class ResultStream:
                 return None
             if line == "":
                 if data or ev:
-                    ev["data"] = json.loads("\n".join(data)) if data else None
+                    ev["data"] = loads("\n".join(data)) if data else None
                     return ev
                 continue
             if line.startswith(":"):
@@ -331,7 +357,7 @@ class ResultStream:
 
     def json(self):
         """For an error answer: the whole body parsed as JSON."""
-        return json.loads(self.read_body().decode("utf-8"))
+        return loads(self.read_body().decode("utf-8"))
 
     def close(self):
         try:
@@ -349,9 +375,10 @@ class ResultStream:
 class Server:
     """One sluice process on a fresh temporary directory."""
 
-    def __init__(self, extra_args=None):
+    def __init__(self, extra_args=None, env=None):
         check_binary()
         self.extra_args = list(extra_args or [])
+        self.extra_env = dict(env or {})  # set in the server's environment
         self.tmp = tempfile.mkdtemp(prefix="sluice-e2e-")
         self.data_dir = os.path.join(self.tmp, "data")
         os.mkdir(self.data_dir)
@@ -373,6 +400,7 @@ class Server:
         args += self.extra_args
         # The server also reads SLUICE_* variables; only the flags given here count.
         env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+        env.update(self.extra_env)
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, env=env,
                                          stdout=subprocess.PIPE, stderr=err)
@@ -546,9 +574,9 @@ class Server:
         """POSTs events (a dict, a list, or with ndjson=True a list sent as NDJSON)."""
         path = "/v1/streams/%s/events" % stream
         if ndjson:
-            body = "".join(json.dumps(e) + "\n" for e in events)
+            body = "".join(dumps(e) + "\n" for e in events)
             return self.request("POST", path, body, {"Content-Type": NDJSON})
-        return self.post_json(path, events)
+        return self.request("POST", path, dumps(events), {"Content-Type": "application/json"})
 
     def ingest(self, stream, events, ndjson=False):
         """post_events that must succeed with {"accepted": len(events)}."""
@@ -744,9 +772,10 @@ class SluiceTestCase(unittest.TestCase):
         out = [self.server] if self.server else []
         return out + list(getattr(self, "extra_servers", []))
 
-    def new_server(self, args=None):
-        """A further server for this test only (closed at the end of the test)."""
-        s = Server(args)
+    def new_server(self, args=None, env=None):
+        """A further server for this test only (closed at the end of the test); env adds
+        variables to its environment."""
+        s = Server(args, env)
         if not hasattr(self, "extra_servers"):
             self.extra_servers = []
         self.extra_servers.append(s)

@@ -3,10 +3,13 @@
 Idempotency-Key and retries on connection errors as a real client would, while the
 server is killed with SIGKILL at random points (a fixed seed: before a request, while
 one is in flight, right after an answer) and restarted on the same data directory.
-At the end every acknowledged event is stored exactly once, and a persistent EMIT FINAL
-query's rows (read with ?from=0) equal those of a crash-free run: none missing, none
-twice, same seqs.  Then a SIGTERM lets an upload in flight finish, ends result streams
-with a last line, and loses nothing."""
+The query checkpoints at every upkeep tick (--checkpoint-interval 1), so kills land
+before, during and after checkpoint writes, and a few land right after one on purpose
+(the restart must restore it and replay only what follows).  At the end every
+acknowledged event is stored exactly once, and a persistent EMIT FINAL query's rows
+(read with ?from=0) equal those of a crash-free run: none missing, none twice, same
+seqs.  Then a SIGTERM lets an upload in flight finish, ends result streams with a last
+line, and loses nothing."""
 
 import json
 import os
@@ -24,6 +27,10 @@ BATCHES = 160
 BATCH = 25  # events per batch
 MIN_KILLS = 24
 TIME_BUDGET = 60.0  # seconds: the run fails rather than go on for ever
+# Checkpoint at every upkeep tick (once a second).
+ARGS = ["--checkpoint-interval", "1"]
+# Batches before which the server is killed right after its next checkpoint.
+KILL_AFTER_CHECKPOINT = (40, 80, 120)
 
 SCHEMA = "CREATE STREAM ev (id INT, k VARCHAR) WITH (RETENTION='3650 DAYS');"
 FINAL = ("SELECT k, COUNT(*) AS c, SUM(id) AS s FROM ev WINDOW TUMBLING (SIZE 1 SECOND) "
@@ -115,10 +122,33 @@ class CrashTest(st.ServerPerTestCase):
                 if not srv.alive():
                     stats["kills"] += 1
                     srv.start()
+                    restore = srv.query_info("FINAL")["restore"]
+                    stats["from_checkpoint"] += restore["from_checkpoint"]
+
+    def kill_after_checkpoint(self, srv, stats, deadline):
+        """Waits for the query's next checkpoint, kills the server at once, restarts it
+        and checks that it restored that checkpoint (or a later one)."""
+        first = srv.query_info("FINAL")["checkpoints"]
+        while True:
+            self.assertLess(time.monotonic(), deadline, "crash test ran out of time")
+            info = srv.query_info("FINAL")
+            if info["checkpoints"] > first:
+                break
+            time.sleep(0.01)
+        srv.kill()
+        stats["kills"] += 1
+        srv.start()
+        restore = srv.query_info("FINAL")["restore"]
+        self.assertTrue(restore["from_checkpoint"], restore)
+        self.assertGreaterEqual(restore["replay_from"], info["checkpoint"]["offset"], restore)
+        stats["restored_after_checkpoint"] += 1
 
     def run_writer(self, srv, rng, p_kill, deadline):
-        stats = {"kills": 0, "retries": 0, "replayed": 0, "p_kill": p_kill}
+        stats = {"kills": 0, "retries": 0, "replayed": 0, "p_kill": p_kill,
+                 "restored_after_checkpoint": 0, "from_checkpoint": 0}
         for b in range(BATCHES):
+            if p_kill and b in KILL_AFTER_CHECKPOINT:
+                self.kill_after_checkpoint(srv, stats, deadline)
             body = json.dumps(batch_events(b)).encode()
             r = self.post_until_acknowledged(srv, body, "batch-%d" % b, rng, stats, deadline)
             self.assertEqual(r.json(), {"accepted": BATCH})
@@ -134,7 +164,7 @@ class CrashTest(st.ServerPerTestCase):
         expect = expected_rows()
 
         # The crash-free run.
-        ref = self.new_server()
+        ref = self.new_server(ARGS)
         ref.statements(SCHEMA)
         ref.create_query(FINAL, name="FINAL")
         calm = self.run_writer(ref, random.Random(SEED), 0.0, deadline)
@@ -145,11 +175,12 @@ class CrashTest(st.ServerPerTestCase):
                              what="crash-free EMIT FINAL rows")
 
         # The run with crashes.
-        srv = self.new_server()
+        srv = self.new_server(ARGS)
         srv.statements(SCHEMA)
         srv.create_query(FINAL, name="FINAL")
         stats = self.run_writer(srv, rng, 0.3, deadline)
         self.assertGreaterEqual(stats["kills"], MIN_KILLS, "kills in this run: %r" % stats)
+        self.assertEqual(stats["restored_after_checkpoint"], len(KILL_AFTER_CHECKPOINT))
 
         # Every acknowledged event is stored exactly once.
         n = BATCHES * BATCH + 1
@@ -163,8 +194,10 @@ class CrashTest(st.ServerPerTestCase):
         rows, seq = final_rows(srv, "FINAL", len(expect))
         self.assertEqual(seq, len(expect), "no row after the expected ones")
         self.assertEqual(rows, ref_rows)
-        sys.stderr.write("crash test: %d kills, %d retries, %d replayed answers, %.1f s\n"
+        sys.stderr.write("crash test: %d kills, %d retries, %d replayed answers, "
+                         "%d checkpoints restored, %.1f s\n"
                          % (stats["kills"], stats["retries"], stats["replayed"],
+                            stats["from_checkpoint"] + stats["restored_after_checkpoint"],
                             time.monotonic() - started))
 
     def test_sigterm_finishes_in_flight(self):

@@ -21,8 +21,8 @@ EMIT_RE = re.compile(r"\s+EMIT\s+(CHANGES(\s+EVERY\s+\d+\s+[A-Z]+)?|FINAL)\s*;?\
 GRACE_RE = re.compile(r"GRACE\s+PERIOD\s+(\d+)\s+([A-Z]+?)S?\s*[,)]", re.I)
 SESSION_RE = re.compile(r"\bSESSION\s*\(\s*(\d+)\s+([A-Z]+?)S?\s*[,)]", re.I)
 AGG_RE = re.compile(r"\b(COUNT|SUM|AVG|MIN|MAX|COUNT_DISTINCT|EARLIEST_BY_OFFSET|"
-                    r"LATEST_BY_OFFSET|STDDEV_SAMP|PERCENTILE_APPROX)\s*\(|\bGROUP\s+BY\b",
-                    re.I)
+                    r"LATEST_BY_OFFSET|STDDEV_SAMP|PERCENTILE_APPROX|TOPK|COLLECT_LIST|"
+                    r"COLLECT_SET)\s*\(|\bGROUP\s+BY\b", re.I)
 
 
 class Case:
@@ -70,7 +70,7 @@ class Case:
                         cur = []
                         continue
                     try:
-                        cur.append(json.loads(l))
+                        cur.append(st.loads(l))
                     except ValueError as e:
                         self._fail(n, "bad event JSON: %s" % e)
                 if cur:
@@ -90,7 +90,7 @@ class Case:
                 for l, n in body:
                     if l.strip():
                         try:
-                            rows.append(json.loads(l))
+                            rows.append(st.loads(l))
                         except ValueError as e:
                             self._fail(n, "bad row JSON: %s" % e)
                 if kind == "expect batch":
@@ -171,6 +171,21 @@ def case_files():
     return files
 
 
+def exact_decimals(rows, columns):
+    """rows with each real number of a DECIMAL column replaced by ("DECIMAL", its text),
+    so that it matches only the same digits (12.30, not 12.3 or 12.300)."""
+    dec = {n for n, t in columns if t.startswith("DECIMAL")}
+
+    def fix(row):
+        if not isinstance(row, dict):
+            return row
+        if "delete" in row and len(row) == 1:
+            return {"delete": fix(row["delete"])}
+        return {k: ("DECIMAL", v.text) if k in dec and isinstance(v, st.Number) else v
+                for k, v in row.items()}
+    return [fix(r) for r in rows]
+
+
 def collapse(items, key):
     """The last row per key, in order of first appearance, without the keys a later
     delete removed (the state an upsert stream describes)."""
@@ -221,6 +236,9 @@ class GoldenTest(st.ServerPerTestCase):
                          "seq numbers of %r" % lines)
         # A change is a row, or {"delete": key} (expected as such a line).
         rows = [l["row"] if "row" in l else {"delete": l.get("delete")} for l in lines]
+        rows = exact_decimals(rows, case.columns)
+        case.expect_rows = exact_decimals(case.expect_rows, case.columns)
+        case.expect_batch = exact_decimals(case.expect_batch, case.columns)
         for r in rows:
             if "delete" not in r:
                 self.assertEqual(list(r), names, "row keys in column order: %r" % r)
@@ -239,6 +257,7 @@ class GoldenTest(st.ServerPerTestCase):
         self.assertEqual(doc.get("columns"), want_cols, "batch columns")
         batch = doc.get("rows")
         self.assertIsInstance(batch, list, "batch rows")
+        batch = exact_decimals(batch, case.columns)
         self.assertRowsEqual(case.expect_batch, batch, ordered=False, what="batch rows")
 
         # --- batch equals continuous ---------------------------------------------------------

@@ -465,6 +465,66 @@ class TestIngest(Base):
         self.assertEqual(self.server.count(s), 0)
 
 
+class TestDecimal(Base):
+    """DECIMAL values are JSON numbers written exactly (SPEC): what goes in comes out
+    digit for digit, through the log, a persistent query's stream and a batch query."""
+
+    def post_raw(self, stream, body):
+        return self.server.request("POST", "/v1/streams/%s/events" % stream, body,
+                                   {"Content-Type": "application/json"})
+
+    def test_round_trip_is_exact(self):
+        s = self.make_stream("ID INT, AMOUNT DECIMAL(38, 9), SMALL DECIMAL(4, 2)")
+        desc = self.server.get_json("/v1/streams/%s" % s)
+        self.assertIn({"name": "AMOUNT", "type": "DECIMAL(38, 9)", "key": False},
+                      desc["columns"], desc)
+        qid = self.server.create_query(
+            "SELECT id, amount, small, amount * 2 AS twice FROM %s EMIT CHANGES" % s)
+        with self.server.results(qid) as res:
+            header = res.read_header()
+            self.assertEqual(header["columns"][1:], [
+                {"name": "AMOUNT", "type": "DECIMAL(38, 9)"},
+                {"name": "SMALL", "type": "DECIMAL(4, 2)"},
+                {"name": "TWICE", "type": "DECIMAL(38, 6)"}])
+            r = self.post_raw(s, '[{"ROWTIME": 1, "ID": 1, "AMOUNT": 12345678901234567890.123456789,'
+                                 ' "SMALL": 0.1},'
+                                 ' {"ROWTIME": 2, "ID": 2, "AMOUNT": -1E-9, "SMALL": -99.99}]')
+            self.assertEqual((r.status, r.json()), (200, {"accepted": 2}))
+            lines = [res.readline() for _ in range(2)]
+        want = ['{"seq":1,"row":{"ID":1,"AMOUNT":12345678901234567890.123456789,"SMALL":0.10,'
+                '"TWICE":24691357802469135780.246914}}',
+                '{"seq":2,"row":{"ID":2,"AMOUNT":-0.000000001,"SMALL":-99.99,"TWICE":0.000000}}']
+        self.assertEqual([l.decode() if isinstance(l, bytes) else l for l in lines], want)
+        # The same digits from the stored log, in a batch query.
+        r = self.server.post_sql("SELECT amount, small FROM %s" % s, "/v1/query")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.text(), '{"columns":[{"name":"AMOUNT","type":"DECIMAL(38, 9)"},'
+                                   '{"name":"SMALL","type":"DECIMAL(4, 2)"}],"rows":['
+                                   '{"AMOUNT":12345678901234567890.123456789,"SMALL":0.10},'
+                                   '{"AMOUNT":-0.000000001,"SMALL":-99.99}]}')
+
+    def test_values_that_do_not_fit_are_bad_events(self):
+        s = self.make_stream("ID INT, SMALL DECIMAL(4, 2)")
+        cases = [('1.005', '"SMALL": 1.005 has more than 2 digits after the point for '
+                           'DECIMAL(4, 2)'),
+                 ('100', '"SMALL": 100 is out of range for DECIMAL(4, 2)'),
+                 ('"1.5"', '"SMALL": expected DECIMAL(4, 2), got string'),
+                 ('true', '"SMALL": expected DECIMAL(4, 2), got boolean')]
+        for value, message in cases:
+            r = self.post_raw(s, '[{"ROWTIME": 1, "SMALL": 1}, {"ROWTIME": 2, "SMALL": %s}]'
+                              % value)
+            err = self.assertApiError(r, 400, "BAD_EVENT")
+            self.assertEqual((err.get("index"), err.get("field"), err.get("message")),
+                             (1, "SMALL", message))
+        self.assertEqual(self.server.count(s), 0)
+
+    def test_type_errors_name_the_decimal_type(self):
+        s = self.make_stream("ID INT, SMALL DECIMAL(4, 2)")
+        r = self.server.post_sql("SELECT id,\n  small + 'x' FROM %s;" % s, "/v1/query")
+        err = self.assertApiError(r, 400, "TYPE_ERROR", line=2, column=9)
+        self.assertEqual(err["message"], "cannot apply '+' to DECIMAL(4, 2) and VARCHAR")
+
+
 class TestTooLarge(Base):
     server_args = ["--max-body", "1024"]
 

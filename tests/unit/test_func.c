@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "decimal.h"
 #include "eval.h"
 #include "func.h"
 #include "parse.h"
@@ -25,13 +26,19 @@
 #include <string.h>
 
 /* The stream T and its one row. */
+static const sl_typedesc am_type = {.kind = SL_T_DECIMAL, .precision = 10, .scale = 2};
+static const sl_typedesc bg_type = {.kind = SL_T_DECIMAL, .precision = 38, .scale = 0};
+static const sl_typedesc negd_type = {.kind = SL_T_DECIMAL, .precision = 5, .scale = 3};
+static const sl_typedesc nd_type = {.kind = SL_T_DECIMAL, .precision = 4, .scale = 1};
 static sl_column t_cols[] = {
-    {"S", SL_T_VARCHAR, false, false, NULL},  {"N", SL_T_INT, false, false, NULL},
-    {"I", SL_T_INT, false, false, NULL},      {"B", SL_T_BIGINT, false, false, NULL},
-    {"D", SL_T_DOUBLE, false, false, NULL},   {"TS", SL_T_TIMESTAMP, false, false, NULL},
-    {"J", SL_T_VARCHAR, false, false, NULL},  {"E", SL_T_VARCHAR, false, false, NULL},
-    {"U", SL_T_VARCHAR, false, false, NULL},  {"F", SL_T_BOOLEAN, false, false, NULL},
-    {"NS", SL_T_VARCHAR, false, false, NULL},
+    {"S", SL_T_VARCHAR, false, false, NULL},      {"N", SL_T_INT, false, false, NULL},
+    {"I", SL_T_INT, false, false, NULL},          {"B", SL_T_BIGINT, false, false, NULL},
+    {"D", SL_T_DOUBLE, false, false, NULL},       {"TS", SL_T_TIMESTAMP, false, false, NULL},
+    {"J", SL_T_VARCHAR, false, false, NULL},      {"E", SL_T_VARCHAR, false, false, NULL},
+    {"U", SL_T_VARCHAR, false, false, NULL},      {"F", SL_T_BOOLEAN, false, false, NULL},
+    {"NS", SL_T_VARCHAR, false, false, NULL},     {"AM", SL_T_DECIMAL, false, false, &am_type},
+    {"BG", SL_T_DECIMAL, false, false, &bg_type}, {"NEGD", SL_T_DECIMAL, false, false, &negd_type},
+    {"ND", SL_T_DECIMAL, false, false, &nd_type},
 };
 #define T_NCOLS ((int)(sizeof(t_cols) / sizeof(t_cols[0])))
 static const sl_schema t_schema = {"T", false, T_NCOLS, t_cols, -1, 0, 0, NULL};
@@ -69,11 +76,16 @@ static sl_row *make_row(void)
     r->v[8] = sl_str("Zo\xc3\xab \xe2\x82\xac", 8); /* "Zoë €" */
     r->v[9] = sl_bool(false);
     r->v[10] = sl_null();
+    sl_decimal_parse("12.3", 4, 10, 2, true, &r->v[11]);
+    sl_decimal_parse("99999999999999999999999999999999999999", 38, 38, 0, true, &r->v[12]);
+    sl_decimal_parse("-2.675", 6, 5, 3, true, &r->v[13]);
+    r->v[14] = sl_null();
     return r;
 }
 
-/* "<TYPE> <value>" for v of bound type t (the type must agree with the value's). */
-static void show(const sl_value *v, sl_type t, char *out, size_t size)
+/* "<TYPE> <value>" for v of bound type t with parameters d (the type must agree with
+ * the value's; a DECIMAL shows its precision and scale: "DECIMAL(3, 2) 2.68"). */
+static void show(const sl_value *v, sl_type t, const sl_typedesc *d, char *out, size_t size)
 {
     if (v->type == SL_T_NULL) {
         snprintf(out, size, "NULL");
@@ -87,6 +99,14 @@ static void show(const sl_value *v, sl_type t, char *out, size_t size)
     case SL_T_DOUBLE:
         snprintf(out, size, "DOUBLE %.17g", v->u.d);
         break;
+    case SL_T_DECIMAL: {
+        char text[SL_DECIMAL_TEXT];
+        assert_int_equal(v->scale, d->scale);
+        assert_true(sl_decimal_fits(v, d->precision));
+        sl_decimal_format(v, text);
+        snprintf(out, size, "DECIMAL(%d, %d) %s", d->precision, d->scale, text);
+        break;
+    }
     case SL_T_VARCHAR:
         snprintf(out, size, "VARCHAR '%.*s'", (int)v->u.s.len, v->u.s.ptr);
         break;
@@ -119,7 +139,9 @@ static const struct {
     {"CASE WHEN n > 5 THEN 'big' END", "NULL"},
     {"CASE i WHEN 1 THEN 'one' WHEN 7 THEN 'seven' ELSE 'other' END", "VARCHAR 'seven'"},
     {"CASE n WHEN NULL THEN 'null' ELSE 'other' END", "VARCHAR 'other'"},
-    {"CASE WHEN f THEN 1 WHEN TRUE THEN 2.5 END", "DOUBLE 2.5"},
+    {"CASE WHEN f THEN 1 WHEN TRUE THEN 2.5E0 END", "DOUBLE 2.5"},
+    {"CASE WHEN f THEN 1 WHEN TRUE THEN 2.5 END", "DECIMAL(11, 1) 2.5"},
+    {"CASE WHEN f THEN am ELSE 1 END", "DECIMAL(12, 2) 1.00"},
     {"CASE WHEN TRUE THEN i ELSE b END", "BIGINT 7"},
     {"CASE WHEN FALSE THEN 1 ELSE NULL END", "NULL"},
     /* CAST */
@@ -139,7 +161,8 @@ static const struct {
     {"CAST(1.0 AS VARCHAR)", "VARCHAR '1.0'"},
     {"CAST(d AS STRING)", "VARCHAR '-2.5'"},
     {"CAST(1e20 AS VARCHAR)", "VARCHAR '1.0E20'"},
-    {"CAST(0.0001 AS VARCHAR)", "VARCHAR '1.0E-4'"},
+    {"CAST(1E-4 AS VARCHAR)", "VARCHAR '1.0E-4'"},
+    {"CAST(0.0001 AS VARCHAR)", "VARCHAR '0.0001'"},
     {"CAST(b AS VARCHAR)", "VARCHAR '9000000000'"},
     {"CAST(ts AS VARCHAR)", "VARCHAR '2023-11-14T22:13:20.123Z'"},
     {"CAST('2024-01-01T00:00:01.500Z' AS TIMESTAMP)", "TIMESTAMP 1704067201500"},
@@ -186,19 +209,96 @@ static const struct {
     {"d BETWEEN -3 AND -2", "BOOLEAN TRUE"},
     {"s BETWEEN 'A' AND 'Z'", "BOOLEAN TRUE"},
     {"i BETWEEN 1 AND 10 AND TRUE", "BOOLEAN TRUE"},
+    /* DECIMAL: literals, arithmetic at ksqlDB's result types, overflow and division by
+     * zero give NULL, comparisons across scales and types. */
+    {"0.1 + 0.2", "DECIMAL(2, 1) 0.3"},
+    {"am + 0.005", "DECIMAL(12, 3) 12.305"},
+    {"am - 12.3", "DECIMAL(11, 2) 0.00"},
+    {"am * 3", "DECIMAL(21, 2) 36.90"},
+    {"am * negd", "DECIMAL(16, 5) -32.90250"},
+    {"am / 3", "DECIMAL(21, 13) 4.1000000000000"},
+    {"1 / 3.0", "DECIMAL(17, 6) 0.333333"},
+    {"2 / 3.0", "DECIMAL(17, 6) 0.666667"},
+    {"-2 / 3.0", "DECIMAL(17, 6) -0.666667"},
+    {"am / 0.00", "NULL"},
+    {"am % 5", "DECIMAL(10, 2) 2.30"},
+    {"negd % 1", "DECIMAL(5, 3) -0.675"},
+    {"am % 0", "NULL"},
+    {"bg - 1", "DECIMAL(38, 0) 99999999999999999999999999999999999998"},
+    {"bg + 1", "NULL"},
+    {"bg * bg", "NULL"},
+    {"-bg", "DECIMAL(38, 0) -99999999999999999999999999999999999999"},
+    {"-am", "DECIMAL(10, 2) -12.30"},
+    {"nd + 1", "NULL"},
+    {"am * 2E0", "DOUBLE 24.600000000000001"},
+    {"am + d", "DOUBLE 9.8000000000000007"},
+    {"am = 12.3", "BOOLEAN TRUE"},
+    {"am = 12.300", "BOOLEAN TRUE"},
+    {"am > 12", "BOOLEAN TRUE"},
+    {"am < 13", "BOOLEAN TRUE"},
+    {"am = 12.3E0", "BOOLEAN TRUE"},
+    {"bg > 1E37", "BOOLEAN TRUE"},
+    {"am IN (1, 12.3)", "BOOLEAN TRUE"},
+    {"am BETWEEN 12 AND 12.30", "BOOLEAN TRUE"},
+    {"negd < -2.6749", "BOOLEAN TRUE"},
+    {"nd = 1", "NULL"},
+    {"ABS(negd)", "DECIMAL(5, 3) 2.675"},
+    {"ROUND(negd)", "DECIMAL(3, 0) -3"},
+    {"ROUND(2.5)", "DECIMAL(2, 0) 3"},
+    {"ROUND(-2.5)", "DECIMAL(2, 0) -2"},
+    {"ROUND(negd, 2)", "DECIMAL(6, 3) -2.680"},
+    {"ROUND(-1.25, 1)", "DECIMAL(4, 2) -1.30"},
+    {"ROUND(am, -1)", "DECIMAL(11, 2) 10.00"},
+    {"ROUND(9.99, 1)", "DECIMAL(4, 2) 10.00"},
+    {"ROUND(bg, -1)", "NULL"},
+    {"ROUND(am, n)", "NULL"},
+    {"FLOOR(negd)", "DECIMAL(6, 3) -3.000"},
+    {"CEIL(negd)", "DECIMAL(6, 3) -2.000"},
+    {"CEIL(am)", "DECIMAL(11, 2) 13.00"},
+    {"FLOOR(bg)", "DECIMAL(38, 0) 99999999999999999999999999999999999999"},
+    {"SQRT(am)", "DOUBLE 3.5071355833500366"},
+    {"GREATEST(am, negd, 13)", "DECIMAL(13, 3) 13.000"},
+    {"LEAST(am, negd)", "DECIMAL(11, 3) -2.675"},
+    {"GREATEST(am, d)", "DOUBLE 12.300000000000001"},
+    {"GREATEST(bg, 0.5)", "NULL"},
+    {"COALESCE(nd, am)", "DECIMAL(10, 2) 12.30"},
+    {"COALESCE(nd, 7)", "DECIMAL(11, 1) 7.0"},
+    {"IFNULL(nd, 0.25)", "DECIMAL(5, 2) 0.25"},
+    {"NULLIF(am, 12.3)", "NULL"},
+    {"NULLIF(am, 1)", "DECIMAL(10, 2) 12.30"},
+    {"CAST(am AS INT)", "INT 12"},
+    {"CAST(negd AS BIGINT)", "BIGINT -2"},
+    {"CAST(bg AS BIGINT)", "NULL"},
+    {"CAST(am AS DOUBLE)", "DOUBLE 12.300000000000001"},
+    {"CAST(am AS VARCHAR)", "VARCHAR '12.30'"},
+    {"CAST(negd AS STRING)", "VARCHAR '-2.675'"},
+    {"CAST(12345678901234567890.123456789 AS VARCHAR)", "VARCHAR '12345678901234567890.123456789'"},
+    {"CAST(am AS DECIMAL(4, 1))", "DECIMAL(4, 1) 12.3"},
+    {"CAST(negd AS DECIMAL(3, 2))", "DECIMAL(3, 2) -2.68"},
+    {"CAST(am AS DECIMAL(3, 2))", "NULL"},
+    {"CAST(' 1.005 ' AS DECIMAL(3, 2))", "DECIMAL(3, 2) 1.01"},
+    {"CAST('abc' AS DECIMAL(3, 2))", "NULL"},
+    {"CAST('1e2' AS DECIMAL(5, 1))", "DECIMAL(5, 1) 100.0"},
+    {"CAST(i AS DECIMAL(3, 1))", "DECIMAL(3, 1) 7.0"},
+    {"CAST(b AS DECIMAL(10, 0))", "DECIMAL(10, 0) 9000000000"},
+    {"CAST(b AS DECIMAL(9, 0))", "NULL"},
+    {"CAST(d AS DECIMAL(3, 1))", "DECIMAL(3, 1) -2.5"},
+    {"CAST(2.675E0 AS DECIMAL(3, 2))", "DECIMAL(3, 2) 2.68"},
+    {"CAST(0.1E0 AS DECIMAL(20, 19))", "DECIMAL(20, 19) 0.1000000000000000000"},
+    {"CAST(nd AS DECIMAL(3, 1))", "NULL"},
     /* Numbers */
     {"ABS(d)", "DOUBLE 2.5"},
     {"ABS(-7)", "INT 7"},
     {"ABS(-2147483648)", "NULL"},
     {"ABS(n)", "NULL"},
     {"ROUND(d)", "BIGINT -2"},
-    {"ROUND(2.5)", "BIGINT 3"},
+    {"ROUND(2.5E0)", "BIGINT 3"},
     {"ROUND(i)", "INT 7"},
-    {"ROUND(2.675, 2)", "DOUBLE 2.6800000000000002"},
-    {"ROUND(-2.5, 0)", "DOUBLE -3"},
-    {"ROUND(1234.5678, -2)", "DOUBLE 1200"},
-    {"ROUND(0.000123, 1)", "DOUBLE 0"},
-    {"ROUND(9.99, 1)", "DOUBLE 10"},
+    {"ROUND(2.675E0, 2)", "DOUBLE 2.6800000000000002"},
+    {"ROUND(-2.5E0, 0)", "DOUBLE -3"},
+    {"ROUND(1234.5678E0, -2)", "DOUBLE 1200"},
+    {"ROUND(0.000123E0, 1)", "DOUBLE 0"},
+    {"ROUND(9.99E0, 1)", "DOUBLE 10"},
     {"ROUND(1250, -2)", "INT 1300"},
     {"ROUND(-1250, -2)", "INT -1300"},
     {"ROUND(b, -9)", "BIGINT 9000000000"},
@@ -216,7 +316,8 @@ static const struct {
     {"POWER(i, n)", "NULL"},
     {"GREATEST(1, i, 3)", "INT 7"},
     {"GREATEST(1, n, 3)", "INT 3"},
-    {"GREATEST(i, 2.5)", "DOUBLE 7"},
+    {"GREATEST(i, 2.5E0)", "DOUBLE 7"},
+    {"GREATEST(i, 2.5)", "DECIMAL(11, 1) 7.0"},
     {"LEAST(i, b, d)", "DOUBLE -2.5"},
     {"LEAST(n, NULL)", "NULL"},
     {"GREATEST('a', s)", "VARCHAR 'a'"},
@@ -336,7 +437,7 @@ static void test_values(void **state)
             fail_msg("%s: %s", cases[i].expr, err.message);
         const sl_expr *e = plan->root->u.project.exprs[0];
         sl_value v = sl_eval(e, row, &scratch);
-        show(&v, e->type, got, sizeof(got));
+        show(&v, e->type, e->desc, got, sizeof(got));
         if (strcmp(got, cases[i].want) != 0)
             fail_msg("%s: got %s, want %s", cases[i].expr, got, cases[i].want);
         sl_plan_free(plan);
@@ -434,6 +535,25 @@ static void test_errors(void **state)
         {"SPLIT(s, ',') < SPLIT(s, ',')", SL_ERR_TYPE_ERROR, 22,
          "cannot apply '<' to ARRAY<VARCHAR> and ARRAY<VARCHAR>"},
         {"CAST(s AS MAP<INT, INT>)", SL_ERR_TYPE_ERROR, 22, "the keys of a MAP must be VARCHAR"},
+        {"ARRAY[]", SL_ERR_TYPE_ERROR, 8,
+         "the element type of this ARRAY is unknown (it has no elements, or all are NULL): CAST "
+         "one"},
+        {"ARRAY[i, s]", SL_ERR_TYPE_ERROR, 17,
+         "ARRAY elements have incompatible types INT and VARCHAR"},
+        {"MAP(i := 1)", SL_ERR_TYPE_ERROR, 12, "the keys of a MAP must be VARCHAR, not INT"},
+        {"MAP('a' := 1, 'b' := s)", SL_ERR_TYPE_ERROR, 29,
+         "MAP values have incompatible types INT and VARCHAR"},
+        {"STRUCT(a := 1, A := 2)", SL_ERR_TYPE_ERROR, 28, "duplicate field name 'A'"},
+        {"STRUCT(a := NULL)", SL_ERR_TYPE_ERROR, 20,
+         "field 'A' is an untyped NULL: CAST it to give the field a type"},
+        {"STRUCT()", SL_ERR_TYPE_ERROR, 8, "a STRUCT needs at least one field"},
+        {"STRUCT(a 1)", SL_ERR_SYNTAX_ERROR, 17, "near \"1\": expected ':='"},
+        {"MAP('a' 1)", SL_ERR_SYNTAX_ERROR, 16, "near \"1\": expected ':='"},
+        {"ARRAY_LENGTH(s)", SL_ERR_TYPE_ERROR, 8, "cannot apply ARRAY_LENGTH to (VARCHAR)"},
+        {"ARRAY_CONTAINS(SPLIT(s, ','), 1)", SL_ERR_TYPE_ERROR, 8,
+         "cannot apply ARRAY_CONTAINS to (ARRAY<VARCHAR>, INT)"},
+        {"MAP_KEYS(SPLIT(s, ','))", SL_ERR_TYPE_ERROR, 8,
+         "cannot apply MAP_KEYS to (ARRAY<VARCHAR>)"},
         {"CAST(s AS DECIMAL(40, 2))", SL_ERR_TYPE_ERROR, 26,
          "the precision of a DECIMAL must lie between 1 and 38"},
         {"CAST(s AS STRUCT<a INT, A INT>)", SL_ERR_SYNTAX_ERROR, 32, "duplicate field name 'A'"},

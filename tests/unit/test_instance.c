@@ -1,7 +1,8 @@
 /* test_instance.c: the instance over a real SQLite store in a temporary directory:
  * DDL, ingest, live queries and their listeners, seq continuity across a reopen (the
- * restart replays the log), history replay and snapshots, batch equals final, and
- * atomic ingest. */
+ * restart replays the log), history replay and snapshots, batch equals final, atomic
+ * ingest, and checkpoints (when they are taken, what a reopen restores from them, a
+ * damaged one refused with a log line, retention held back to them). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include "instance.h"
 #include "mem.h"
 
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,11 +23,18 @@ typedef struct fixture {
     char dir[64];
     sl_instance *in;
     int64_t now;
+    uint64_t state_limit; /* the instance's default; 0: 64 KiB */
+    sl_buf log;           /* the instance's log lines */
 } fixture;
 
 static int64_t test_clock(void *ctx)
 {
     return ((fixture *)ctx)->now;
+}
+
+static void record_log(void *ctx, const char *line)
+{
+    sl_buf_printf(&((fixture *)ctx)->log, "%s\n", line);
 }
 
 static void open_instance(fixture *f)
@@ -34,7 +43,10 @@ static void open_instance(fixture *f)
                           .fsync = SL_FSYNC_NORMAL,
                           .clock_ms = test_clock,
                           .clock_ctx = f,
-                          .query_state_limit = 64 * 1024};
+                          .query_state_limit = f->state_limit ? f->state_limit : 64 * 1024,
+                          .checkpoint_interval_ms = 1000,
+                          .log = record_log,
+                          .log_ctx = f};
     sl_error err;
 
     sl_error_clear(&err);
@@ -60,6 +72,7 @@ static int teardown(void **state)
     sl_instance_close(f->in);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
     assert_int_equal(system(cmd), 0);
+    sl_buf_free(&f->log);
     free(f);
     return 0;
 }
@@ -110,6 +123,30 @@ static void on_close(void *ctx, const sl_error *why)
     ((collected *)ctx)->closes++;
 }
 
+/* The whole snapshot of q through fn, as upserts. */
+typedef struct snap_to {
+    void (*fn)(void *ctx, uint64_t seq, sl_change change, const sl_row *row);
+    void *ctx;
+} snap_to;
+
+static bool snap_take(void *ctx, uint64_t seq, const sl_row *row)
+{
+    snap_to *t = ctx;
+
+    t->fn(t->ctx, seq, SL_CHANGE_UPSERT, row);
+    return true;
+}
+
+static void snapshot(sl_live *q,
+                     void (*fn)(void *ctx, uint64_t seq, sl_change change, const sl_row *row),
+                     void *ctx)
+{
+    snap_to t = {fn, ctx};
+    uint64_t pos = 0;
+
+    assert_true(sl_live_snapshot_step(q, &pos, UINT64_MAX, snap_take, &t));
+}
+
 static const char *const QUERY =
     "SELECT page, COUNT(*) AS c FROM pv WINDOW TUMBLING (SIZE 10 SECONDS) GROUP BY page "
     "EMIT FINAL";
@@ -142,7 +179,7 @@ static void test_live_query_and_restart(void **state)
     sl_live_stats_get(q, &st);
     assert_int_equal(st.seq, 2);
     sl_buf_reset(&c.text);
-    sl_live_listen(q, &l);
+    int handle = sl_live_listen(q, &l);
     assert_int_equal(ingest(f, 25000, "b", &err), 0); /* closes [10000, 20000) */
     assert_string_equal(c.text.data, "3:10000:a:1\n");
 
@@ -153,8 +190,10 @@ static void test_live_query_and_restart(void **state)
 
     /* The snapshot has one row per key. */
     sl_buf_reset(&c.text);
-    sl_live_snapshot(q, on_change, &c);
+    snapshot(q, on_change, &c);
     assert_string_equal(c.text.data, "1:0:a:2\n2:0:b:1\n3:10000:a:1\n");
+    /* c lives on this stack: the listener must not outlive it (teardown closes). */
+    sl_live_unlisten(q, handle);
     sl_buf_free(&c.text);
 }
 
@@ -179,8 +218,7 @@ static void test_idle_timeout(void **state)
         sl_instance_query_create(f->in, "q1", QUERY, strlen(QUERY), true, true, &q, &err), 0);
     assert_int_equal(
         sl_instance_query_create(f->in, "q2", busy, strlen(busy), true, true, &other, &err), 0);
-    sl_live_listen(q, &l);
-    sl_live_listen(other, &m);
+    int hl = sl_live_listen(q, &l), hm = sl_live_listen(other, &m);
     f->now = 100000;
     assert_int_equal(ingest(f, 3000, "a", &err), 0);
     sl_value v[2] = {sl_int(SL_T_BIGINT, 3000), sl_str("a", 1)};
@@ -208,6 +246,8 @@ static void test_idle_timeout(void **state)
     assert_int_equal(ingest(f, 4000, "b", &err), 0);
     sl_live_stats_get(q, &st);
     assert_int_equal(st.engine.late_rows, 1);
+    sl_live_unlisten(q, hl);
+    sl_live_unlisten(other, hm);
     sl_buf_free(&c.text);
     sl_buf_free(&d.text);
 }
@@ -233,8 +273,7 @@ static void test_late_listener(void **state)
     exec_sql(f, "CREATE STREAM pv (ts BIGINT, page VARCHAR) WITH (TIMESTAMP='ts');");
     assert_int_equal(
         sl_instance_query_create(f->in, "q1", QUERY, strlen(QUERY), true, true, &q, &err), 0);
-    sl_live_listen(q, &l);
-    sl_live_listen_late(q, &ll);
+    int hl = sl_live_listen(q, &l), hll = sl_live_listen_late(q, &ll);
     assert_int_equal(ingest(f, 12000, "a", &err), 0);
     assert_int_equal(ingest(f, 5000, "b", &err), 0);
     assert_int_equal(ingest(f, 9000, "c", &err), 0);
@@ -244,6 +283,8 @@ static void test_late_listener(void **state)
     sl_buf_reset(&late.text);
     assert_int_equal(sl_live_replay_late(q, 1, on_late, &late, &err), 0);
     assert_string_equal(late.text.data, "2:9000:c\n");
+    sl_live_unlisten(q, hl);
+    sl_live_unlisten(q, hll);
     sl_buf_free(&c.text);
     sl_buf_free(&late.text);
 }
@@ -468,6 +509,383 @@ static void test_state_limit(void **state)
     assert_int_equal(sl_instance_query_drop(f->in, "small", &err), 0);
 }
 
+/* --- Checkpoints ------------------------------------------------------------------- */
+
+static const char *const WINDOWED =
+    "SELECT page, COUNT(*) AS c FROM pv WINDOW TUMBLING (SIZE 10 SECONDS) GROUP BY page "
+    "EMIT CHANGES";
+
+/* What a query shows of itself: its stats, kept changes, late rows and snapshot. */
+typedef struct shown {
+    sl_live_stats st;
+    char text[4096];
+} shown;
+
+/* Collects any change as "seq:kind:values" lines (integers and strings). */
+static void on_any(void *ctx, uint64_t seq, sl_change change, const sl_row *row)
+{
+    collected *c = ctx;
+
+    sl_buf_printf(&c->text, "%llu:%d", (unsigned long long)seq, (int)change);
+    for (uint32_t i = 0; i < row->ncols; i++) {
+        if (row->v[i].type == SL_T_VARCHAR)
+            sl_buf_printf(&c->text, ":%.*s", (int)row->v[i].u.s.len, row->v[i].u.s.ptr);
+        else
+            sl_buf_printf(&c->text, ":%lld", (long long)row->v[i].u.i);
+    }
+    sl_buf_putc(&c->text, '\n');
+}
+
+static void show(sl_live *q, shown *out)
+{
+    collected c = {SL_BUF_INIT, 0};
+    sl_error err;
+
+    sl_live_stats_get(q, &out->st);
+    sl_buf_puts(&c.text, "changes:\n");
+    assert_int_equal(sl_live_replay(q, 0, on_any, &c, &err), 0);
+    sl_buf_puts(&c.text, "late:\n");
+    assert_int_equal(sl_live_replay_late(q, 0, on_late, &c, &err), 0);
+    sl_buf_puts(&c.text, "snapshot:\n");
+    snapshot(q, on_any, &c);
+    snprintf(out->text, sizeof(out->text), "%s", c.text.data);
+    sl_buf_free(&c.text);
+}
+
+static void assert_same_shown(const shown *a, const shown *b)
+{
+    assert_string_equal(a->text, b->text);
+    assert_int_equal(a->st.seq, b->st.seq);
+    assert_int_equal(a->st.late_seq, b->st.late_seq);
+    assert_int_equal(a->st.engine.rows_in, b->st.engine.rows_in);
+    assert_int_equal(a->st.engine.rows_out, b->st.engine.rows_out);
+    assert_int_equal(a->st.engine.late_rows, b->st.engine.late_rows);
+    assert_int_equal(a->st.engine.watermark, b->st.engine.watermark);
+}
+
+/* Takes one row per call into a collected text, then refuses. */
+typedef struct one_row {
+    collected c;
+    bool took;
+} one_row;
+
+static bool take_one(void *ctx, uint64_t seq, const sl_row *row)
+{
+    one_row *o = ctx;
+
+    if (o->took)
+        return false;
+    o->took = true;
+    sl_buf_printf(&o->c.text, "%llu:%.*s:%lld\n", (unsigned long long)seq, (int)row->v[0].u.s.len,
+                  row->v[0].u.s.ptr, (long long)row->v[1].u.i);
+    return true;
+}
+
+/* The snapshot in blocks (here one row each) as of a seq: keys changed after it are
+ * left to the replay of the changes after it, so each key's state shows once. */
+static void test_snapshot_in_blocks(void **state)
+{
+    fixture *f = *state;
+    one_row o = {{SL_BUF_INIT, 0}, false};
+    sl_live *q = NULL;
+    uint64_t pos = 0;
+    sl_error err;
+    int calls = 0;
+
+    exec_sql(f, "CREATE STREAM pv (ts BIGINT, page VARCHAR) WITH (TIMESTAMP='ts');");
+    assert_int_equal(
+        sl_instance_query_create(f->in, "q1", PER_PAGE, strlen(PER_PAGE), true, true, &q, &err), 0);
+    assert_int_equal(ingest(f, 1, "a", &err), 0);
+    assert_int_equal(ingest(f, 2, "b", &err), 0);
+    assert_int_equal(ingest(f, 3, "c", &err), 0);
+    /* A subscriber asks for the snapshot as of seq 3; then b and d change. */
+    assert_int_equal(ingest(f, 4, "b", &err), 0);
+    assert_int_equal(ingest(f, 5, "d", &err), 0);
+    for (calls = 1; !sl_live_snapshot_step(q, &pos, 3, take_one, &o); calls++)
+        o.took = false;
+    assert_int_equal(calls, 2);
+    assert_string_equal(o.c.text.data, "1:a:1\n3:c:1\n");
+    sl_buf_reset(&o.c.text);
+    assert_int_equal(sl_live_replay(q, 3, on_any, &o.c, &err), 0);
+    assert_string_equal(o.c.text.data, "4:1:b:2\n5:1:d:1\n");
+    sl_buf_free(&o.c.text);
+}
+
+/* A persistent query is checkpointed by the upkeep once it changed and the interval
+ * (by the injected clock) passed since its last checkpoint, or at once by
+ * checkpoint_all; a query that did not change, or a transient one, never is. */
+static void test_checkpoint_policy(void **state)
+{
+    fixture *f = *state;
+    sl_live *q = NULL, *t = NULL;
+    sl_live_stats st;
+    sl_error err;
+
+    exec_sql(f, "CREATE STREAM pv (ts BIGINT, page VARCHAR) WITH (TIMESTAMP='ts');");
+    assert_int_equal(
+        sl_instance_query_create(f->in, "q1", PER_PAGE, strlen(PER_PAGE), true, true, &q, &err), 0);
+    assert_int_equal(
+        sl_instance_query_create(f->in, "t1", PER_PAGE, strlen(PER_PAGE), false, true, &t, &err),
+        0);
+    f->now = 5000;
+    assert_int_equal(sl_instance_checkpoint_step(f->in, &err), 0);
+    assert_int_equal(ingest(f, 1, "a", &err), 0);
+    assert_int_equal(ingest(f, 2, "b", &err), 0);
+    assert_int_equal(ingest(f, 3, "a", &err), 0);
+    assert_int_equal(sl_instance_checkpoint_step(f->in, &err), 1);
+    assert_int_equal(sl_instance_checkpoint_step(f->in, &err), 0);
+    sl_live_stats_get(q, &st);
+    assert_true(st.has_checkpoint);
+    assert_int_equal(st.checkpoint_offset, 3);
+    assert_int_equal(st.checkpoint_seq, 3);
+    assert_int_equal(st.checkpoint_ms, 5000);
+    assert_int_equal(st.checkpoints, 1);
+    assert_null(st.checkpoint_error);
+
+    f->now = 5999;
+    assert_int_equal(ingest(f, 4, "c", &err), 0);
+    assert_int_equal(sl_instance_checkpoint_step(f->in, &err), 0);
+    f->now = 6000;
+    assert_int_equal(sl_instance_checkpoint_step(f->in, &err), 1);
+    sl_live_stats_get(q, &st);
+    assert_int_equal(st.checkpoint_offset, 4);
+    assert_int_equal(st.checkpoints, 2);
+
+    /* At a clean stop: whatever the time, only what changed. */
+    assert_int_equal(sl_instance_checkpoint_all(f->in, &err), 0);
+    assert_int_equal(ingest(f, 5, "a", &err), 0);
+    assert_int_equal(sl_instance_checkpoint_all(f->in, &err), 0);
+    sl_live_stats_get(q, &st);
+    assert_int_equal(st.checkpoint_offset, 5);
+    assert_int_equal(st.checkpoints, 3);
+    sl_live_stats_get(t, &st);
+    assert_false(st.has_checkpoint);
+    assert_int_equal(st.checkpoints, 0);
+}
+
+/* A reopen restores the checkpoint and replays only the events after it: the query's
+ * kept changes, late rows (their seqs going on), snapshot and statistics are those it
+ * had, and it goes on as if it had never stopped. */
+static void test_restore_from_checkpoint(void **state)
+{
+    fixture *f = *state;
+    sl_live *q = NULL;
+    shown before, after;
+    sl_error err;
+
+    exec_sql(f, "CREATE STREAM pv (ts BIGINT, page VARCHAR) WITH (TIMESTAMP='ts');");
+    assert_int_equal(ingest(f, 1000, "a", &err), 0);
+    assert_int_equal(
+        sl_instance_query_create(f->in, "q1", WINDOWED, strlen(WINDOWED), true, true, &q, &err), 0);
+    assert_int_equal(ingest(f, 2000, "b", &err), 0);
+    assert_int_equal(ingest(f, 12000, "a", &err), 0);
+    assert_int_equal(ingest(f, 3000, "c", &err), 0); /* late */
+    assert_int_equal(sl_instance_checkpoint_all(f->in, &err), 0);
+    assert_int_equal(ingest(f, 13000, "b", &err), 0);
+    assert_int_equal(ingest(f, 4000, "d", &err), 0); /* late, after the checkpoint */
+    assert_int_equal(ingest(f, 14000, "a", &err), 0);
+    show(q, &before);
+    assert_int_equal(before.st.late_seq, 2);
+
+    sl_instance_close(f->in);
+    open_instance(f);
+    q = sl_instance_query_find(f->in, "q1");
+    assert_non_null(q);
+    show(q, &after);
+    assert_same_shown(&before, &after);
+    assert_true(after.st.restored);
+    assert_null(after.st.restore_error);
+    assert_int_equal(after.st.replay_from, 4);
+    assert_int_equal(after.st.replayed_events, 3);
+    assert_int_equal(after.st.checkpoint_offset, 4);
+    assert_string_equal(f->log.data ? f->log.data : "", "");
+
+    /* It goes on: the next late row is late seq 3, the next change seq 7. */
+    assert_int_equal(ingest(f, 5000, "e", &err), 0);
+    assert_int_equal(ingest(f, 15000, "c", &err), 0);
+    show(q, &after);
+    assert_int_equal(after.st.late_seq, 3);
+    assert_int_equal(after.st.seq, before.st.seq + 1);
+    assert_non_null(strstr(after.text, "3:5000:e\n"));
+}
+
+/* Runs one SQL statement on the closed instance's database. */
+static void damage(fixture *f, const char *sql)
+{
+    char path[96];
+    sqlite3 *db;
+
+    snprintf(path, sizeof(path), "%s/sluice.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_changes(db), 1);
+    sqlite3_close(db);
+}
+
+/* A checkpoint that cannot be used (its state damaged, or its kept output) is refused
+ * with a log line: the query replays its log from its start and shows the same output;
+ * its next checkpoint starts the kept output over and is restored by the next reopen. */
+static void test_damaged_checkpoint_falls_back(void **state)
+{
+    static const char *const damages[] = {
+        "UPDATE checkpoints SET state = x'00' || substr(state, 2)",
+        "UPDATE query_output SET data = substr(data, 1, length(data) - 1) WHERE kind = 0",
+        "UPDATE query_snapshot SET row = x'0102' WHERE pos = 2",
+    };
+    fixture *f = *state;
+    sl_live *q = NULL;
+    shown before, after;
+    sl_error err;
+
+    exec_sql(f, "CREATE STREAM pv (ts BIGINT, page VARCHAR) WITH (TIMESTAMP='ts');");
+    assert_int_equal(
+        sl_instance_query_create(f->in, "q1", WINDOWED, strlen(WINDOWED), true, true, &q, &err), 0);
+    assert_int_equal(ingest(f, 1000, "a", &err), 0);
+    assert_int_equal(ingest(f, 2000, "b", &err), 0);
+    assert_int_equal(ingest(f, 12000, "a", &err), 0);
+    assert_int_equal(ingest(f, 3000, "c", &err), 0);
+    show(q, &before);
+    for (size_t i = 0; i < sizeof(damages) / sizeof(damages[0]); i++) {
+        assert_int_equal(sl_instance_checkpoint_all(f->in, &err), 0);
+        sl_instance_close(f->in);
+        damage(f, damages[i]);
+        sl_buf_reset(&f->log);
+        open_instance(f);
+        q = sl_instance_query_find(f->in, "q1");
+        show(q, &after);
+        assert_same_shown(&before, &after);
+        assert_false(after.st.restored);
+        assert_non_null(after.st.restore_error);
+        assert_int_equal(after.st.replay_from, 0);
+        assert_int_equal(after.st.replayed_events, 4);
+        assert_non_null(strstr(f->log.data, "query q1: its checkpoint is not used ("));
+        assert_non_null(strstr(f->log.data, "); replaying its log from offset 0\n"));
+        /* A checkpoint was found: the next one rewrites everything. */
+        assert_true(after.st.has_checkpoint == false);
+    }
+    assert_int_equal(sl_instance_checkpoint_all(f->in, &err), 0);
+    sl_instance_close(f->in);
+    open_instance(f);
+    q = sl_instance_query_find(f->in, "q1");
+    show(q, &after);
+    assert_same_shown(&before, &after);
+    assert_true(after.st.restored);
+    assert_int_equal(after.st.replayed_events, 0);
+}
+
+/* The events the store keeps (retention deletes some), read over a second connection. */
+static int64_t kept_events(fixture *f)
+{
+    char path[96];
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    int64_t n;
+
+    snprintf(path, sizeof(path), "%s/sluice.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT total(count) FROM events", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* Retention deletes old events only once no restart would replay them: not before the
+ * query's first checkpoint, and then up to its checkpoint's offset. */
+static void test_retention_waits_for_checkpoints(void **state)
+{
+    fixture *f = *state;
+    sl_live *q = NULL;
+    shown before, after;
+    sl_stream_info info;
+    sl_error err;
+
+    exec_sql(f, "CREATE STREAM pv (ts BIGINT, page VARCHAR) WITH (TIMESTAMP='ts', "
+                "RETENTION='10 SECONDS');");
+    assert_int_equal(
+        sl_instance_query_create(f->in, "q1", PER_PAGE, strlen(PER_PAGE), true, true, &q, &err), 0);
+    assert_int_equal(ingest(f, 1000, "a", &err), 0);
+    assert_int_equal(ingest(f, 2000, "b", &err), 0);
+    assert_int_equal(ingest(f, 100000, "a", &err), 0);
+    assert_int_equal(sl_instance_maintain(f->in, 64, &err), 0);
+    assert_int_equal(kept_events(f), 3);
+    assert_int_equal(sl_instance_checkpoint_all(f->in, &err), 0);
+    assert_int_equal(ingest(f, 100001, "c", &err), 0);
+    assert_int_equal(sl_instance_maintain(f->in, 64, &err), 2);
+    assert_int_equal(kept_events(f), 2);
+    show(q, &before);
+
+    /* The restart rebuilds what the query had, though the first events are gone. */
+    sl_instance_close(f->in);
+    open_instance(f);
+    q = sl_instance_query_find(f->in, "q1");
+    show(q, &after);
+    assert_same_shown(&before, &after);
+    assert_int_equal(sl_instance_stream_get(f->in, "PV", &info), 0);
+    assert_int_equal(info.events, 4);
+}
+
+/* A checkpoint restored under a lower state limit than it was taken with fails the
+ * query alone, with the limit's message. */
+static void test_restored_past_limit(void **state)
+{
+    fixture *f = *state;
+    sl_live *q = NULL;
+    char page[16];
+    sl_error err;
+
+    exec_sql(f, "CREATE STREAM pv (ts BIGINT, page VARCHAR) WITH (TIMESTAMP='ts');");
+    assert_int_equal(
+        sl_instance_query_create(f->in, "q1", PER_PAGE, strlen(PER_PAGE), true, true, &q, &err), 0);
+    for (int i = 0; i < 40; i++) {
+        snprintf(page, sizeof(page), "page-%d", i);
+        assert_int_equal(ingest(f, i, page, &err), 0);
+    }
+    assert_int_equal(sl_instance_checkpoint_all(f->in, &err), 0);
+    sl_instance_close(f->in);
+    f->state_limit = 2048;
+    open_instance(f);
+    q = sl_instance_query_find(f->in, "q1");
+    assert_non_null(sl_live_error(q));
+    assert_non_null(strstr(sl_live_error(q), "past its limit of 2048 bytes"));
+    /* A failed query is not checkpointed. */
+    assert_int_equal(ingest(f, 50, "x", &err), 0);
+    assert_int_equal(sl_instance_checkpoint_all(f->in, &err), 0);
+    assert_int_equal(sl_instance_checkpoint_step(f->in, &err), 0);
+}
+
+/* A dropped query's checkpoint goes with it: a new query of the same name starts from
+ * its own start, not from the old one's checkpoint. */
+static void test_dropped_query_checkpoint_is_gone(void **state)
+{
+    fixture *f = *state;
+    sl_live *q = NULL;
+    sl_live_stats st;
+    sl_error err;
+
+    exec_sql(f, "CREATE STREAM pv (ts BIGINT, page VARCHAR) WITH (TIMESTAMP='ts');");
+    assert_int_equal(
+        sl_instance_query_create(f->in, "q1", PER_PAGE, strlen(PER_PAGE), true, true, &q, &err), 0);
+    assert_int_equal(ingest(f, 1, "a", &err), 0);
+    assert_int_equal(ingest(f, 2, "b", &err), 0);
+    assert_int_equal(sl_instance_checkpoint_all(f->in, &err), 0);
+    assert_int_equal(sl_instance_query_drop(f->in, "q1", &err), 0);
+    assert_int_equal(
+        sl_instance_query_create(f->in, "q1", PER_PAGE, strlen(PER_PAGE), true, false, &q, &err),
+        0);
+    assert_int_equal(ingest(f, 3, "a", &err), 0);
+    sl_instance_close(f->in);
+    open_instance(f);
+    q = sl_instance_query_find(f->in, "q1");
+    sl_live_stats_get(q, &st);
+    assert_false(st.restored);
+    assert_null(st.restore_error);
+    assert_int_equal(st.replay_from, 2);
+    assert_int_equal(st.seq, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -478,6 +896,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_state_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_listener, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_in_blocks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_policy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restore_from_checkpoint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_checkpoint_falls_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention_waits_for_checkpoints, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restored_past_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dropped_query_checkpoint_is_gone, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 
 #include <cmocka.h>
 
+#include "decimal.h"
 #include "json_in.h"
 #include "json_out.h"
 #include "limits.h"
@@ -52,6 +53,13 @@ static sl_column cols[] = {
 static sl_schema schema = {"PAGEVIEWS", false, 7, cols, -1, SL_DEFAULT_RETENTION_MS, 0, NULL};
 
 #define NOW 1000000
+
+/* Types of the DECIMAL test schemas. */
+static const sl_typedesc dec10_2 = {.kind = SL_T_DECIMAL, .precision = 10, .scale = 2};
+static const sl_typedesc dec38_0 = {.kind = SL_T_DECIMAL, .precision = 38, .scale = 0};
+static const sl_typedesc dec3_3 = {.kind = SL_T_DECIMAL, .precision = 3, .scale = 3};
+static const sl_typedesc dec4_2 = {.kind = SL_T_DECIMAL, .precision = 4, .scale = 2};
+static const sl_typedesc dec_list = {.kind = SL_T_ARRAY, .depth = 1, .elem = &dec4_2};
 
 /* Decodes body against s; on success returns the rows (and their count in *n). */
 static sl_row **decode(const sl_schema *s, const char *body, bool ndjson, size_t *n, sl_error *err)
@@ -254,6 +262,12 @@ static void test_values(void **state)
     assert_string_equal(value_json(sl_int(SL_T_INT, -2147483648)), "-2147483648");
     assert_string_equal(value_json(sl_int(SL_T_BIGINT, INT64_MIN)), "-9223372036854775808");
     assert_string_equal(value_json(sl_str("x\"y", 3)), "\"x\\\"y\"");
+    /* A DECIMAL exactly, every digit of its scale. */
+    sl_value d;
+    assert_int_equal(sl_decimal_parse("12.3", 4, 4, 2, true, &d), 0);
+    assert_string_equal(value_json(d), "12.30");
+    assert_int_equal(sl_decimal_parse("-12345678901234567890.123456789", 31, 38, 9, true, &d), 0);
+    assert_string_equal(value_json(d), "-12345678901234567890.123456789");
 }
 
 static void test_row_and_key(void **state)
@@ -748,7 +762,40 @@ static void gen_event(sl_buf *b, bool ndjson)
     sl_buf_putc(b, '}');
 }
 
-/* A value of type t that conversion accepts (mostly). */
+/* A number for a DECIMAL(10, 2), DECIMAL(38, 0) or DECIMAL(3, 3) column: mostly one
+ * that fits one of them, else one with too many digits on either side of the point, or
+ * anything gen_number makes. */
+static void gen_decimal(sl_buf *b)
+{
+    static const char *const num[] = {"12345678901234567890.12",
+                                      "99999999.99",
+                                      "100000000",
+                                      "0.001",
+                                      "-0.999",
+                                      "1e2",
+                                      "-0.00",
+                                      "123456789012.5",
+                                      "99999999999999999999999999999999999999",
+                                      "0.9995",
+                                      "5E-3",
+                                      "-9223372036854775808",
+                                      "1.10000000000000000000000000000"};
+
+    switch (pick(4)) {
+    case 0:
+        sl_buf_puts(b, PICK(num));
+        break;
+    case 1:
+        gen_number(b);
+        break;
+    default:
+        sl_buf_printf(b, "%s%d.%0*d", pick(2) ? "-" : "", (int)pick(100000), (int)pick(3) + 1,
+                      (int)pick(100));
+        break;
+    }
+}
+
+/* A value of type t that conversion accepts (mostly); an ARRAY is an ARRAY<DECIMAL>. */
 static void gen_typed(sl_buf *b, sl_type t)
 {
     static const char *const ts[] = {"\"2026-11-24T10:00:00.250+01:00\"", "1795514400000",
@@ -774,6 +821,23 @@ static void gen_typed(sl_buf *b, sl_type t)
     case SL_T_BOOLEAN:
         sl_buf_puts(b, pick(2) ? "true" : "false");
         break;
+    case SL_T_DECIMAL:
+        gen_decimal(b);
+        break;
+    case SL_T_ARRAY: {
+        int n = (int)pick(4);
+        sl_buf_putc(b, '[');
+        for (int i = 0; i < n; i++) {
+            if (i)
+                sl_buf_putc(b, ',');
+            if (pick(8) == 0)
+                sl_buf_puts(b, "null");
+            else
+                gen_decimal(b);
+        }
+        sl_buf_putc(b, ']');
+        break;
+    }
     default:
         sl_buf_puts(b, PICK(ts));
         break;
@@ -906,6 +970,14 @@ static void assert_same_rows(sl_row **a, sl_row **b, size_t n)
             case SL_T_DOUBLE:
                 assert_memory_equal(&x->u.d, &y->u.d, sizeof(double));
                 break;
+            case SL_T_DECIMAL:
+                assert_int_equal(x->scale, y->scale);
+                assert_true(x->u.dec.hi == y->u.dec.hi && x->u.dec.lo == y->u.dec.lo);
+                break;
+            case SL_T_ARRAY:
+                assert_int_equal(x->u.s.len, y->u.s.len);
+                assert_memory_equal(x->u.s.ptr, y->u.s.ptr, x->u.s.len);
+                break;
             case SL_T_BOOLEAN:
                 assert_int_equal(x->u.b, y->u.b);
                 break;
@@ -987,7 +1059,13 @@ static void test_decode_differential(void **state)
                          {"AT", SL_T_VARCHAR, false, false, NULL},
                          {"id", SL_T_DOUBLE, false, true, NULL}};
     sl_schema str_schema = {"U", false, 3, scols, 1, SL_DEFAULT_RETENTION_MS, 0, NULL};
-    const sl_schema *schemas[] = {&schema, &ts_schema, &str_schema};
+    sl_column dcols[] = {{"ID", SL_T_INT, false, false, NULL},
+                         {"AMOUNT", SL_T_DECIMAL, false, false, &dec10_2},
+                         {"BIG", SL_T_DECIMAL, false, false, &dec38_0},
+                         {"TINY", SL_T_DECIMAL, false, false, &dec3_3},
+                         {"LIST", SL_T_ARRAY, false, false, &dec_list}};
+    sl_schema dec_schema = {"D", false, 5, dcols, -1, SL_DEFAULT_RETENTION_MS, 0, NULL};
+    const sl_schema *schemas[] = {&schema, &ts_schema, &str_schema, &dec_schema};
     sl_buf b = SL_BUF_INIT;
     long valid = 0, valid_fast = 0, total = 0, total_fast = 0, accepted = 0;
 
@@ -995,7 +1073,7 @@ static void test_decode_differential(void **state)
     rng_state = 42;
     for (int i = 0; i < 30000; i++) {
         bool ndjson = pick(2);
-        const sl_schema *s = schemas[pick(3)];
+        const sl_schema *s = schemas[pick(4)];
         int mutations = pick(3) == 0 ? 1 + (int)pick(3) : 0;
         bool fast;
 
@@ -1025,6 +1103,57 @@ static void test_decode_differential(void **state)
     assert_true(accepted > 1000);
     assert_true(valid_fast * 10 >= accepted * 7);
     sl_buf_free(&b);
+}
+
+/* DECIMAL columns read JSON numbers exactly, from their text, in both decoders (the
+ * reference one pairs jansson's number nodes with their text), inside ARRAYs too; a
+ * number needing more digits than the type has on either side of the point, or a
+ * string, is an error. */
+static void test_decode_decimal(void **state)
+{
+    sl_column dcols[] = {{"ID", SL_T_INT, false, false, NULL},
+                         {"AMOUNT", SL_T_DECIMAL, false, false, &dec10_2},
+                         {"BIG", SL_T_DECIMAL, false, false, &dec38_0},
+                         {"LIST", SL_T_ARRAY, false, false, &dec_list}};
+    sl_schema ds = {"D", false, 4, dcols, -1, SL_DEFAULT_RETENTION_MS, 0, NULL};
+    const char *body = "[{\"id\":1,\"amount\":12.3,\"big\":9223372036854775807,"
+                       "\"list\":[1.5,-0.25,null,1e1]},"
+                       "{\"amount\":-99999999.99,\"big\":1.2345678901234567890123456789e28,"
+                       "\"x\":[\"4.5\",{\"y\":7.25}]},"
+                       "{\"amount\":0.100,\"big\":-0e5}]";
+    const char *want[3][4] = {{"1", "12.30", "9223372036854775807", "[1.50,-0.25,null,10.00]"},
+                              {"null", "-99999999.99", "12345678901234567890123456789", "null"},
+                              {"null", "0.10", "0", "null"}};
+    sl_error err;
+    size_t n;
+    sl_row **rows = decode(&ds, body, false, &n, &err);
+
+    (void)state;
+    assert_non_null(rows);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        for (int c = 0; c < 4; c++) {
+            sl_buf_reset(&out);
+            sl_json_value(&out, &rows[i]->v[c], dcols[c].desc);
+            assert_string_equal(out.data, want[i][c]);
+        }
+    }
+    sl_json_rows_free(rows, n);
+    /* Both decoders agree on it, and the fast one decodes it itself (no ARRAY). */
+    assert_true(check_body(&ds, body, strlen(body), false) == false);
+    const char *flat = "{\"amount\":12.3,\"big\":-1}\n{\"AMOUNT\":1e-2}";
+    assert_true(check_body(&ds, flat, strlen(flat), true));
+    /* Errors: the reference decoder's messages, whichever decoder met the value. */
+    expect_error(&ds, "{\"amount\":123456789.5}", false, SL_ERR_BAD_EVENT, 0, "amount",
+                 "\"amount\": 123456789.5 is out of range for DECIMAL(10, 2)");
+    expect_error(&ds, "[{},{\"amount\":1.005}]", false, SL_ERR_BAD_EVENT, 1, "amount",
+                 "\"amount\": 1.005 has more than 2 digits after the point for DECIMAL(10, 2)");
+    expect_error(&ds, "{\"amount\":\"1.5\"}", false, SL_ERR_BAD_EVENT, 0, "amount",
+                 "\"amount\": expected DECIMAL(10, 2), got string");
+    expect_error(&ds, "{\"list\":[1,2.001]}", false, SL_ERR_BAD_EVENT, 0, "list",
+                 "\"list[2]\": 2.001 has more than 2 digits after the point for DECIMAL(4, 2)");
+    expect_error(&ds, "{\"list\":[100]}", false, SL_ERR_BAD_EVENT, 0, "list",
+                 "\"list[1]\": 100 is out of range for DECIMAL(4, 2)");
 }
 
 static void test_decode_fast_common(void **state)
@@ -1075,6 +1204,7 @@ int main(void)
         cmocka_unit_test(test_rowtime),
         cmocka_unit_test(test_parse_timestamp),
         cmocka_unit_test(test_sql_request),
+        cmocka_unit_test(test_decode_decimal),
         cmocka_unit_test(test_decode_fast_common),
         cmocka_unit_test(test_decode_differential),
     };

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "ast.h"
+#include "decimal.h"
 #include "limits.h"
 #include "parse.h"
 
@@ -46,6 +47,12 @@ static void render(const sl_ast_expr *e, char *out, size_t cap)
         case SL_T_DOUBLE:
             snprintf(out + n, cap - n, "%gd", e->u.lit.u.d);
             break;
+        case SL_T_DECIMAL: {
+            char text[SL_DECIMAL_TEXT];
+            sl_decimal_format(&e->u.lit, text);
+            snprintf(out + n, cap - n, "%sBD", text);
+            break;
+        }
         case SL_T_VARCHAR:
             snprintf(out + n, cap - n, "'%.*s'", (int)e->u.lit.u.s.len, e->u.lit.u.s.ptr);
             break;
@@ -71,6 +78,18 @@ static void render(const sl_ast_expr *e, char *out, size_t cap)
         render(e->u.binary.left, out, cap);
         strncat(out, " ", cap - strlen(out) - 1);
         render(e->u.binary.right, out, cap);
+        strncat(out, ")", cap - strlen(out) - 1);
+        break;
+    case SL_AST_CTOR:
+        snprintf(out + n, cap - n, "(%s", sl_type_name(e->u.ctor.kind));
+        for (int i = 0; i < e->u.ctor.nargs; i++) {
+            strncat(out, " ", cap - strlen(out) - 1);
+            if (e->u.ctor.kind == SL_T_STRUCT) {
+                strncat(out, e->u.ctor.names[i], cap - strlen(out) - 1);
+                strncat(out, ":=", cap - strlen(out) - 1);
+            }
+            render(e->u.ctor.args[i], out, cap);
+        }
         strncat(out, ")", cap - strlen(out) - 1);
         break;
     case SL_AST_FIELD:
@@ -171,6 +190,30 @@ static void test_predicates(void **state)
                 want, sizeof(want) / sizeof(want[0]));
 }
 
+/* Postfix access binds tighter than any operator, left to right; constructors are
+ * primaries, and ARRAY, MAP and STRUCT stay usable as names elsewhere. */
+static void test_nested_syntax(void **state)
+{
+    const char *const want[] = {
+        "(- (-> (-> A B) C))",
+        "(+ ([] ([] A 1) (+ I 1)) 2)",
+        "([] (-> A B) 'k')",
+        "(ARRAY 1 (* A 2))",
+        "(MAP 'k' 1 K (+ V 1))",
+        "(STRUCT X:=1 Y:=(ARRAY))",
+        "([] (ARRAY 1 2) 1)",
+        "(-> (STRUCT A:=1) A)",
+        "MAP",
+        "ARRAY",
+    };
+
+    (void)state;
+    check_exprs("SELECT -a->b->c, a[1][i + 1] + 2, a->b['k'], ARRAY[1, a * 2], MAP('k' := 1, k := v"
+                " + 1), STRUCT(x := 1, y := ARRAY[]), ARRAY[1, 2][1], STRUCT(a := 1)->a, map, array"
+                " FROM s",
+                want, sizeof(want) / sizeof(want[0]));
+}
+
 static void test_literals(void **state)
 {
     const char *const want[] = {
@@ -180,10 +223,15 @@ static void test_literals(void **state)
         "-2147483649L",
         "-9223372036854775808L",
         "9223372036854775807L",
-        "1.5d",
+        "1.5BD",
         "5d",
         "0.01d",
-        "-2.5d",
+        "-2.5BD",
+        "1.50BD",
+        "0.5BD",
+        "7BD",
+        "-1.5d",
+        "12345678901234567890.123456789BD",
         "'it's'",
         "''",
         "TRUE",
@@ -202,7 +250,8 @@ static void test_literals(void **state)
 
     (void)state;
     check_exprs("SELECT 2147483647, 2147483648, -2147483648, -2147483649,"
-                " -9223372036854775808, 9223372036854775807, 1.5, .5e1, 1e-2, -2.5,"
+                " -9223372036854775808, 9223372036854775807, 1.5, .5e1, 1e-2, -2.5, 1.50, .5,"
+                " 7., -1.5E0, 12345678901234567890.123456789,"
                 " 'it''s', '', true, False, NULL, (a), x.y, \"\"\"Q\"\"\", count(*),"
                 " SUM(a + 1), f(a, 'b'), COUNT(), key, size FROM s",
                 want, sizeof(want) / sizeof(want[0]));
@@ -501,6 +550,9 @@ static void test_errors(void **state)
         {"SELECT 9223372036854775808 FROM s", SL_ERR_SYNTAX_ERROR, 1, 8,
          "near \"9223372036854775808\": integer out of range"},
         {"SELECT 1e999 FROM s", SL_ERR_SYNTAX_ERROR, 1, 8, "near \"1e999\": number out of range"},
+        {"SELECT 1234567890123456789012345678901234567.89 FROM s", SL_ERR_SYNTAX_ERROR, 1, 8,
+         "near \"1234567890123456789012345678901234567.89\": more than 38 digits in a DECIMAL "
+         "(write it with an exponent for a DOUBLE)"},
         {"SELECT a FROM s;\nSELECT b FROM t WHERE", SL_ERR_SYNTAX_ERROR, 2, 22, "incomplete input"},
         {"DROP TABLE x", SL_ERR_SYNTAX_ERROR, 1, 6, "near \"TABLE\": expected STREAM or QUERY"},
         {"CREATE TABLE t (a INT)", SL_ERR_SYNTAX_ERROR, 1, 8, "near \"TABLE\": expected STREAM"},
@@ -658,12 +710,12 @@ static void test_limits(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_precedence),       cmocka_unit_test(test_predicates),
-        cmocka_unit_test(test_literals),         cmocka_unit_test(test_select_clauses),
-        cmocka_unit_test(test_window_forms),     cmocka_unit_test(test_create_stream),
-        cmocka_unit_test(test_other_statements), cmocka_unit_test(test_multi_statement),
-        cmocka_unit_test(test_errors),           cmocka_unit_test(test_depth_limit),
-        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_precedence),      cmocka_unit_test(test_predicates),
+        cmocka_unit_test(test_nested_syntax),   cmocka_unit_test(test_literals),
+        cmocka_unit_test(test_select_clauses),  cmocka_unit_test(test_window_forms),
+        cmocka_unit_test(test_create_stream),   cmocka_unit_test(test_other_statements),
+        cmocka_unit_test(test_multi_statement), cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_depth_limit),     cmocka_unit_test(test_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 
 #include "parse.h"
 #include "plan.h"
+#include "typedesc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,20 @@ static sl_column pv_cols[] = {
 };
 static const sl_schema pageviews = {"PAGEVIEWS", false, 7, pv_cols, -1, 0, 0, NULL};
 
+static const sl_typedesc amount_type = {.kind = SL_T_DECIMAL, .precision = 10, .scale = 2};
+static const sl_typedesc big_type = {.kind = SL_T_DECIMAL, .precision = 38, .scale = 0};
+static sl_column orders_cols[] = {
+    {"AMOUNT", SL_T_DECIMAL, false, false, &amount_type},
+    {"QTY", SL_T_INT, false, false, NULL},
+    {"N", SL_T_BIGINT, false, false, NULL},
+    {"PRICE", SL_T_DOUBLE, false, false, NULL},
+    {"BIG", SL_T_DECIMAL, false, false, &big_type},
+    {"S", SL_T_VARCHAR, false, false, NULL},
+    {"OK", SL_T_BOOLEAN, false, false, NULL},
+    {"TS", SL_T_TIMESTAMP, false, false, NULL},
+};
+static const sl_schema orders = {"ORDERS", false, 8, orders_cols, -1, 0, 0, NULL};
+
 static sl_column mixed_cols[] = {{"camelCase", SL_T_INT, false, true, NULL}};
 static const sl_schema mixed = {"Mixed", true, 1, mixed_cols, -1, 0, 0, NULL};
 
@@ -32,6 +47,8 @@ static const sl_schema *lookup(void *ctx, const char *name)
         return &pageviews;
     if (strcmp(name, "Mixed") == 0)
         return &mixed;
+    if (strcmp(name, "ORDERS") == 0)
+        return &orders;
     return NULL;
 }
 
@@ -85,7 +102,7 @@ static void check_explain(const sl_plan *plan, const char *want)
 static void test_projection(void **state)
 {
     const char *const names[] = {"PAGEID", "KSQL_COL_0", "D", "KSQL_COL_1", "ROWTIME", "TS"};
-    const sl_type types[] = {SL_T_VARCHAR, SL_T_INT,    SL_T_DOUBLE,
+    const sl_type types[] = {SL_T_VARCHAR, SL_T_INT,    SL_T_DECIMAL,
                              SL_T_VARCHAR, SL_T_BIGINT, SL_T_TIMESTAMP};
     sl_plan *plan = build_ok("SELECT pageid, duration * 2, duration + 1.5 AS d, 'it''s',"
                              " rowtime, p.ts FROM pageviews p WHERE duration > 10");
@@ -93,6 +110,9 @@ static void test_projection(void **state)
 
     (void)state;
     check_cols(plan, names, types, 6);
+    /* An INT plus the DECIMAL(2, 1) literal 1.5: DECIMAL(10, 0) + DECIMAL(2, 1). */
+    assert_int_equal(plan->cols[2].desc->precision, 12);
+    assert_int_equal(plan->cols[2].desc->scale, 1);
     assert_string_equal(plan->source, "PAGEVIEWS");
     assert_int_equal(plan->emit, SL_EMIT_BATCH);
     assert_false(plan->aggregate);
@@ -338,7 +358,7 @@ static void test_types(void **state)
     const sl_type types[] = {SL_T_BOOLEAN, SL_T_BOOLEAN, SL_T_BOOLEAN, SL_T_BIGINT,
                              SL_T_DOUBLE,  SL_T_INT,     SL_T_INT,     SL_T_BOOLEAN,
                              SL_T_BOOLEAN, SL_T_BOOLEAN, SL_T_BOOLEAN, SL_T_NULL,
-                             SL_T_BIGINT,  SL_T_DOUBLE,  SL_T_BOOLEAN, SL_T_BOOLEAN};
+                             SL_T_BIGINT,  SL_T_DECIMAL, SL_T_BOOLEAN, SL_T_BOOLEAN};
     sl_plan *plan = build_ok("SELECT ts > 0, ts = ts, viewtime > ts, duration + viewtime,"
                              " duration + price, -duration, NULL + 1, pageid IS NULL,"
                              " NULL = pageid, ok AND NULL, NOT ok, NULL, rowtime % 7,"
@@ -351,6 +371,184 @@ static void test_types(void **state)
             fail_msg("column %d: %s, want %s", i, sl_type_name(plan->cols[i].type),
                      sl_type_name(types[i]));
     }
+    sl_plan_free(plan);
+}
+
+/* The SQL type of result column i ("DECIMAL(10, 2)", "DOUBLE") into buf. */
+static const char *col_type(const sl_plan *plan, int i, sl_buf *buf)
+{
+    sl_buf_reset(buf);
+    if (plan->cols[i].desc)
+        sl_typedesc_format(plan->cols[i].desc, buf);
+    else
+        sl_buf_puts(buf, sl_type_name(plan->cols[i].type));
+    return buf->data;
+}
+
+/* DECIMAL literals and results: ksqlDB's precision and scale rules (capped at 38),
+ * INT and BIGINT widening to DECIMAL(10, 0) and DECIMAL(19, 0), DOUBLE winning over
+ * DECIMAL, and the functions and aggregates that keep or change a DECIMAL's type. */
+static void test_decimal_types(void **state)
+{
+    static const struct {
+        const char *expr, *type;
+    } cases[] = {
+        {"1.5", "DECIMAL(2, 1)"},
+        {"1.50", "DECIMAL(3, 2)"},
+        {"-0.05", "DECIMAL(2, 2)"},
+        {"1.5E0", "DOUBLE"},
+        {"amount", "DECIMAL(10, 2)"},
+        {"amount + amount", "DECIMAL(11, 2)"},
+        {"amount - 0.005", "DECIMAL(12, 3)"},
+        {"amount * 2", "DECIMAL(21, 2)"},
+        {"amount * n", "DECIMAL(30, 2)"},
+        {"amount / 3", "DECIMAL(21, 13)"},
+        {"amount % 7", "DECIMAL(10, 2)"},
+        {"qty + 0.5", "DECIMAL(12, 1)"},
+        {"amount + price", "DOUBLE"},
+        {"amount * 1.5E0", "DOUBLE"},
+        {"-amount", "DECIMAL(10, 2)"},
+        {"NULL + amount", "DECIMAL(10, 2)"},
+        {"big * big", "DECIMAL(38, 0)"},
+        {"big / big", "DECIMAL(38, 6)"},
+        {"CAST(amount AS DECIMAL(38, 10)) * CAST(amount AS DECIMAL(38, 10))", "DECIMAL(38, 6)"},
+        {"ABS(amount)", "DECIMAL(10, 2)"},
+        {"FLOOR(amount)", "DECIMAL(11, 2)"},
+        {"CEIL(big)", "DECIMAL(38, 0)"},
+        {"ROUND(amount)", "DECIMAL(9, 0)"},
+        {"ROUND(amount, 1)", "DECIMAL(11, 2)"},
+        {"ROUND(big, -2)", "DECIMAL(38, 0)"},
+        {"SQRT(amount)", "DOUBLE"},
+        {"CAST(amount AS DECIMAL(4, 1))", "DECIMAL(4, 1)"},
+        {"CAST(s AS DECIMAL(5, 3))", "DECIMAL(5, 3)"},
+        {"CAST(amount AS DOUBLE)", "DOUBLE"},
+        {"CAST(amount AS INT)", "INT"},
+        {"CAST(amount AS VARCHAR)", "VARCHAR"},
+        {"COALESCE(amount, 0)", "DECIMAL(12, 2)"},
+        {"GREATEST(amount, 1.5, qty)", "DECIMAL(12, 2)"},
+        {"CASE WHEN ok THEN amount ELSE 0.001 END", "DECIMAL(11, 3)"},
+        {"COALESCE(amount, price)", "DOUBLE"},
+        {"NULLIF(amount, 0)", "DECIMAL(10, 2)"},
+        {"amount > 1", "BOOLEAN"},
+        {"amount = price", "BOOLEAN"},
+        {"amount IN (1, 2.5)", "BOOLEAN"},
+        {"amount BETWEEN qty AND big", "BOOLEAN"},
+    };
+    sl_buf sql = SL_BUF_INIT, type = SL_BUF_INIT;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        sl_plan *plan;
+
+        sl_buf_reset(&sql);
+        sl_buf_printf(&sql, "SELECT %s AS x FROM orders", cases[i].expr);
+        plan = build_ok(sql.data);
+        if (strcmp(col_type(plan, 0, &type), cases[i].type) != 0)
+            fail_msg("%s: %s, want %s", cases[i].expr, type.data, cases[i].type);
+        sl_plan_free(plan);
+    }
+    /* Aggregates: SUM keeps the DECIMAL (ksqlDB), AVG is a DOUBLE. */
+    sl_plan *plan = build_ok("SELECT qty, SUM(amount) AS s, AVG(amount) AS a, MIN(amount) AS lo,"
+                             " MAX(big) AS hi, SUM(qty * 1.25) AS t FROM orders GROUP BY qty");
+    const char *const want[] = {
+        "INT", "DECIMAL(10, 2)", "DOUBLE", "DECIMAL(10, 2)", "DECIMAL(38, 0)", "DECIMAL(14, 2)"};
+    for (int i = 0; i < 6; i++)
+        assert_string_equal(col_type(plan, i, &type), want[i]);
+    sl_plan_free(plan);
+    /* A GROUP BY key of type DECIMAL. */
+    plan = build_ok("SELECT amount, COUNT(*) AS c FROM orders GROUP BY amount");
+    assert_string_equal(col_type(plan, 0, &type), "DECIMAL(10, 2)");
+    assert_int_equal(plan->nkeys, 1);
+    check_explain(plan, "PROJECT [AMOUNT, C := COUNT(*)]\n"
+                        "  AGGREGATE GROUP BY [AMOUNT]\n"
+                        "    SOURCE ORDERS\n");
+    sl_plan_free(plan);
+    /* Literals print as they read back: a DECIMAL as written, a DOUBLE with an exponent. */
+    plan = build_ok("SELECT amount * 1.50 + 2.5E0 AS x FROM orders WHERE amount > -0.05");
+    check_explain(plan, "PROJECT [X := (AMOUNT * 1.50) + 2.5E0]\n"
+                        "  FILTER AMOUNT > -0.05\n"
+                        "    SOURCE ORDERS\n");
+    sl_plan_free(plan);
+    sl_buf_free(&sql);
+    sl_buf_free(&type);
+}
+
+/* Type errors with DECIMALs, at the operator (line and column). */
+static void test_decimal_errors(void **state)
+{
+    static const struct {
+        const char *sql;
+        int line, column;
+        const char *message;
+    } cases[] = {
+        {"SELECT qty,\n  amount + s FROM orders", 2, 10,
+         "cannot apply '+' to DECIMAL(10, 2) and VARCHAR"},
+        {"SELECT amount = ts FROM orders", 1, 15,
+         "cannot apply '=' to DECIMAL(10, 2) and TIMESTAMP"},
+        {"SELECT amount AND ok FROM orders", 1, 15,
+         "cannot apply 'AND' to DECIMAL(10, 2) and BOOLEAN"},
+        {"SELECT CAST(amount AS BOOLEAN) FROM orders", 1, 8,
+         "cannot cast DECIMAL(10, 2) to BOOLEAN"},
+        {"SELECT CAST(ts AS DECIMAL(5, 0)) FROM orders", 1, 8,
+         "cannot cast TIMESTAMP to DECIMAL(5, 0)"},
+        {"SELECT CASE WHEN ok THEN amount ELSE 'x' END FROM orders", 1, 38,
+         "CASE results have incompatible types DECIMAL(10, 2) and VARCHAR"},
+        {"SELECT ROUND(amount, 1.5) FROM orders", 1, 8,
+         "cannot apply ROUND to (DECIMAL(10, 2), DECIMAL(2, 1))"},
+        {"SELECT LEN(amount) FROM orders", 1, 8, "cannot apply LEN to (DECIMAL(10, 2))"},
+        {"SELECT amount FROM orders WHERE amount", 1, 33,
+         "WHERE must be BOOLEAN, not DECIMAL(10, 2)"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        sl_plan *plan = NULL;
+        sl_error err;
+
+        if (build(cases[i].sql, &plan, &err) == 0)
+            fail_msg("%s: planned, want an error", cases[i].sql);
+        assert_int_equal(err.code, SL_ERR_TYPE_ERROR);
+        assert_string_equal(err.message, cases[i].message);
+        assert_int_equal(err.line, cases[i].line);
+        assert_int_equal(err.column, cases[i].column);
+        assert_null(plan);
+    }
+}
+
+/* TOPK, COLLECT_LIST and COLLECT_SET return an ARRAY of their argument's type; TOPK's
+ * k is its parameter, and calls that differ only in k are distinct. */
+static void test_array_aggregates(void **state)
+{
+    static const char *const want[] = {"ARRAY<INT>",    "ARRAY<VARCHAR>", "ARRAY<TIMESTAMP>",
+                                       "ARRAY<DOUBLE>", "ARRAY<INT>",     "ARRAY<BOOLEAN>"};
+    sl_plan *plan = build_ok("SELECT TOPK(duration, 3) AS t3, COLLECT_LIST(pageid) AS l,"
+                             " COLLECT_SET(ts) AS s, TOPK(price, 2) AS tp, TOPK(duration, 4) AS t4,"
+                             " COLLECT_LIST(ok) AS b, TOPK(duration, 3)[1] AS top"
+                             " FROM pageviews EMIT CHANGES");
+    const sl_node *agg = plan->root->input;
+
+    (void)state;
+    assert_int_equal(agg->u.aggregate.naggs, 6);
+    for (int i = 0; i < 6; i++) {
+        sl_buf b = SL_BUF_INIT;
+
+        assert_int_equal(plan->cols[i].type, SL_T_ARRAY);
+        sl_typedesc_format(plan->cols[i].desc, &b);
+        assert_string_equal(b.data, want[i]);
+        assert_int_equal(agg->u.aggregate.aggs[i].type, SL_T_ARRAY);
+        assert_ptr_not_equal(agg->u.aggregate.aggs[i].desc, NULL);
+        sl_buf_free(&b);
+    }
+    assert_true(agg->u.aggregate.aggs[0].param == 3 && agg->u.aggregate.aggs[4].param == 4);
+    assert_int_equal(plan->cols[6].type, SL_T_INT);
+    sl_plan_free(plan);
+    /* EXPLAIN names a call by its arguments, the constant one included. */
+    plan = build_ok("SELECT userid, TOPK(duration, 3) AS t, PERCENTILE_APPROX(price, 0.99) AS p"
+                    " FROM pageviews GROUP BY userid");
+    check_explain(plan, "PROJECT [USERID, T := TOPK(DURATION, 3), "
+                        "P := PERCENTILE_APPROX(PRICE, 0.99)]\n"
+                        "  AGGREGATE GROUP BY [USERID]\n"
+                        "    SOURCE PAGEVIEWS\n");
     sl_plan_free(plan);
 }
 
@@ -427,6 +625,21 @@ static void test_errors(void **state)
         {"SELECT COUNT(pageid, userid) FROM pageviews", SL_ERR_TYPE_ERROR, 8,
          "wrong number of arguments to COUNT"},
         {"SELECT MAX() FROM pageviews", SL_ERR_TYPE_ERROR, 8, "wrong number of arguments to MAX"},
+        {"SELECT TOPK(duration) FROM pageviews", SL_ERR_TYPE_ERROR, 8,
+         "wrong number of arguments to TOPK"},
+        {"SELECT TOPK(ok, 2) FROM pageviews", SL_ERR_TYPE_ERROR, 8, "cannot apply TOPK to BOOLEAN"},
+        {"SELECT TOPK(duration, 0) FROM pageviews", SL_ERR_TYPE_ERROR, 23,
+         "the k of TOPK must be a positive integer literal"},
+        {"SELECT TOPK(duration, 2.0) FROM pageviews", SL_ERR_TYPE_ERROR, 23,
+         "the k of TOPK must be a positive integer literal"},
+        {"SELECT TOPK(duration, duration) FROM pageviews", SL_ERR_TYPE_ERROR, 23,
+         "the k of TOPK must be a positive integer literal"},
+        {"SELECT TOPK(duration, 1001) FROM pageviews", SL_ERR_LIMIT_EXCEEDED, 23,
+         "the k of TOPK may be at most 1000"},
+        {"SELECT COLLECT_SET(NULL) FROM pageviews", SL_ERR_TYPE_ERROR, 8,
+         "cannot apply COLLECT_SET to NULL"},
+        {"SELECT COLLECT_LIST(COUNT(*)) FROM pageviews", SL_ERR_UNSUPPORTED, 21,
+         "aggregate function calls cannot be nested"},
     };
 
     (void)state;
@@ -454,7 +667,7 @@ static void test_explain_statement(void **state)
 
     (void)state;
     assert_int_equal(plan->emit, SL_EMIT_CHANGES);
-    check_explain(plan, "PROJECT [KSQL_COL_0 := PRICE * -0.001, KSQL_COL_1 := NOT (OK OR NULL),"
+    check_explain(plan, "PROJECT [KSQL_COL_0 := PRICE * -0.001E0, KSQL_COL_1 := NOT (OK OR NULL),"
                         " KNOWN := PAGEID IS NOT NULL]\n"
                         "  FILTER (PRICE <> 0.1) AND ((-DURATION) < -2147483648)\n"
                         "    SOURCE PAGEVIEWS\n");
@@ -516,12 +729,13 @@ static void test_explain_windows(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_projection),       cmocka_unit_test(test_star),
-        cmocka_unit_test(test_windowed_count),   cmocka_unit_test(test_window_bounds_selected),
-        cmocka_unit_test(test_aggregates),       cmocka_unit_test(test_group_by_expression),
-        cmocka_unit_test(test_global_aggregate), cmocka_unit_test(test_types),
-        cmocka_unit_test(test_errors),           cmocka_unit_test(test_explain_statement),
-        cmocka_unit_test(test_explain_windows),
+        cmocka_unit_test(test_projection),        cmocka_unit_test(test_star),
+        cmocka_unit_test(test_decimal_types),     cmocka_unit_test(test_decimal_errors),
+        cmocka_unit_test(test_windowed_count),    cmocka_unit_test(test_window_bounds_selected),
+        cmocka_unit_test(test_aggregates),        cmocka_unit_test(test_group_by_expression),
+        cmocka_unit_test(test_global_aggregate),  cmocka_unit_test(test_types),
+        cmocka_unit_test(test_array_aggregates),  cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_explain_statement), cmocka_unit_test(test_explain_windows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

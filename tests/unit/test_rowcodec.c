@@ -10,17 +10,32 @@
 
 #include <cmocka.h>
 
+#include "decimal.h"
 #include "row.h"
 #include "rowcodec.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+static sl_value dec(const char *s, int p, int sc)
+{
+    sl_value v;
+
+    assert_int_equal(sl_decimal_parse(s, strlen(s), p, sc, true, &v), 0);
+    return v;
+}
+
 /* A row of every type, extremes included; strings borrowed from static storage. */
 static sl_row *sample_row(void)
 {
     static const char bin[] = {'a', '\0', 'b'};
     sl_value v[] = {
+        dec("0.00", 3, 2),
+        dec("-1", 1, 0),
+        dec("12.30", 4, 2),
+        dec("-18446744073709551616", 20, 0), /* -2^64 */
+        dec("99999999999999999999999999999999999999", 38, 0),
+        dec("-0.99999999999999999999999999999999999999", 38, 38),
         sl_null(),
         sl_bool(true),
         sl_bool(false),
@@ -52,6 +67,10 @@ static void assert_value_same(const sl_value *a, const sl_value *b)
         break;
     case SL_T_DOUBLE:
         assert_memory_equal(&a->u.d, &b->u.d, sizeof(double));
+        break;
+    case SL_T_DECIMAL:
+        assert_int_equal(a->scale, b->scale);
+        assert_true(a->u.dec.hi == b->u.dec.hi && a->u.dec.lo == b->u.dec.lo);
         break;
     case SL_T_VARCHAR:
         assert_int_equal(a->u.s.len, b->u.s.len);
@@ -214,6 +233,18 @@ static void test_corruptions(void **state)
     static const unsigned char str_past_end[] = {1, 0, 1, 5, 0x7f, 'a', 'b'};
     static const unsigned char short_double[] = {1, 0, 1, 4, 1, 2, 3};
     static const unsigned char ok[] = {1, 0, 2, 1, 1, 3, 0x7f};
+    /* DECIMAL: tag 11, scale, then the zig-zagged unscaled value's low and high 64 bits. */
+    static const unsigned char dec_ok[] = {1, 0, 1, 11, 2, 3, 0};
+    static const unsigned char dec_scale[] = {1, 0, 1, 11, 39, 0, 0};
+    static const unsigned char dec_short[] = {1, 0, 1, 11, 2, 3};
+    /* 10^38 (zig-zagged: 2 * 10^38), one digit too many. */
+    static const unsigned char dec_big[] = {1,    0,    1,    11,   0,    0x80, 0x80, 0x80,
+                                            0x80, 0x80, 0x90, 0x91, 0x8a, 0x13, 0xf4, 0x91,
+                                            0xb6, 0xa8, 0x8b, 0xaa, 0xa6, 0xbb, 0x96, 0x01};
+    /* 10^38 - 1 decodes. */
+    static const unsigned char dec_max[] = {1,    0,    1,    11,   0,    0xfe, 0xff, 0xff,
+                                            0xff, 0xff, 0x8f, 0x91, 0x8a, 0x13, 0xf4, 0x91,
+                                            0xb6, 0xa8, 0x8b, 0xaa, 0xa6, 0xbb, 0x96, 0x01};
 
     assert_int_equal(decode(bad_type, sizeof(bad_type), NULL, 0), -1);
     assert_int_equal(decode(bad_bool, sizeof(bad_bool), NULL, 0), -1);
@@ -222,6 +253,10 @@ static void test_corruptions(void **state)
     assert_int_equal(decode(many_cols, sizeof(many_cols), NULL, 0), -1);
     assert_int_equal(decode(str_past_end, sizeof(str_past_end), NULL, 0), -1);
     assert_int_equal(decode(short_double, sizeof(short_double), NULL, 0), -1);
+    assert_int_equal(decode(dec_scale, sizeof(dec_scale), NULL, 0), -1);
+    assert_int_equal(decode(dec_short, sizeof(dec_short), NULL, 0), -1);
+    assert_int_equal(decode(dec_big, sizeof(dec_big), NULL, 0), -1);
+    assert_int_equal(decode(dec_max, sizeof(dec_max), NULL, 0), 1);
 
     /* The hand-made valid row decodes: TRUE, then BIGINT -64 (zig-zag 0x7f). */
     sl_row *r[1];
@@ -231,6 +266,13 @@ static void test_corruptions(void **state)
     assert_true(r[0]->v[0].u.b);
     assert_int_equal(r[0]->v[1].type, SL_T_BIGINT);
     assert_int_equal(r[0]->v[1].u.i, -64);
+    sl_row_free(r[0]);
+    /* ... and a DECIMAL: zig-zag 3 is -2, at scale 2. */
+    assert_int_equal(decode(dec_ok, sizeof(dec_ok), r, 1), 1);
+    assert_int_equal(r[0]->v[0].type, SL_T_DECIMAL);
+    char text[SL_DECIMAL_TEXT];
+    sl_decimal_format(&r[0]->v[0], text);
+    assert_string_equal(text, "-0.02");
     sl_row_free(r[0]);
 }
 

@@ -3,9 +3,9 @@
  * Covers the catalog and query tables (EXISTS, UNKNOWN_*), appending and scanning the
  * event log (from 0, mid-batch, past the end), the cursor's snapshot of the log end,
  * durability across close and reopen and across a SIGKILL right after an append, the
- * rejection of files that are not sluice databases, and a full disk (through a VFS that
- * fails writes on demand) leaving nothing half-stored.  Each test gets its own directory,
- * removed afterwards. */
+ * rejection of files that are not sluice databases, a full disk (through a VFS that
+ * fails writes on demand) leaving nothing half-stored, and write groups (group commit).  Each test
+ * gets its own directory, removed afterwards. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -18,6 +18,7 @@
 #include <ftw.h>
 #include <signal.h>
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,6 +177,131 @@ static void raw_sql(const char *path, const char *sql)
     if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
         fail_msg("%s: %s", sql, sqlite3_errmsg(db));
     sqlite3_close(db);
+}
+
+/* Writes a checkpoint of query id at log offset offset with the text state and no
+ * output; seq, late seq and time follow from offset. */
+static void put_checkpoint(sl_store *s, const char *id, uint64_t offset, bool reset,
+                           const char *state)
+{
+    sl_store_checkpoint c = {offset, offset * 10, offset * 100, 1234, state, strlen(state), reset};
+    sl_error err;
+
+    if (sl_store_checkpoint_put(s, id, &c, NULL, 0, NULL, 0, &err) != 0)
+        fail_msg("checkpoint_put: %s", err.message);
+}
+
+/* Asserts query id's checkpoint as put_checkpoint wrote it; state NULL: none. */
+static void assert_checkpoint(sl_store *s, const char *id, uint64_t offset, const char *state)
+{
+    sl_store_checkpoint c;
+    void *blob = NULL;
+    sl_error err;
+
+    assert_int_equal(sl_store_checkpoint_get(s, id, &c, &blob, &err), state ? 1 : 0);
+    if (state) {
+        assert_int_equal(c.log_offset, offset);
+        assert_int_equal(c.seq, offset * 10);
+        assert_int_equal(c.late_seq, offset * 100);
+        assert_int_equal(c.taken_ms, 1234);
+        assert_int_equal(c.state_len, strlen(state));
+        assert_memory_equal(c.state, state, c.state_len);
+    } else {
+        assert_null(blob);
+    }
+    free(blob);
+}
+
+static int collect_output(void *ctx, uint64_t first, uint64_t last, const void *data, size_t len)
+{
+    sl_buf_printf(ctx, "%llu-%llu:%.*s;", (unsigned long long)first, (unsigned long long)last,
+                  (int)len, (const char *)data);
+    return 0;
+}
+
+static int collect_snap(void *ctx, uint64_t pos, uint64_t seq, const void *row, size_t len)
+{
+    sl_buf_printf(ctx, "%llu/%llu:%.*s;", (unsigned long long)pos, (unsigned long long)seq,
+                  (int)len, (const char *)row);
+    return 0;
+}
+
+/* Asserts what is kept of query id: its change chunks, late chunks and snapshot rows. */
+static void assert_kept(sl_store *s, const char *id, const char *changes, const char *late,
+                        const char *snap)
+{
+    sl_buf b = SL_BUF_INIT;
+    sl_error err;
+
+    assert_int_equal(sl_store_output_list(s, id, 0, collect_output, &b, &err), 0);
+    assert_string_equal(b.data ? b.data : "", changes);
+    sl_buf_reset(&b);
+    assert_int_equal(sl_store_output_list(s, id, 1, collect_output, &b, &err), 0);
+    assert_string_equal(b.data ? b.data : "", late);
+    sl_buf_reset(&b);
+    assert_int_equal(sl_store_snapshot_list(s, id, collect_snap, &b, &err), 0);
+    assert_string_equal(b.data ? b.data : "", snap);
+    sl_buf_free(&b);
+}
+
+static void put_full(sl_store *s, const char *id, uint64_t offset, bool reset,
+                     const sl_store_output *out, size_t nout, const sl_store_snap *snaps,
+                     size_t nsnaps)
+{
+    sl_store_checkpoint c = {offset, offset * 10, offset * 100, 1234, "st", 2, reset};
+    sl_error err;
+
+    if (sl_store_checkpoint_put(s, id, &c, out, nout, snaps, nsnaps, &err) != 0)
+        fail_msg("checkpoint_put: %s", err.message);
+}
+
+/* Checkpoints: the row is replaced by the next one; output chunks are appended and
+ * trimmed by seq; snapshot rows are written and deleted by pos; a reset starts the kept
+ * output over; all of it goes with its query, and survives a reopen. */
+static void test_checkpoints(void **state)
+{
+    fixture *f = *state;
+    sl_store *s = open_store(f, SL_FSYNC_NORMAL);
+    sl_store_checkpoint c = {1, 1, 1, 1, "x", 1, 0};
+    sl_error err;
+
+    assert_int_equal(sl_store_stream_put(s, "s", "CREATE STREAM s (x INT)", &err), 0);
+    assert_int_equal(sl_store_query_put(s, "q", "SELECT 1", 0, 0, &err), 0);
+    assert_int_equal(sl_store_query_put(s, "r", "SELECT 2", 0, 0, &err), 0);
+    assert_checkpoint(s, "q", 0, NULL);
+    put_checkpoint(s, "r", 7, false, "rstate");
+
+    const sl_store_output out1[] = {{0, 1, 3, 0, "abc", 3}, {1, 1, 1, 0, "L", 1}};
+    const sl_store_snap snap1[] = {{1, 1, "r1", 2}, {2, 3, "r2", 2}};
+    put_full(s, "q", 5, false, out1, 2, snap1, 2);
+    assert_kept(s, "q", "1-3:abc;", "1-1:L;", "1/1:r1;2/3:r2;");
+
+    const sl_store_output out2[] = {{0, 4, 6, 3, "def", 3}, {1, 0, 0, 0, NULL, 0}};
+    const sl_store_snap snap2[] = {{1, 0, NULL, 0}, {2, 6, "r2b", 3}, {3, 5, "r3", 2}};
+    put_full(s, "q", 6, false, out2, 2, snap2, 3);
+    assert_kept(s, "q", "4-6:def;", "1-1:L;", "2/6:r2b;3/5:r3;");
+
+    sl_store_close(s);
+    s = open_store(f, SL_FSYNC_NORMAL);
+    assert_kept(s, "q", "4-6:def;", "1-1:L;", "2/6:r2b;3/5:r3;");
+    assert_checkpoint(s, "r", 7, "rstate");
+
+    const sl_store_output out3[] = {{0, 7, 7, 0, "g", 1}};
+    const sl_store_snap snap3[] = {{9, 7, "r9", 2}};
+    put_full(s, "q", 8, true, out3, 1, snap3, 1);
+    assert_kept(s, "q", "7-7:g;", "", "9/7:r9;");
+
+    /* A checkpoint of a query that does not exist is refused, nothing stored. */
+    assert_int_equal(sl_store_checkpoint_put(s, "nope", &c, NULL, 0, NULL, 0, &err), -1);
+    assert_int_equal(err.code, SL_ERR_STORAGE_ERROR);
+    assert_checkpoint(s, "nope", 0, NULL);
+
+    /* Dropping a query drops what its checkpoints kept; the other query's stays. */
+    assert_int_equal(sl_store_query_drop(s, "q", &err), 0);
+    assert_checkpoint(s, "q", 0, NULL);
+    assert_kept(s, "q", "", "", "");
+    assert_checkpoint(s, "r", 7, "rstate");
+    sl_store_close(s);
 }
 
 /* Opening must fail with STORAGE_ERROR, a message naming the file and containing what. */
@@ -714,6 +840,88 @@ static void test_idempotency(void **state)
     sl_store_close(s);
 }
 
+/* Write groups (group commit): the writes between begin and commit are stored together
+ * (reads inside the group see them), with every idempotency record of a batch; a write
+ * that fails, a failing commit (a full disk) or a rollback leaves nothing of the group,
+ * and the store goes on. */
+static void test_group_commit(void **state)
+{
+    fixture *f = *state;
+    sl_store *s = open_store(f, SL_FSYNC_ALWAYS);
+    sl_store_idem idems[2] = {{.key = "k1", .answer = "a1", .created_ms = 5},
+                              {.key = "k2", .answer = "a2", .created_ms = 5}};
+    unsigned char tag = 0;
+    uint64_t first = 0;
+    char *answer;
+    sl_error err;
+
+    memset(idems[0].body_hash, 1, SL_STORE_HASH_LEN);
+    memset(idems[1].body_hash, 2, SL_STORE_HASH_LEN);
+    assert_int_equal(sl_store_stream_put(s, "s", "CREATE STREAM s (x INT)", &err), 0);
+    assert_int_equal(sl_store_stream_put(s, "t", "CREATE STREAM t (x INT)", &err), 0);
+    append(s, "s", "before", 6, 1, 1, 0);
+
+    /* Committed: both batches, both records, offsets in order. */
+    assert_int_equal(sl_store_group_begin(s, &err), 0);
+    append(s, "s", "one", 3, 2, 4, 6);
+    assert_int_equal(sl_store_append_idems(s, "t", "two", 3, 2, 7, 8, idems, 2, &first, &err), 0);
+    assert_int_equal(first, 0);
+    answer = idem_get(s, "t", "k2", 0, &tag); /* the group's own write, not committed */
+    assert_string_equal(answer, "a2");
+    free(answer);
+    append(s, "s", "three", 5, 9, 9, 9);
+    assert_int_equal(sl_store_group_commit(s, &err), 0);
+    assert_scan(s, "s", 0, "0:6:before 6:3:one 9:5:three ");
+    assert_scan(s, "t", 0, "0:2:two ");
+    assert_stats(s, "s", 14, 9);
+    answer = idem_get(s, "t", "k1", 0, &tag);
+    assert_string_equal(answer, "a1");
+    assert_int_equal(tag, 1);
+    free(answer);
+
+    /* A write that fails sinks the group: later writes fail at once, the commit
+     * rolls everything back. */
+    assert_int_equal(sl_store_group_begin(s, &err), 0);
+    append(s, "s", "lost", 4, 10, 10, 14);
+    assert_int_equal(sl_store_append(s, "nope", "x", 1, 1, 0, 0, NULL, NULL, &err), -1);
+    assert_int_equal(err.code, SL_ERR_UNKNOWN_STREAM);
+    assert_int_equal(sl_store_append(s, "s", "also", 4, 4, 0, 0, NULL, NULL, &err), -1);
+    assert_int_equal(sl_store_group_commit(s, &err), -1);
+    assert_int_equal(err.code, SL_ERR_STORAGE_ERROR);
+    assert_scan(s, "s", 0, "0:6:before 6:3:one 9:5:three ");
+    assert_stats(s, "s", 14, 9);
+
+    /* A rollback drops the group. */
+    assert_int_equal(sl_store_group_begin(s, &err), 0);
+    append(s, "s", "dropped", 7, 10, 10, 14);
+    sl_store_group_rollback(s);
+    assert_stats(s, "s", 14, 9);
+
+    /* A commit that cannot be written (a full disk) stores nothing either. */
+    base_vfs = sqlite3_vfs_find(NULL);
+    full_vfs = *base_vfs;
+    full_vfs.zName = "sluice-test-full";
+    full_vfs.xOpen = full_open;
+    sl_store_close(s);
+    assert_int_equal(sqlite3_vfs_register(&full_vfs, 1), SQLITE_OK);
+    s = open_store(f, SL_FSYNC_ALWAYS);
+    assert_int_equal(sl_store_group_begin(s, &err), 0);
+    append(s, "s", "full", 4, 10, 10, 14);
+    disk_full = 1;
+    assert_int_equal(sl_store_group_commit(s, &err), -1);
+    assert_int_equal(err.code, SL_ERR_INSUFFICIENT_STORAGE);
+    disk_full = 0;
+    assert_stats(s, "s", 14, 9);
+    append(s, "s", "after", 5, 11, 11, 14);
+    sl_store_close(s);
+    sqlite3_vfs_unregister(&full_vfs);
+    sqlite3_vfs_register(base_vfs, 1);
+
+    s = open_store(f, SL_FSYNC_NORMAL);
+    assert_scan(s, "s", 0, "0:6:before 6:3:one 9:5:three 14:5:after ");
+    sl_store_close(s);
+}
+
 /* Retention deletes whole batches whose newest ROWTIME is before the cutoff, at most
  * max_batches per call, of one stream only; offsets do not move and scans skip gaps. */
 static void test_retention_delete(void **state)
@@ -733,13 +941,18 @@ static void test_retention_delete(void **state)
     append(s, "s", "e", 1, 50, 50, 10); /* newest 50: at the cutoff, kept */
     append(s, "t", "x", 1, 0, 0, 0);
 
-    assert_int_equal(sl_store_retention_delete(s, "s", 50, 2, &batches, &events, &err), 0);
-    assert_int_equal(batches, 2);
-    assert_int_equal(events, 3);
-    assert_int_equal(sl_store_retention_delete(s, "s", 50, 2, &batches, &events, &err), 0);
+    /* A query may still replay from offset 5: c (offset 5) and d stay for now. */
+    assert_int_equal(sl_store_retention_delete(s, "s", 50, 5, 2, &batches, &events, &err), 0);
     assert_int_equal(batches, 1);
-    assert_int_equal(events, 4);
-    assert_int_equal(sl_store_retention_delete(s, "s", 50, 2, &batches, &events, &err), 0);
+    assert_int_equal(events, 2);
+    assert_int_equal(sl_store_retention_delete(s, "s", 50, 5, 2, &batches, &events, &err), 0);
+    assert_int_equal(batches, 0);
+    assert_int_equal(sl_store_retention_delete(s, "s", 50, UINT64_MAX, 2, &batches, &events, &err),
+                     0);
+    assert_int_equal(batches, 2);
+    assert_int_equal(events, 5);
+    assert_int_equal(sl_store_retention_delete(s, "s", 50, UINT64_MAX, 2, &batches, &events, &err),
+                     0);
     assert_int_equal(batches, 0);
     assert_int_equal(events, 0);
     assert_scan(s, "s", 0, "2:3:b 10:1:e ");
@@ -747,7 +960,8 @@ static void test_retention_delete(void **state)
     assert_scan(s, "t", 0, "0:1:x ");
     assert_stats(s, "s", 11, 100);
     append(s, "s", "f", 1, 60, 60, 11);
-    assert_int_equal(sl_store_retention_delete(s, "nope", 50, 2, &batches, &events, &err), 0);
+    assert_int_equal(
+        sl_store_retention_delete(s, "nope", 50, UINT64_MAX, 2, &batches, &events, &err), 0);
     assert_int_equal(batches, 0);
     sl_store_close(s);
     s = open_store(f, SL_FSYNC_NORMAL);
@@ -790,6 +1004,57 @@ static void test_migrate_v1(void **state)
     sl_store_close(s);
     s = open_store(f, SL_FSYNC_NORMAL);
     assert_queries(s, "q=SELECT * FROM s@1;r=SELECT 2@0/77;");
+    /* Version 3's tables are there too. */
+    put_checkpoint(s, "q", 2, false, "qstate");
+    assert_checkpoint(s, "q", 2, "qstate");
+    sl_store_close(s);
+}
+
+/* A version 2 database (checkpoints came with version 3) opens, migrated: its streams,
+ * events, queries and idempotency records are kept, and checkpoints can be written. */
+static void test_migrate_v2(void **state)
+{
+    fixture *f = *state;
+    unsigned char tag = 0;
+    char *answer;
+    sl_store *s;
+
+    raw_sql(f->db,
+            "CREATE TABLE streams(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL "
+            "UNIQUE, ddl TEXT NOT NULL, next_offset INTEGER NOT NULL, max_rowtime INTEGER NOT "
+            "NULL);"
+            "CREATE TABLE queries(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL "
+            "UNIQUE, sql TEXT NOT NULL, start_offset INTEGER NOT NULL, state_limit INTEGER NOT "
+            "NULL DEFAULT 0);"
+            "CREATE TABLE events(stream_id INTEGER NOT NULL REFERENCES streams(id), "
+            "first_offset INTEGER NOT NULL, count INTEGER NOT NULL, min_rowtime INTEGER NOT "
+            "NULL, max_rowtime INTEGER NOT NULL, data BLOB NOT NULL, UNIQUE(stream_id, "
+            "first_offset));"
+            "CREATE INDEX events_by_time ON events(stream_id, max_rowtime);"
+            "CREATE TABLE idempotency(stream_id INTEGER NOT NULL REFERENCES streams(id), key TEXT "
+            "NOT NULL, body_hash BLOB NOT NULL, answer TEXT NOT NULL, created_ms INTEGER NOT "
+            "NULL, PRIMARY KEY(stream_id, key)) WITHOUT ROWID;"
+            "CREATE INDEX idempotency_by_time ON idempotency(created_ms);"
+            "INSERT INTO streams VALUES (1, 's', 'CREATE STREAM s (x INT)', 2, 7);"
+            "INSERT INTO queries VALUES (1, 'q', 'SELECT * FROM s', 1, 5);"
+            "INSERT INTO events VALUES (1, 0, 2, 3, 7, 'ab');"
+            "INSERT INTO idempotency VALUES (1, 'k', x'22"
+            "000000000000000000000000000000"
+            "00000000000000000000000000000000', '{}', 0);"
+            "PRAGMA application_id = 1397511491; PRAGMA user_version = 2;");
+    s = open_store(f, SL_FSYNC_NORMAL);
+    assert_stats(s, "s", 2, 7);
+    assert_queries(s, "q=SELECT * FROM s@1/5;");
+    assert_scan(s, "s", 0, "0:2:ab ");
+    answer = idem_get(s, "s", "k", 0, &tag);
+    assert_string_equal(answer, "{}");
+    assert_int_equal(tag, 0x22);
+    free(answer);
+    assert_checkpoint(s, "q", 0, NULL);
+    put_checkpoint(s, "q", 2, false, "state");
+    sl_store_close(s);
+    s = open_store(f, SL_FSYNC_NORMAL);
+    assert_checkpoint(s, "q", 2, "state");
     sl_store_close(s);
 }
 
@@ -811,7 +1076,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_crash_after_append, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v2, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_delete, setup, teardown),
     };
 

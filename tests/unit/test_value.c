@@ -6,6 +6,7 @@
 
 #include <cmocka.h>
 
+#include "decimal.h"
 #include "error.h"
 #include "schema.h"
 #include "value.h"
@@ -74,6 +75,54 @@ static void test_value_hash(void **state)
     assert_true(sl_value_hash(&s1, 7) != sl_value_hash(&s1, 8));
 }
 
+/* s as DECIMAL(p, sc). */
+static sl_value dec(const char *s, int p, int sc)
+{
+    sl_value v;
+
+    assert_int_equal(sl_decimal_parse(s, strlen(s), p, sc, true, &v), 0);
+    return v;
+}
+
+/* DECIMALs compare and hash by value across scales, exactly with integers (so 1.00
+ * groups with 1), and as doubles with a DOUBLE. */
+static void test_decimal_values(void **state)
+{
+    sl_value one = dec("1", 1, 0), one00 = dec("1.00", 3, 2), i1 = sl_int(SL_T_INT, 1);
+    sl_value d1 = sl_double(1.0), half = dec("0.5", 1, 1), dhalf = sl_double(0.5);
+    sl_value tenth = dec("0.10", 3, 2), dtenth = sl_double(0.1), neg = dec("-1.25", 3, 2);
+    sl_value big = dec("99999999999999999999999999999999999999", 38, 0);
+    sl_value b63 = dec("9223372036854775807.0", 20, 1), i63 = sl_int(SL_T_BIGINT, INT64_MAX);
+    sl_value just_over = dec("9223372036854775807.1", 20, 1), null = sl_null();
+    sl_value ts = sl_int(SL_T_TIMESTAMP, 1), str = sl_str("1", 1);
+
+    (void)state;
+    assert_int_equal(sl_value_cmp(&one, &one00), 0);
+    assert_int_equal(sl_value_cmp(&one00, &i1), 0);
+    assert_int_equal(sl_value_cmp(&one00, &d1), 0);
+    assert_int_equal(sl_value_cmp(&half, &dhalf), 0);
+    assert_int_equal(sl_value_cmp(&tenth, &dtenth), 0);
+    assert_true(sl_value_cmp(&neg, &half) < 0);
+    assert_true(sl_value_cmp(&half, &one) < 0);
+    assert_true(sl_value_cmp(&big, &i63) > 0);
+    assert_int_equal(sl_value_cmp(&b63, &i63), 0);
+    assert_true(sl_value_cmp(&just_over, &i63) > 0); /* exact, where doubles would tie */
+    assert_true(sl_value_cmp(&null, &neg) < 0);
+    assert_true(sl_value_cmp(&ts, &one) != 0); /* not comparable: ordered by type */
+    assert_true(sl_value_cmp(&str, &one) != 0);
+    assert_true(sl_value_eq(&one00, &i1));
+    assert_false(sl_value_eq(&one00, &half));
+    /* Equal values hash alike, whatever their scale or type. */
+    assert_true(sl_value_hash(&one, 3) == sl_value_hash(&one00, 3));
+    assert_true(sl_value_hash(&one00, 3) == sl_value_hash(&i1, 3));
+    assert_true(sl_value_hash(&one00, 3) == sl_value_hash(&d1, 3));
+    assert_true(sl_value_hash(&half, 3) == sl_value_hash(&dhalf, 3));
+    assert_true(sl_value_hash(&tenth, 3) == sl_value_hash(&dtenth, 3));
+    assert_true(sl_value_hash(&b63, 3) == sl_value_hash(&i63, 3));
+    assert_true(sl_value_hash(&half, 3) != sl_value_hash(&tenth, 3));
+    assert_true(sl_value_hash(&neg, 3) != sl_value_hash(&neg, 4));
+}
+
 static void test_schema(void **state)
 {
     sl_column cols[] = {{"ID", SL_T_BIGINT, true, false, NULL},
@@ -132,8 +181,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_type_names), cmocka_unit_test(test_value_cmp),
-        cmocka_unit_test(test_value_hash), cmocka_unit_test(test_schema),
-        cmocka_unit_test(test_error),
+        cmocka_unit_test(test_value_hash), cmocka_unit_test(test_decimal_values),
+        cmocka_unit_test(test_schema),     cmocka_unit_test(test_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
