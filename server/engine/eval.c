@@ -256,7 +256,6 @@ static sl_value ctor(const sl_expr *e, const sl_row *row, sl_scratch *scratch)
     sl_buf buf = SL_BUF_INIT;
     sl_nested_writer w;
     sl_value v;
-    char *bytes;
 
     assert(scratch);
     sl_nested_begin(&w, &buf);
@@ -272,12 +271,7 @@ static sl_value ctor(const sl_expr *e, const sl_row *row, sl_scratch *scratch)
             v = widen(v, d->elem->kind, d->elem);
         sl_nested_put(&w, &v);
     }
-    v = sl_nested_end(&w, e->type);
-    bytes = sl_arena_alloc(scratch->arena, v.u.s.len);
-    memcpy(bytes, v.u.s.ptr, v.u.s.len);
-    v.u.s.ptr = bytes;
-    sl_buf_free(&buf);
-    return v;
+    return sl_nested_end_into(&w, e->type, scratch->arena);
 }
 
 /* Arguments on the stack up to this many, else in the scratch arena. */

@@ -811,8 +811,7 @@ static sl_value split(const sl_value *s, const sl_value *d, sl_scratch *scratch)
     size_t n = s->u.s.len, dn = d->u.s.len, pieces = 1;
     sl_buf buf = SL_BUF_INIT;
     sl_nested_writer w;
-    sl_value v, piece;
-    char *bytes;
+    sl_value piece;
 
     if (dn == 0) {
         pieces = (size_t)count_chars(p, n);
@@ -837,12 +836,8 @@ static sl_value split(const sl_value *s, const sl_value *d, sl_scratch *scratch)
             break;
         i += dn;
     }
-    v = sl_nested_end(&w, SL_T_ARRAY);
-    bytes = build(scratch, v.u.s.len);
-    memcpy(bytes, v.u.s.ptr, v.u.s.len);
-    v.u.s.ptr = bytes;
-    sl_buf_free(&buf);
-    return v;
+    assert(scratch && scratch->arena);
+    return sl_nested_end_into(&w, SL_T_ARRAY, scratch->arena);
 }
 
 /* ARRAY_CONTAINS(arr, x): TRUE when an element equals x (numbers by value); NULL
@@ -867,18 +862,13 @@ static sl_value map_part(const sl_value *map, bool keys, sl_scratch *scratch)
     sl_nested_writer w;
     sl_nested_reader rd;
     sl_value k, v;
-    char *bytes;
 
     sl_nested_begin(&w, &buf);
     sl_nested_open(&rd, map);
     while (sl_nested_next(&rd, &k) && sl_nested_next(&rd, &v))
         sl_nested_put(&w, keys ? &k : &v);
-    v = sl_nested_end(&w, SL_T_ARRAY);
-    bytes = build(scratch, v.u.s.len);
-    memcpy(bytes, v.u.s.ptr, v.u.s.len);
-    v.u.s.ptr = bytes;
-    sl_buf_free(&buf);
-    return v;
+    assert(scratch && scratch->arena);
+    return sl_nested_end_into(&w, SL_T_ARRAY, scratch->arena);
 }
 
 /* ------------------------------------------------------------------ dispatch */

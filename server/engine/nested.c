@@ -247,6 +247,17 @@ sl_value sl_nested_end(sl_nested_writer *w, sl_type kind)
     return v;
 }
 
+sl_value sl_nested_end_into(sl_nested_writer *w, sl_type kind, sl_arena *a)
+{
+    sl_value v = sl_nested_end(w, kind);
+    char *bytes = sl_arena_alloc(a, v.u.s.len ? v.u.s.len : 1);
+
+    memcpy(bytes, v.u.s.ptr, v.u.s.len);
+    v.u.s.ptr = bytes;
+    sl_buf_free(w->out);
+    return v;
+}
+
 /* Validates the body p[0..len) of kind at nesting depth (1 for a top-level value). */
 static int validate(unsigned kind, const unsigned char *p, size_t len, int depth, const char **why)
 {

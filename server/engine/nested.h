@@ -23,6 +23,7 @@
 #define SL_NESTED_H
 
 #include "buf.h"
+#include "mem.h"
 #include "value.h"
 
 #include <stdbool.h>
@@ -72,6 +73,10 @@ void sl_nested_close_item(sl_nested_writer *w, sl_nested_writer *inner, sl_type 
 /* Finishes the body of kind; returns its value, borrowing out's bytes (valid until out
  * changes). */
 sl_value sl_nested_end(sl_nested_writer *w, sl_type kind);
+
+/* sl_nested_end, then the body copied into arena a and its buffer freed: for a value
+ * built in a buffer of its own (w->out, freed here) that must live as long as a. */
+sl_value sl_nested_end_into(sl_nested_writer *w, sl_type kind, sl_arena *a);
 
 /* Checks that p[0..len) is a well-formed body of kind, nested no deeper than
  * SL_MAX_TYPE_DEPTH.  0, or -1 with *why set to a static reason. */

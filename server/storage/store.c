@@ -1164,14 +1164,13 @@ int sl_store_checkpoint_get(sl_store *s, const char *query_id, sl_store_checkpoi
     return ret;
 }
 
-int sl_store_output_list(sl_store *s, const char *query_id, int kind, sl_store_output_fn fn,
-                         void *ctx, sl_error *err)
+/* Steps st (bound), handing each (number, number, blob) row to fn until fn returns
+ * non-zero (that value is returned); a database error is -1 with err set. */
+static int list_numbered_blobs(sl_store *s, sqlite3_stmt *st, sl_store_snap_fn fn, void *ctx,
+                               sl_error *err)
 {
-    sqlite3_stmt *st = s->st[ST_OUTPUT_LIST];
     int rc, ret = 0;
 
-    sqlite3_bind_text(st, 1, query_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, kind);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         ret = fn(ctx, (uint64_t)sqlite3_column_int64(st, 0), (uint64_t)sqlite3_column_int64(st, 1),
                  sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2));
@@ -1184,21 +1183,21 @@ int sl_store_output_list(sl_store *s, const char *query_id, int kind, sl_store_o
     return ret;
 }
 
+int sl_store_output_list(sl_store *s, const char *query_id, int kind, sl_store_output_fn fn,
+                         void *ctx, sl_error *err)
+{
+    sqlite3_stmt *st = s->st[ST_OUTPUT_LIST];
+
+    sqlite3_bind_text(st, 1, query_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, kind);
+    return list_numbered_blobs(s, st, fn, ctx, err);
+}
+
 int sl_store_snapshot_list(sl_store *s, const char *query_id, sl_store_snap_fn fn, void *ctx,
                            sl_error *err)
 {
     sqlite3_stmt *st = s->st[ST_SNAP_LIST];
-    int rc, ret = 0;
 
     sqlite3_bind_text(st, 1, query_id, -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        ret = fn(ctx, (uint64_t)sqlite3_column_int64(st, 0), (uint64_t)sqlite3_column_int64(st, 1),
-                 sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2));
-        if (ret != 0)
-            break;
-    }
-    if (ret == 0 && rc != SQLITE_DONE)
-        ret = db_error(s, rc, err);
-    stmt_done(st);
-    return ret;
+    return list_numbered_blobs(s, st, fn, ctx, err);
 }
