@@ -145,6 +145,22 @@ static bool u256_mul(u256 a, u128 b, u256 *out)
     return true;
 }
 
+unsigned __int128 sl_decimal_pow10(int k)
+{
+    assert(k >= 0 && k <= MAX_DIGITS);
+    return pow10_tab[k];
+}
+
+double sl_decimal_pow10_double(int k)
+{
+    static const double exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+    assert(k >= 0 && k <= 22);
+    return exact[k];
+}
+
 /* 10^k for 0 <= k <= 77 (10^77 < 2^256). */
 static u256 pow10w(int k)
 {

@@ -94,6 +94,12 @@ size_t sl_decimal_format(const sl_value *v, char out[SL_DECIMAL_TEXT]);
 /* Appends what sl_decimal_format writes to out. */
 void sl_decimal_append(const sl_value *v, sl_buf *out);
 
+/* 10^k exactly, for 0 <= k <= 38 (every one is below 2^127). */
+unsigned __int128 sl_decimal_pow10(int k);
+/* 10^k as a double, for 0 <= k <= 22: the powers of ten a double holds exactly, with
+ * which Clinger's fast path reads and writes numbers correctly rounded. */
+double sl_decimal_pow10_double(int k);
+
 /* ---------------------------------------------------------------- values */
 
 /* A DECIMAL of the given scale whose unscaled value is the 128-bit integer hi:lo; the

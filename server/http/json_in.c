@@ -47,13 +47,6 @@
 /* Widest schema whose column names the fast decoder checks for case-folded clashes. */
 #define FAST_MAX_GUESS_COLS 64
 
-struct sl_json_events {
-    const char *body; /* borrowed */
-    size_t len;
-    bool ndjson;
-    size_t n; /* events in the body, when it is valid */
-};
-
 /* The reference parse's result: one reference to each object. */
 typedef struct json_list {
     json_t **ev;
@@ -176,107 +169,6 @@ static int parse_body(const char *body, size_t len, bool ndjson, json_list *ev, 
     if (all_space(body, len))
         return sl_error_set(err, SL_ERR_BAD_REQUEST, 0, 0, "empty body");
     return ndjson ? parse_ndjson_body(body, len, ev, err) : parse_json_body(body, len, ev, err);
-}
-
-/* The number of elements of the array at body[0] == '[' when the body is valid JSON
- * (then every element is at depth 1, and separated by commas at depth 1). */
-static size_t count_array_elements(const char *body, size_t len)
-{
-    size_t commas = 0, i;
-    int depth = 0;
-    bool in_string = false, seen = false;
-
-    for (i = 0; i < len; i++) {
-        char c = body[i];
-        if (in_string) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_string = false;
-            continue;
-        }
-        if (depth == 1 && !is_space(c) && c != ',' && c != ']')
-            seen = true;
-        if (c == '"') {
-            in_string = true;
-        } else if (c == '{' || c == '[') {
-            depth++;
-        } else if (c == '}' || c == ']') {
-            if (--depth == 0)
-                break;
-        } else if (c == ',' && depth == 1) {
-            commas++;
-        }
-    }
-    return seen ? commas + 1 : 0;
-}
-
-/* The number of events of the body when it is valid; 0 when it is not an object or a
- * non-empty array (then it is an error). */
-static size_t count_events(const char *body, size_t len, bool ndjson)
-{
-    size_t pos = 0, n = 0;
-
-    if (ndjson) {
-        while (pos < len) {
-            const char *nl = memchr(body + pos, '\n', len - pos);
-            size_t end = nl ? (size_t)(nl - body) : len;
-            if (!all_space(body + pos, end - pos))
-                n++;
-            pos = end + 1;
-        }
-        return n;
-    }
-    while (pos < len && is_space(body[pos]))
-        pos++;
-    if (pos < len && body[pos] == '{')
-        return 1;
-    if (pos < len && body[pos] == '[')
-        return count_array_elements(body + pos, len - pos);
-    return 0;
-}
-
-int sl_json_events_parse(const char *body, size_t len, bool ndjson, sl_json_events **out,
-                         sl_error *err)
-{
-    sl_json_events *ev = NULL;
-
-    *out = NULL;
-    if (all_space(body, len))
-        return sl_error_set(err, SL_ERR_BAD_REQUEST, 0, 0, "empty body");
-    ev = sl_xcalloc(1, sizeof(*ev));
-    ev->body = body;
-    ev->len = len;
-    ev->ndjson = ndjson;
-    ev->n = count_events(body, len, ndjson);
-    if (ev->n == 0) {
-        /* Not an object or a non-empty array: the reference parse names the error. */
-        json_list list = {0};
-        int rc = parse_body(body, len, ndjson, &list, err);
-        ev->n = list.n;
-        for (size_t i = 0; i < list.n; i++)
-            json_decref(list.ev[i]);
-        free(list.ev);
-        if (rc < 0)
-            goto fail;
-    }
-    *out = ev;
-    return 0;
-fail:
-    sl_json_events_free(ev);
-    return -1;
-}
-
-size_t sl_json_events_count(const sl_json_events *ev)
-{
-    return ev->n;
-}
-
-void sl_json_events_free(sl_json_events *ev)
-{
-    if (!ev)
-        return;
-    free(ev);
 }
 
 void sl_json_rows_free(sl_row **rows, size_t n)
@@ -1012,10 +904,6 @@ static int read_string(fast *f, bool unescape, str_tok *t)
     return 0;
 }
 
-static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
 /* Reads the number at f->p with jansson's grammar and rules: an integer when it has no
  * fraction or exponent (strtoll: out of int64 range is an error), else a real (strtod:
  * overflow is an error, underflow is not).  -1 when it is not one jansson accepts. */
@@ -1082,7 +970,7 @@ static int read_number(fast *f, num_tok *t)
     int e10 = exp - frac_digits;
     if (exp_small && ndigits + frac_digits <= 19 && m <= (1ull << 53) && e10 >= -22 && e10 <= 22) {
         double d = (double)m;
-        d = e10 < 0 ? d / pow10_exact[-e10] : d * pow10_exact[e10];
+        d = e10 < 0 ? d / sl_decimal_pow10_double(-e10) : d * sl_decimal_pow10_double(e10);
         t->d = neg ? -d : d;
         return 0;
     }
@@ -1455,23 +1343,6 @@ int sl_json_decode_events(const char *body, size_t len, bool ndjson, const sl_sc
     if (sl_json_decode_fast(body, len, ndjson, schema, now_ms, rows, n) == 0)
         return 0;
     return sl_json_decode_reference(body, len, ndjson, schema, now_ms, rows, n, err);
-}
-
-int sl_json_events_rows(const sl_json_events *ev, const sl_schema *schema, int64_t now_ms,
-                        sl_row ***rows, sl_error *err)
-{
-    size_t n;
-
-    if (sl_json_decode_events(ev->body, ev->len, ev->ndjson, schema, now_ms, rows, &n, err) < 0)
-        return -1;
-    if (n != ev->n) {
-        /* count_events and the decoders disagree: a bug, never the client's fault. */
-        sl_json_rows_free(*rows, n);
-        *rows = NULL;
-        return sl_error_set(err, SL_ERR_INTERNAL, 0, 0, "ingest: %zu events counted, %zu decoded",
-                            ev->n, n);
-    }
-    return 0;
 }
 
 int sl_json_parse_timestamp(const char *s, size_t len, int64_t *out)

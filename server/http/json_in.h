@@ -4,11 +4,9 @@
  * An ingest body is one object, an array of objects, or NDJSON (one object a line,
  * blank lines skipped).  sl_json_decode_events turns it into rows of a stream's schema
  * in one pass (a schema-directed decoder, with jansson as the reference it must agree
- * with and the path that words every error).  sl_json_events_parse and
- * sl_json_events_rows are the same in two steps, for the HTTP layer: the first checks
- * what needs no schema and counts the events, the second decodes.  All are atomic: an
- * error names the event (err->index, 0-based) and, where one is at fault, its field, and
- * nothing is returned.
+ * with and the path that words every error).  Decoding is atomic: an error names the
+ * event (err->index, 0-based) and, where one is at fault, its field, and nothing is
+ * returned.
  *
  * Conversion rules: JSON keys match columns with sl_schema_find_json; unknown keys are
  * ignored; a missing key or null is NULL; two keys naming one column are an error.  No
@@ -31,8 +29,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct sl_json_events sl_json_events;
-
 /* Decodes an ingest body into rows of schema (borrowed).  Errors: BAD_REQUEST "empty
  * body" (nothing but whitespace) or "no events" (an empty array); BAD_EVENT for text
  * that is not JSON (index of the NDJSON event, else 0), an event that is not an
@@ -52,19 +48,6 @@ int sl_json_decode_fast(const char *body, size_t len, bool ndjson, const sl_sche
 int sl_json_decode_reference(const char *body, size_t len, bool ndjson, const sl_schema *schema,
                              int64_t now_ms, sl_row ***rows, size_t *n, sl_error *err);
 
-/* The first step: "empty body", and the errors of a body that is not an object or a
- * non-empty array of objects, as above; otherwise *out is a new list (the caller frees
- * it with sl_json_events_free) that borrows body until then. */
-int sl_json_events_parse(const char *body, size_t len, bool ndjson, sl_json_events **out,
-                         sl_error *err);
-size_t sl_json_events_count(const sl_json_events *ev);
-/* Accepts NULL. */
-void sl_json_events_free(sl_json_events *ev);
-
-/* The second step: sl_json_decode_events on the list's body.  On success *rows holds
- * sl_json_events_count(ev) rows. */
-int sl_json_events_rows(const sl_json_events *ev, const sl_schema *schema, int64_t now_ms,
-                        sl_row ***rows, sl_error *err);
 /* Frees n rows and the array. Accepts NULL. */
 void sl_json_rows_free(sl_row **rows, size_t n);
 

@@ -186,39 +186,8 @@ static void double_by_printf(sl_buf *b, double d)
     sl_buf_puts(b, tmp);
 }
 
-#ifdef __SIZEOF_INT128__
+/* 128-bit integers, as parser/decimal.c needs them too. */
 typedef unsigned __int128 u128;
-
-static const uint64_t pow10_u64[] = {1ull,
-                                     10ull,
-                                     100ull,
-                                     1000ull,
-                                     10000ull,
-                                     100000ull,
-                                     1000000ull,
-                                     10000000ull,
-                                     100000000ull,
-                                     1000000000ull,
-                                     10000000000ull,
-                                     100000000000ull,
-                                     1000000000000ull,
-                                     10000000000000ull,
-                                     100000000000000ull,
-                                     1000000000000000ull,
-                                     10000000000000000ull,
-                                     100000000000000000ull,
-                                     1000000000000000000ull,
-                                     10000000000000000000ull};
-
-/* 10^k for k from 0 to 38 (every one below 2^127). */
-static u128 pow10_u128(int k)
-{
-    return k <= 19 ? (u128)pow10_u64[k] : (u128)pow10_u64[19] * pow10_u64[k - 19];
-}
-
-static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
 /* a << s when the result stays below 2^127; false otherwise. */
 static bool shl_ok(u128 a, int s, u128 *out)
@@ -234,7 +203,7 @@ static bool shl_ok(u128 a, int s, u128 *out)
  * or so large or small that the exact quotient does not fit in 128 bits. */
 static bool round_digits(uint64_t f, int e, int prec, uint64_t *m, int *x)
 {
-    u128 lo = pow10_u128(prec - 1), hi = lo * 10;
+    u128 lo = sl_decimal_pow10(prec - 1), hi = lo * 10;
     int guess = (int)floor((e + 52) * 0.30102999566398114);
 
     for (int tries = 0; tries < 3; tries++) {
@@ -243,8 +212,8 @@ static bool round_digits(uint64_t f, int e, int prec, uint64_t *m, int *x)
         if (k > 22 || k < -38)
             return false;
         /* num / den = f * 2^e * 10^k, both below 2^127. */
-        if (!shl_ok((u128)f * pow10_u128(k > 0 ? k : 0), e > 0 ? e : 0, &num) ||
-            !shl_ok(pow10_u128(k < 0 ? -k : 0), e < 0 ? -e : 0, &den))
+        if (!shl_ok((u128)f * sl_decimal_pow10(k > 0 ? k : 0), e > 0 ? e : 0, &num) ||
+            !shl_ok(sl_decimal_pow10(k < 0 ? -k : 0), e < 0 ? -e : 0, &den))
             return false;
         if (k >= 0) {
             /* den is a power of two. */
@@ -284,7 +253,8 @@ static int reads_back(uint64_t m, int x, int prec, double ad)
 
     if (m > (1ull << 53) || e10 < -22 || e10 > 22)
         return -1;
-    v = e10 < 0 ? (double)m / pow10_exact[-e10] : (double)m * pow10_exact[e10];
+    v = e10 < 0 ? (double)m / sl_decimal_pow10_double(-e10)
+                : (double)m * sl_decimal_pow10_double(e10);
     return v == ad;
 }
 
@@ -384,16 +354,6 @@ void sl_json_double(sl_buf *b, double d)
     }
     put_bytes(b, text, (size_t)format_g(text, d < 0, m, x, 17));
 }
-#else
-/* Without 128-bit integers: the definition itself. */
-void sl_json_double(sl_buf *b, double d)
-{
-    if (!isfinite(d))
-        sl_buf_puts(b, "null");
-    else
-        double_by_printf(b, d);
-}
-#endif
 
 /* Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm). */
 static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)

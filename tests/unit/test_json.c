@@ -64,16 +64,12 @@ static const sl_typedesc dec_list = {.kind = SL_T_ARRAY, .depth = 1, .elem = &de
 /* Decodes body against s; on success returns the rows (and their count in *n). */
 static sl_row **decode(const sl_schema *s, const char *body, bool ndjson, size_t *n, sl_error *err)
 {
-    sl_json_events *ev = NULL;
     sl_row **rows = NULL;
 
     sl_error_clear(err);
     *n = 0;
-    if (sl_json_events_parse(body, strlen(body), ndjson, &ev, err) < 0)
+    if (sl_json_decode_events(body, strlen(body), ndjson, s, NOW, &rows, n, err) < 0)
         return NULL;
-    if (sl_json_events_rows(ev, s, NOW, &rows, err) == 0)
-        *n = sl_json_events_count(ev);
-    sl_json_events_free(ev);
     return rows;
 }
 
@@ -1006,7 +1002,6 @@ static bool check_body(const sl_schema *s, const char *body, size_t len, bool nd
     sl_row **ref = NULL, **got = NULL, **fast = NULL;
     size_t nref, ngot, nfast;
     sl_error eref, egot;
-    sl_json_events *ev = NULL;
     int rref, rgot, rfast;
 
     rref = sl_json_decode_reference(body, len, ndjson, s, NOW, &ref, &nref, &eref);
@@ -1026,23 +1021,6 @@ static bool check_body(const sl_schema *s, const char *body, size_t len, bool nd
     } else {
         assert_same_error(&egot, &eref);
     }
-    sl_json_rows_free(got, ngot);
-    /* The two-step form the HTTP layer uses. */
-    got = NULL;
-    ngot = 0;
-    rgot = sl_json_events_parse(body, len, ndjson, &ev, &egot);
-    if (rgot == 0) {
-        ngot = sl_json_events_count(ev);
-        rgot = sl_json_events_rows(ev, s, NOW, &got, &egot);
-    }
-    assert_int_equal(rgot, rref);
-    if (rref == 0) {
-        assert_int_equal(ngot, nref);
-        assert_same_rows(got, ref, nref);
-    } else {
-        assert_same_error(&egot, &eref);
-    }
-    sl_json_events_free(ev);
     sl_json_rows_free(got, rgot == 0 ? ngot : 0);
     sl_json_rows_free(ref, nref);
     sl_json_rows_free(fast, nfast);
