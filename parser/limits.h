@@ -50,6 +50,11 @@
 /* Events a persistent query may read after its last checkpoint before the next upkeep
  * takes one, however short the time. */
 #define SL_CHECKPOINT_EVENTS 100000
+/* Bytes of a query's checkpointed engine state stored in one SQLite row (and written in
+ * one transaction of its own, off the server lock): a state of any size is stored in
+ * parts of at most this much, far below SQLite's 1 GB limit on one value, and ingest
+ * waits for the store at most about one part's write. */
+#define SL_CHECKPOINT_PART_BYTES (1u * 1024 * 1024)
 /* Default --max-body, bytes. */
 #define SL_DEFAULT_MAX_BODY (64ull * 1024 * 1024)
 /* Default --subscriber-buffer, bytes. */
@@ -67,6 +72,11 @@
 #define SL_DEFAULT_MAX_PENDING_BYTES (256ull * 1024 * 1024)
 /* Default --max-connections: open connections, result streams included. */
 #define SL_DEFAULT_MAX_CONNECTIONS 1024
+/* Default --http-threads: libmicrohttpd polling threads serving connections (each
+ * accepts on its own and takes its share of --max-connections). */
+#define SL_DEFAULT_HTTP_THREADS 2
+/* Largest --http-threads. */
+#define SL_MAX_HTTP_THREADS 64
 /* The Retry-After of a 429 answer, in seconds (a string: it is a header value). */
 #define SL_RETRY_AFTER_S "1"
 /* Default --query-state-limit: bytes of state a query may hold before it fails alone. */

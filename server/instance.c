@@ -8,7 +8,10 @@
  *
  * Checkpoints of persistent queries (docs/guarantees.md): the engine's state blob
  * (sl_query_save), the query's seqs and log offset, and what it keeps for resumption are
- * written in one store transaction.  The kept output goes incrementally: the changes
+ * encoded under the caller's lock into a job for the checkpoint writer thread
+ * (ckptwriter.h), which stores the state in parts and then makes it the query's
+ * checkpoint in one store transaction; one job at a time, its outcome collected by the
+ * next checkpoint step.  The kept output goes incrementally: the changes
  * and late rows since the previous checkpoint as one chunk each (older chunks trimmed
  * past the history bounds), and the snapshot rows whose key changed since (each entry
  * has a position, the order its key was first emitted in, and a dirty mark).  A
@@ -16,14 +19,16 @@
  *
  * Invariants: a stream's next_offset and watermark equal what the store holds; every
  * live query has seen exactly the events of its stream from its start offset up to its
- * own offset, in offset order (so its output, and its seq numbers, are a pure function
- * of the log: a restart that restores a checkpoint and replays the log from its offset
- * reproduces them); a persistent query's entries whose key changed since its last
+ * own offset, in offset order, with the stream's idle advances between them where they
+ * are recorded (so its output, and its seq numbers, are a pure function of the log: a
+ * restart that restores a checkpoint and replays the log from its offset reproduces
+ * them); a persistent query's entries whose key changed since its last
  * checkpoint are dirty and their positions listed in snap_dirty (a position whose entry
  * was dropped as a tombstone stays listed, and is deleted from the store). */
 #include "instance.h"
 
 #include "ckpt.h"
+#include "ckptwriter.h"
 #include "eval.h"
 #include "limits.h"
 #include "mem.h"
@@ -31,6 +36,8 @@
 #include "tz.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,14 +63,50 @@ typedef struct stream {
     uint64_t next_offset;
     int64_t watermark;
     int64_t last_arrival_ms; /* wall clock of the last ingest, or of loading: IDLE_TIMEOUT */
-    dispatch *disp;          /* how ingest reaches its queries; NULL until needed */
+    /* IDLE_TIMEOUT's last advance: the stream time it went to (INT64_MIN: none yet), the
+     * offset of the event it was made before (next_offset then), and whether the store
+     * has it (see sl_instance_tick). */
+    int64_t idle_to;
+    uint64_t idle_at;
+    bool idle_recorded;
+    dispatch *disp; /* how ingest reaches its queries; NULL until needed */
 } stream;
 
+/* An entry of a ring of kept output.  In the history of changes, row lives in block
+ * (the history's arena, below); late rows are rows of their own (block NULL). */
 typedef struct hist_entry {
     uint64_t seq;
     sl_change change;
     sl_row *row;
+    sl_kept_block *block;
 } hist_entry;
+
+/* Bytes of a block of the history's arena: the first is small (a query with little
+ * output stays small), each next one twice the last up to the most, which holds the
+ * rows of several hundred changes. */
+#define HIST_BLOCK_FIRST (4 * 1024)
+#define HIST_BLOCK_BYTES (64 * 1024)
+
+/* A block of the history's arena: the rows of kept changes, packed one after another
+ * (sl_values_pack layout, each row aligned), written once by the committer under the
+ * server lock and never moved or changed after, so a reader holding a reference may
+ * read them on any thread without the lock.  References: the history's one, held
+ * while the block is the one being filled or holds a kept entry, and one per
+ * sl_kept_hold (the HTTP layer's queued references).  The last release frees it, on
+ * whichever thread drops it; refs is the only field touched outside the lock. */
+struct sl_kept_block {
+    atomic_size_t refs;
+    size_t kept;      /* history entries in the block (under the lock) */
+    size_t used, cap; /* bytes of data used, and its size */
+    max_align_t data[];
+};
+
+/* A query's plan shared with readers outside the lock (sl_live_plan_hold): the query
+ * holds one reference and each reader one; the last release frees the plan. */
+struct sl_plan_ref {
+    atomic_size_t refs;
+    sl_plan *plan;
+};
 
 typedef struct snap_entry {
     uint64_t seq;
@@ -92,9 +135,12 @@ struct sl_live {
     uint64_t state_limit;       /* its own limit in bytes, 0: the instance's */
     uint64_t seq;
 
-    /* The last SL_MAX_OUTPUT_HISTORY changes, a ring: hist[(head + i) % cap]. */
+    /* The last SL_MAX_OUTPUT_HISTORY changes, a ring: hist[(head + i) % cap], their
+     * rows in the arena's blocks; hist_fill is the block being filled (NULL: none). */
     hist_entry *hist;
     size_t hist_cap, hist_head, hist_len;
+    sl_kept_block *hist_fill;
+    sl_plan_ref *plan_ref; /* NULL until a reader holds the plan (then owns plan) */
 
     /* Latest row per key, in order of first emission; slots maps a key hash to an
      * index + 1 into snap (0 = empty), open addressing. */
@@ -122,12 +168,16 @@ struct sl_live {
     bool ckpt_off; /* the state cannot be saved: no more attempts */
     uint64_t ckpt_offset, ckpt_seq, ckpt_late_seq; /* of the last checkpoint */
     int64_t ckpt_watermark;
-    int64_t ckpt_ms;       /* when the last was taken (epoch ms) */
-    int64_t ckpt_tried_ms; /* when the last attempt was made */
-    int64_t ckpt_cost_ms;  /* how long the last one took */
-    uint64_t checkpoints;  /* taken in this run */
-    char *ckpt_error;      /* why the last attempt failed, NULL */
-    bool restored;         /* started from a checkpoint */
+    int64_t ckpt_ms;                /* when the last was taken (epoch ms) */
+    int64_t ckpt_tried_ms;          /* when the last attempt was made */
+    int64_t ckpt_cost_ms;           /* how long the last one took */
+    uint64_t ckpt_gen;              /* the generation of the stored one's state parts, 0: none */
+    size_t ckpt_state_len;          /* bytes of the last one's engine state */
+    int64_t ckpt_lock_ms;           /* how long encoding the one being written took */
+    int64_t ckpt_pending_watermark; /* the stream time of the one being written */
+    uint64_t checkpoints;           /* taken in this run */
+    char *ckpt_error;               /* why the last attempt failed, NULL */
+    bool restored;                  /* started from a checkpoint */
     uint64_t replay_from, replayed;
     char *restore_error; /* why a checkpoint found at start was not used, NULL */
 
@@ -139,6 +189,8 @@ struct sl_live {
 
 struct sl_instance {
     sl_store *store;
+    sl_ckptwriter *ckw; /* writes checkpoints off the server lock */
+    sl_buf ckpt_spare;  /* the last checkpoint's state buffer, emptied, for the next */
     sl_catalog catalog;
     int64_t (*clock_ms)(void *ctx);
     void *clock_ctx;
@@ -153,6 +205,10 @@ struct sl_instance {
     void *log_ctx;
     uint64_t catalog_version; /* counts the streams created and dropped */
     uint64_t query_version;   /* counts the queries added and dropped */
+    /* UNIX_TIMESTAMP(): the stored time of the rows being pushed (the time of their write
+     * group, kept with their batch), INT64_MIN when none (then it reads the clock); and
+     * the time of the write group being stored. */
+    int64_t row_ms, group_ms;
 };
 
 struct sl_batch {
@@ -415,6 +471,9 @@ static stream *add_stream(sl_instance *in, sl_schema *schema, char *ddl)
     s->next_offset = 0;
     s->watermark = INT64_MIN;
     s->last_arrival_ms = in->clock_ms(in->clock_ctx);
+    s->idle_to = INT64_MIN;
+    s->idle_at = 0;
+    s->idle_recorded = true;
     s->disp = NULL;
     in->catalog_version++;
     return s;
@@ -517,44 +576,72 @@ int64_t sl_instance_now_ms(sl_instance *in)
     return in->clock_ms(in->clock_ctx);
 }
 
+/* The clock UNIX_TIMESTAMP() reads (ctx: the instance): the stored time of the rows
+ * being pushed, so that a replay reads what their first reading did. */
+static int64_t row_clock(void *ctx)
+{
+    sl_instance *in = ctx;
+
+    return in->row_ms != INT64_MIN ? in->row_ms : in->clock_ms(in->clock_ctx);
+}
+
+/* Writes s's last idle advance to the store (outside a write group) unless it is there
+ * already.  Returns 0, or -1 with err set (it stays to be written). */
+static int idle_record(sl_instance *in, stream *s, sl_error *err)
+{
+    if (s->idle_recorded)
+        return 0;
+    if (sl_store_advance_put(in->store, s->schema->name, s->idle_at, s->idle_to, err) < 0)
+        return -1;
+    s->idle_recorded = true;
+    return 0;
+}
+
+/* An idle advance is part of the log: it is recorded at its offset (before the event
+ * that comes next), so that a replay (a restart, a new query over history, a batch
+ * query) makes it at the same point.  It costs nothing while the stream stays idle: it
+ * is recorded only once something depends on it, before that becomes durable or seen:
+ * in the same transaction as the stream's next events (store_run), before a checkpoint
+ * of a query on the stream (take_checkpoint), and here when it made a query emit, before
+ * the server lock is released and the rows reach a subscriber.  An advance lost in a
+ * crash before any of these had no effect anyone saw. */
 void sl_instance_tick(sl_instance *in)
 {
     int64_t now = in->clock_ms(in->clock_ctx);
 
     for (size_t i = 0; i < in->nstreams; i++) {
-        const stream *s = &in->streams[i];
+        stream *s = &in->streams[i];
         int64_t t = s->schema->idle_timeout_ms, target;
+        bool emitted = false;
+        sl_error err;
 
-        if (t <= 0 || now - s->last_arrival_ms < t || __builtin_sub_overflow(now, t, &target))
+        if (t <= 0 || now - s->last_arrival_ms < t || __builtin_sub_overflow(now, t, &target) ||
+            target <= s->idle_to)
             continue;
+        s->idle_to = target;
+        s->idle_at = s->next_offset;
+        s->idle_recorded = false;
         for (size_t qi = 0; qi < in->nqueries; qi++) {
             sl_live *q = in->queries[qi];
+            uint64_t seq = q->seq;
 
             if (q->query && strcmp(q->plan->source, s->schema->name) == 0)
                 sl_query_advance(q->query, target);
+            emitted |= q->seq != seq;
+        }
+        if (emitted && idle_record(in, s, &err) < 0 && in->log) {
+            char line[2 * SL_ERROR_MSG_MAX];
+
+            snprintf(line, sizeof(line),
+                     "stream %s: its idle advance is not recorded yet (%s); it will be with "
+                     "its next events",
+                     s->schema->name, err.message);
+            in->log(in->log_ctx, line);
         }
     }
 }
 
 /* --- Live query output --------------------------------------------------------------- */
-
-static uint64_t key_hash(const sl_plan *plan, const sl_row *row)
-{
-    uint64_t h = 0x5eed;
-
-    for (int i = 0; i < plan->nkeys; i++)
-        h = sl_value_hash(&row->v[plan->keys[i]], h);
-    return h;
-}
-
-static bool same_key(const sl_plan *plan, const sl_row *a, const sl_row *b)
-{
-    for (int i = 0; i < plan->nkeys; i++) {
-        if (!sl_value_eq(&a->v[plan->keys[i]], &b->v[plan->keys[i]]))
-            return false;
-    }
-    return true;
-}
 
 /* Index + 1 of the live snapshot entry holding row's key, or 0; *slot_out gets the slot
  * where it is or would go.  Deleted entries stay in their slots as tombstones (row NULL)
@@ -566,7 +653,7 @@ static size_t snap_find(const sl_live *q, const sl_row *row, uint64_t h, size_t 
 
     while (q->slots[slot]) {
         const snap_entry *e = &q->snap[q->slots[slot] - 1];
-        if (e->hash == h && e->row && same_key(q->plan, e->row, row))
+        if (e->hash == h && e->row && sl_row_same_key(e->row, row, q->plan->keys, q->plan->nkeys))
             break;
         slot = (slot + 1) & mask;
     }
@@ -629,7 +716,7 @@ static snap_entry *snap_append(sl_live *q, size_t slot, uint64_t h, uint64_t pos
 
 static void snap_update(sl_live *q, uint64_t seq, sl_change change, const sl_row *row)
 {
-    uint64_t h = key_hash(q->plan, row);
+    uint64_t h = sl_row_key_hash(row, q->plan->keys, q->plan->nkeys);
     size_t slot;
 
     if ((q->snap_len + 1) * 2 > q->nslots)
@@ -667,7 +754,68 @@ static snap_entry *snap_at(sl_live *q, uint64_t pos)
     return lo < q->snap_len && q->snap[lo].pos == pos ? &q->snap[lo] : NULL;
 }
 
-static void hist_add(sl_live *q, uint64_t seq, sl_change change, const sl_row *row)
+void sl_kept_hold(sl_kept_block *b)
+{
+    atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+}
+
+void sl_kept_release(sl_kept_block *b)
+{
+    if (b && atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
+        free(b);
+}
+
+/* One history entry in b is gone: the history lets go of b when it was its last and b
+ * is not being filled. */
+static void hist_unkeep(sl_live *q, sl_kept_block *b)
+{
+    if (--b->kept == 0 && b != q->hist_fill)
+        sl_kept_release(b);
+}
+
+/* Copies row into the arena (a new block when the one being filled has no room; a row
+ * larger than a block gets a block of its size); *block is where it went, *bytes its
+ * size (sl_row_bytes). */
+static sl_row *hist_store(sl_live *q, const sl_row *row, sl_kept_block **block, size_t *bytes)
+{
+    const size_t align = _Alignof(max_align_t);
+    size_t head = sizeof(sl_row) + (size_t)row->ncols * sizeof(sl_value);
+    size_t need = head + sl_values_string_bytes(row->ncols, row->v);
+    sl_kept_block *b = q->hist_fill;
+    sl_row *r;
+
+    *bytes = need;
+    need = (need + align - 1) / align * align;
+    if (!b || b->cap - b->used < need) {
+        size_t cap = !b                               ? HIST_BLOCK_FIRST
+                     : b->cap >= HIST_BLOCK_BYTES / 2 ? HIST_BLOCK_BYTES
+                                                      : b->cap * 2;
+        sl_kept_block *old = b;
+
+        if (cap < need)
+            cap = need;
+        b = sl_xmalloc(sizeof(*b) + cap);
+        atomic_init(&b->refs, 1);
+        b->kept = b->used = 0;
+        b->cap = cap;
+        q->hist_fill = b;
+        if (old && old->kept == 0)
+            sl_kept_release(old);
+    }
+    r = (sl_row *)((char *)b->data + b->used);
+    b->used += need;
+    b->kept++;
+    r->rowtime = row->rowtime;
+    r->ncols = row->ncols;
+    sl_values_pack(r->v, row->ncols, row->v, (char *)r + head);
+    *block = b;
+    return r;
+}
+
+/* Keeps a copy of a change in the history, dropping the oldest past the bound; returns
+ * the entry (valid until the next change) and the size of its row in *bytes. */
+static const hist_entry *hist_keep(sl_live *q, uint64_t seq, sl_change change, const sl_row *row,
+                                   size_t *bytes)
 {
     if (!q->hist_cap) {
         q->hist_cap = 256;
@@ -686,16 +834,23 @@ static void hist_add(sl_live *q, uint64_t seq, sl_change change, const sl_row *r
         q->hist_head = 0;
     }
     if (q->hist_len == q->hist_cap) {
-        hist_entry *old = &q->hist[q->hist_head];
-        sl_row_free(old->row);
+        hist_unkeep(q, q->hist[q->hist_head].block);
         q->hist_head = (q->hist_head + 1) % q->hist_cap;
         q->hist_len--;
     }
     hist_entry *e = &q->hist[(q->hist_head + q->hist_len) % q->hist_cap];
     e->seq = seq;
     e->change = change;
-    e->row = sl_row_copy(row);
+    e->row = hist_store(q, row, &e->block, bytes);
     q->hist_len++;
+    return e;
+}
+
+static void hist_add(sl_live *q, uint64_t seq, sl_change change, const sl_row *row)
+{
+    size_t bytes;
+
+    hist_keep(q, seq, change, row, &bytes);
 }
 
 static void listeners_compact(sl_live *q)
@@ -714,14 +869,20 @@ static void live_emit(void *ctx, sl_change change, const sl_row *row)
 {
     sl_live *q = ctx;
     uint64_t seq = ++q->seq;
+    size_t bytes;
+    const hist_entry *e = hist_keep(q, seq, change, row, &bytes);
+    sl_kept kept = {seq, change, e->row, bytes, e->block};
 
-    hist_add(q, seq, change, row);
     if (q->plan->nkeys > 0)
         snap_update(q, seq, change, row);
     q->dispatching++;
     for (size_t i = 0; i < q->nlisteners; i++) {
         listener_slot *s = &q->listeners[i];
-        if (s->active && !s->late && s->l.on_change)
+        if (!s->active || s->late)
+            continue;
+        if (s->l.on_kept)
+            s->l.on_kept(s->l.ctx, &kept);
+        else if (s->l.on_change)
             s->l.on_change(s->l.ctx, seq, change, row);
     }
     if (--q->dispatching == 0)
@@ -754,6 +915,7 @@ static void late_add(sl_live *q, uint64_t seq, const sl_row *row)
     e->seq = seq;
     e->change = SL_CHANGE_INSERT;
     e->row = sl_row_copy(row);
+    e->block = NULL;
     q->late_len++;
 }
 
@@ -796,7 +958,9 @@ static void close_listeners(sl_live *q, sl_errcode code, const char *reason)
 static void forget_output(sl_live *q)
 {
     for (size_t i = 0; i < q->hist_len; i++)
-        sl_row_free(q->hist[(q->hist_head + i) % q->hist_cap].row);
+        hist_unkeep(q, q->hist[(q->hist_head + i) % q->hist_cap].block);
+    sl_kept_release(q->hist_fill);
+    q->hist_fill = NULL;
     free(q->hist);
     q->hist = NULL;
     q->hist_cap = q->hist_head = q->hist_len = 0;
@@ -824,7 +988,10 @@ static void live_free(sl_live *q, sl_errcode code, const char *reason)
         return;
     close_listeners(q, code, reason);
     sl_query_free(q->query);
-    sl_plan_free(q->plan);
+    if (q->plan_ref)
+        sl_plan_ref_release(q->plan_ref);
+    else
+        sl_plan_free(q->plan);
     forget_output(q);
     free(q->listeners);
     free(q->error);
@@ -950,6 +1117,30 @@ const sl_plan *sl_live_plan(const sl_live *q)
     return q->plan;
 }
 
+sl_plan_ref *sl_live_plan_hold(sl_live *q)
+{
+    if (!q->plan_ref) {
+        q->plan_ref = sl_xmalloc(sizeof(*q->plan_ref));
+        atomic_init(&q->plan_ref->refs, 1);
+        q->plan_ref->plan = q->plan;
+    }
+    atomic_fetch_add_explicit(&q->plan_ref->refs, 1, memory_order_relaxed);
+    return q->plan_ref;
+}
+
+const sl_plan *sl_plan_ref_plan(const sl_plan_ref *p)
+{
+    return p->plan;
+}
+
+void sl_plan_ref_release(sl_plan_ref *p)
+{
+    if (p && atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1) {
+        sl_plan_free(p->plan);
+        free(p);
+    }
+}
+
 bool sl_live_persistent(const sl_live *q)
 {
     return q->persistent;
@@ -1008,7 +1199,8 @@ void sl_live_stats_get(const sl_live *q, sl_live_stats *out)
 
 /* Feeds the stored events of q's stream from offset `from` up to the log's end through
  * q->query, skipping events before `from` in the first batch, and counts them in
- * q->replayed.  *query_failed says whether a failure came from the query (past its state
+ * q->replayed; the idle advances recorded before a batch from `from` on are made before
+ * its first event.  *query_failed says whether a failure came from the query (past its state
  * limit) rather than the store. */
 static int replay_log(sl_instance *in, sl_live *q, uint64_t from, bool *query_failed, sl_error *err)
 {
@@ -1025,9 +1217,13 @@ static int replay_log(sl_instance *in, sl_live *q, uint64_t from, bool *query_fa
         sl_rowcodec_reader rd;
         sl_row *row = NULL;
         uint64_t off = first;
+        int64_t advance = sl_store_cursor_advance(cur);
 
         if (sl_rowcodec_open(&rd, blob, len, err) < 0)
             goto fail;
+        if (advance != INT64_MIN && first >= from)
+            sl_query_advance(q->query, advance);
+        in->row_ms = sl_store_cursor_stored_ms(cur);
         while ((rc = sl_rowcodec_next(&rd, &row, err)) == 1) {
             int prc = 0;
             if (off++ >= from) {
@@ -1045,9 +1241,11 @@ static int replay_log(sl_instance *in, sl_live *q, uint64_t from, bool *query_fa
     }
     if (rc < 0)
         goto fail;
+    in->row_ms = INT64_MIN;
     sl_store_cursor_close(cur);
     return 0;
 fail:
+    in->row_ms = INT64_MIN;
     sl_store_cursor_close(cur);
     return -1;
 }
@@ -1101,93 +1299,148 @@ static bool checkpoint_due(const sl_instance *in, const sl_live *q, int64_t now,
            (!q->ckpt_error && q->offset - q->ckpt_offset >= SL_CHECKPOINT_EVENTS);
 }
 
-/* Writes q's checkpoint: its engine state, seqs and offset, the output it kept since the
- * last one and the snapshot rows whose key changed since (everything when the store
- * does not hold this run's kept output yet), in one store transaction. */
-static int take_checkpoint(sl_instance *in, sl_live *q, sl_error *err)
+/* Starts q's checkpoint: encodes, under the server lock, its engine state, seqs and
+ * offset, the output it kept since the last one and the snapshot rows whose key changed
+ * since (everything when the store does not hold this run's kept output yet) into a job
+ * for the checkpoint writer, which stores it without the lock (ckptwriter.h).  What it
+ * encoded counts as written from now on (dirty marks cleared); collect_checkpoint
+ * undoes that when the write fails.  Returns 0, or -1 with err set when the state
+ * cannot be saved. */
+static int start_checkpoint(sl_instance *in, sl_live *q, sl_error *err)
 {
     int64_t started = in->clock_ms(in->clock_ctx);
-    sl_buf state = SL_BUF_INIT, changes = SL_BUF_INIT, late = SL_BUF_INIT, rows = SL_BUF_INIT;
+    sl_ckpt_job *job = sl_ckpt_job_new(q->id, q);
+    sl_buf *changes = &job->kept[0], *late = &job->kept[1], *rows = &job->kept[2];
     bool reset = !q->synced;
-    sl_store_snap *snaps = NULL;
-    size_t nsnaps = 0;
     sl_query_stats st;
-    int rc = -1;
 
     q->ckpt_tried_ms = started;
-    if (sl_query_save(q->query, &state, err) < 0) {
+    /* The state may hold an idle advance of the stream: the log gets it first. */
+    if (idle_record(in, find_stream(in, q->plan->source), err) < 0) {
+        free(q->ckpt_error);
+        q->ckpt_error = sl_xstrdup(err->message);
+        sl_ckpt_job_free(job);
+        return -1;
+    }
+    /* Encoding into memory already mapped, as large as the query's last state and some,
+     * keeps the time under the lock to the encoding itself. */
+    job->state = in->ckpt_spare;
+    in->ckpt_spare = (sl_buf)SL_BUF_INIT;
+    sl_buf_reserve(&job->state, q->ckpt_state_len + q->ckpt_state_len / 8);
+    if (sl_query_save(q->query, &job->state, err) < 0) {
         /* The plan's state has no checkpoint format: it never will, and what changed
          * need not be tracked. */
         q->ckpt_off = true;
         free(q->snap_dirty);
         q->snap_dirty = NULL;
         q->snap_dirty_len = q->snap_dirty_cap = 0;
-        goto done;
+        free(q->ckpt_error);
+        q->ckpt_error = sl_xstrdup(err->message);
+        sl_ckpt_job_free(job);
+        return -1;
     }
     sl_query_stats_get(q->query, &st);
-    uint64_t first = encode_chunk(&changes, q->hist, q->hist_cap, q->hist_head, q->hist_len,
+    uint64_t first = encode_chunk(changes, q->hist, q->hist_cap, q->hist_head, q->hist_len,
                                   reset ? 0 : q->ckpt_seq);
-    uint64_t late_first = encode_chunk(&late, q->late, q->late_cap, q->late_head, q->late_len,
+    uint64_t late_first = encode_chunk(late, q->late, q->late_cap, q->late_head, q->late_len,
                                        reset ? 0 : q->ckpt_late_seq);
-    sl_store_output out[2] = {
-        {OUTPUT_CHANGES, first, q->seq,
-         q->seq > SL_MAX_OUTPUT_HISTORY ? q->seq - SL_MAX_OUTPUT_HISTORY : 0, changes.data,
-         changes.len},
-        {OUTPUT_LATE, late_first, q->late_seq,
-         q->late_seq > SL_MAX_LATE_HISTORY ? q->late_seq - SL_MAX_LATE_HISTORY : 0, late.data,
-         late.len},
-    };
+    job->outputs[0] = (sl_store_output){
+        OUTPUT_CHANGES, first,
+        q->seq,         q->seq > SL_MAX_OUTPUT_HISTORY ? q->seq - SL_MAX_OUTPUT_HISTORY : 0,
+        changes->data,  changes->len};
+    job->outputs[1] = (sl_store_output){
+        OUTPUT_LATE, late_first,
+        q->late_seq, q->late_seq > SL_MAX_LATE_HISTORY ? q->late_seq - SL_MAX_LATE_HISTORY : 0,
+        late->data,  late->len};
+    job->noutputs = 2;
 
     /* The snapshot rows to write, encoded one after another into `rows` (each one's
      * length kept in its len until rows stops moving), and the positions to delete. */
     size_t nwant = reset ? q->snap_len : q->snap_dirty_len;
-    snaps = sl_xcalloc(nwant + 1, sizeof(sl_store_snap));
+    sl_store_snap *snaps = job->snaps = sl_xcalloc(nwant + 1, sizeof(sl_store_snap));
     for (size_t i = 0; i < nwant; i++) {
         const snap_entry *e = reset ? &q->snap[i] : snap_at(q, q->snap_dirty[i]);
-        sl_ckpt_writer w = {&rows, NULL};
-        sl_store_snap *o = &snaps[nsnaps];
-        size_t at = rows.len;
+        sl_ckpt_writer w = {rows, NULL};
+        sl_store_snap *o = &snaps[job->nsnaps];
+        size_t at = rows->len;
 
         if (reset && !e->row)
             continue;
-        nsnaps++;
+        job->nsnaps++;
         o->pos = reset ? e->pos : q->snap_dirty[i];
         if (!e || !e->row)
             continue;
         o->seq = e->seq;
         sl_ckpt_put_row(&w, e->row);
-        o->len = rows.len - at;
+        o->len = rows->len - at;
     }
-    for (size_t i = 0, at = 0; i < nsnaps; i++) {
+    for (size_t i = 0, at = 0; i < job->nsnaps; i++) {
         if (!snaps[i].len)
             continue;
-        snaps[i].row = rows.data + at;
+        snaps[i].row = rows->data + at;
         at += snaps[i].len;
     }
-
-    sl_store_checkpoint c = {q->offset, q->seq, q->late_seq, started, state.data, state.len, reset};
-    if (sl_store_checkpoint_put(in->store, q->id, &c, out, 2, snaps, nsnaps, err) < 0)
-        goto done;
+    job->c = (sl_store_checkpoint){.log_offset = q->offset,
+                                   .seq = q->seq,
+                                   .late_seq = q->late_seq,
+                                   .taken_ms = started,
+                                   .gen = q->ckpt_gen + 1,
+                                   .reset = reset};
     for (size_t i = 0; i < q->snap_len; i++)
         q->snap[i].dirty = false;
     q->snap_dirty_len = 0;
-    q->synced = q->has_ckpt = true;
-    q->ckpt_offset = q->offset;
-    q->ckpt_seq = q->seq;
-    q->ckpt_late_seq = q->late_seq;
-    q->ckpt_watermark = st.watermark;
-    q->ckpt_ms = started;
-    q->ckpt_cost_ms = in->clock_ms(in->clock_ctx) - started;
-    q->checkpoints++;
-    rc = 0;
-done:
+    q->ckpt_pending_watermark = st.watermark;
+    q->ckpt_lock_ms = in->clock_ms(in->clock_ctx) - started;
+    sl_ckptwriter_submit(in->ckw, job);
+    return 0;
+}
+
+/* Applies the outcome of a job the writer is done with (takes ownership; NULL: none) to
+ * its query, if the query is still there.  Returns 0, or -1 with err set when the write
+ * failed: the query's next checkpoint then rewrites all its kept output. */
+static int collect_checkpoint(sl_instance *in, sl_ckpt_job *job, sl_error *err)
+{
+    sl_live *q = NULL;
+    int rc = 0;
+
+    if (!job)
+        return 0;
+    sl_buf_free(&in->ckpt_spare);
+    in->ckpt_spare = job->state;
+    job->state = (sl_buf)SL_BUF_INIT;
+    in->ckpt_spare.len = 0;
+    for (size_t i = 0; i < in->nqueries; i++)
+        if (in->queries[i] == job->owner)
+            q = in->queries[i];
+    if (!q)
+        goto done;
+    if (job->cancelled) {
+        /* Its query's drop failed after all (or a new query got its memory): what the
+         * job held was marked written, so the next checkpoint writes everything. */
+        q->synced = false;
+        goto done;
+    }
     free(q->ckpt_error);
-    q->ckpt_error = rc < 0 ? sl_xstrdup(err->message) : NULL;
-    free(snaps);
-    sl_buf_free(&rows);
-    sl_buf_free(&late);
-    sl_buf_free(&changes);
-    sl_buf_free(&state);
+    q->ckpt_error = NULL;
+    if (job->rc < 0) {
+        /* What the job held was marked written: have the next one write it all. */
+        q->synced = false;
+        q->ckpt_error = sl_xstrdup(job->err.message);
+        rc = sl_error_set(err, job->err.code, 0, 0, "query %s: %s", q->id, job->err.message);
+        goto done;
+    }
+    q->synced = q->has_ckpt = true;
+    q->ckpt_gen = job->c.gen;
+    q->ckpt_state_len = job->c.state_len;
+    q->ckpt_offset = job->c.log_offset;
+    q->ckpt_seq = job->c.seq;
+    q->ckpt_late_seq = job->c.late_seq;
+    q->ckpt_watermark = q->ckpt_pending_watermark;
+    q->ckpt_ms = job->c.taken_ms;
+    q->ckpt_cost_ms = q->ckpt_lock_ms + (int64_t)job->write_ms;
+    q->checkpoints++;
+done:
+    sl_ckpt_job_free(job);
     return rc;
 }
 
@@ -1196,6 +1449,10 @@ int sl_instance_checkpoint_step(sl_instance *in, sl_error *err)
     int64_t now = in->clock_ms(in->clock_ctx);
     sl_live *next = NULL;
 
+    if (collect_checkpoint(in, sl_ckptwriter_poll(in->ckw), err) < 0)
+        return -1;
+    if (sl_ckptwriter_busy(in->ckw))
+        return 0;
     for (size_t i = 0; i < in->nqueries; i++) {
         sl_live *q = in->queries[i];
 
@@ -1204,19 +1461,27 @@ int sl_instance_checkpoint_step(sl_instance *in, sl_error *err)
     }
     if (!next)
         return 0;
-    return take_checkpoint(in, next, err) < 0 ? -1 : 1;
+    return start_checkpoint(in, next, err) < 0 ? -1 : 1;
+}
+
+int sl_instance_checkpoint_wait(sl_instance *in, sl_error *err)
+{
+    return collect_checkpoint(in, sl_ckptwriter_wait(in->ckw), err);
 }
 
 int sl_instance_checkpoint_all(sl_instance *in, sl_error *err)
 {
     int64_t now = in->clock_ms(in->clock_ctx);
     sl_error one;
-    int rc = 0;
+    int rc = sl_instance_checkpoint_wait(in, err);
 
     for (size_t i = 0; i < in->nqueries; i++) {
         sl_live *q = in->queries[i];
 
-        if (checkpoint_due(in, q, now, true) && take_checkpoint(in, q, rc < 0 ? &one : err) < 0)
+        if (!checkpoint_due(in, q, now, true))
+            continue;
+        if (start_checkpoint(in, q, rc < 0 ? &one : err) < 0 ||
+            sl_instance_checkpoint_wait(in, rc < 0 ? &one : err) < 0)
             rc = -1;
     }
     return rc;
@@ -1284,7 +1549,7 @@ static int load_snap(void *ctx, uint64_t pos, uint64_t seq, const void *data, si
     }
     if ((q->snap_len + 1) * 2 > q->nslots)
         snap_rehash(q);
-    h = key_hash(q->plan, row);
+    h = sl_row_key_hash(row, q->plan->keys, q->plan->nkeys);
     if (snap_find(q, row, h, &slot)) {
         k->why = "a key twice in the snapshot";
         sl_row_free(row);
@@ -1336,6 +1601,10 @@ static int restore_checkpoint(sl_instance *in, sl_live *q, const stream *s, char
 
     if (rc <= 0)
         goto done;
+    /* The next checkpoint's parts get a generation of their own even when this one is
+     * not used. */
+    q->ckpt_gen = c.gen;
+    q->ckpt_state_len = (size_t)c.state_len;
     rc = -1;
     if (c.log_offset < q->offset || c.log_offset > s->next_offset) {
         snprintf(why, whylen, "checkpoint at log offset %" PRIu64 ", outside the log",
@@ -1429,11 +1698,8 @@ static void add_query(sl_instance *in, sl_live *q)
  * freed). */
 static void new_engine_query(sl_live *q)
 {
-    sl_sink sink = {.ctx = q,
-                    .emit = live_emit,
-                    .late = live_late,
-                    .clock_ms = q->in->clock_ms,
-                    .clock_ctx = q->in->clock_ctx};
+    sl_sink sink = {
+        .ctx = q, .emit = live_emit, .late = live_late, .clock_ms = row_clock, .clock_ctx = q->in};
 
     sl_query_free(q->query);
     q->query = sl_query_new(q->plan, &sink);
@@ -1501,6 +1767,10 @@ static int start_live(sl_instance *in, const char *id, const char *sql, size_t l
             goto fail;
         live_fail(q, err->message);
     }
+    /* An idle advance made after the log's last event (recorded or not yet) is made in
+     * q too, as it was in the queries that ran then. */
+    if (!q->error && s->idle_to != INT64_MIN && s->idle_at == s->next_offset)
+        sl_query_advance(q->query, s->idle_to);
     q->offset = s->next_offset;
     add_query(in, q);
     if (out)
@@ -1578,6 +1848,8 @@ int sl_instance_query_drop(sl_instance *in, const char *id, sl_error *err)
         sl_live *q = in->queries[i];
         if (strcasecmp(q->id, id) != 0)
             continue;
+        /* A checkpoint of q being written stops before the rows go. */
+        sl_ckptwriter_cancel(in->ckw, q);
         if (q->persistent && sl_store_query_drop(in->store, id, err) < 0)
             return -1;
         memmove(&in->queries[i], &in->queries[i + 1], (in->nqueries - i - 1) * sizeof(sl_live *));
@@ -1716,7 +1988,7 @@ static int store_run(sl_instance *in, sl_ingest_req *const *reqs, const size_t *
     const void *blob = one->blob.data;
     size_t len = one->blob.len, nidem = 0;
     uint64_t count = 0, first;
-    int64_t lo = INT64_MAX, hi = INT64_MIN, now = in->clock_ms(in->clock_ctx);
+    int64_t lo = INT64_MAX, hi = INT64_MIN, now = in->group_ms;
     int rc;
 
     if (n > 1) {
@@ -1741,10 +2013,14 @@ static int store_run(sl_instance *in, sl_ingest_req *const *reqs, const size_t *
             d->created_ms = now;
         }
     }
+    stream *s = find_stream(in, one->stream);
     if (count > UINT32_MAX)
         rc = sl_error_set(err, SL_ERR_TOO_LARGE, 0, 0, "too many events in one batch");
+    else if (!s->idle_recorded &&
+             sl_store_advance_put(in->store, one->stream, s->idle_at, s->idle_to, err) < 0)
+        rc = -1;
     else
-        rc = sl_store_append_idems(in->store, one->stream, blob, len, (uint32_t)count, lo, hi,
+        rc = sl_store_append_idems(in->store, one->stream, blob, len, (uint32_t)count, lo, hi, now,
                                    idems, nidem, &first, err);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         reqs[idx[i]]->first_offset = first;
@@ -1838,8 +2114,10 @@ static void ingest_publish(sl_instance *in, const sl_ingest_req *r)
 
     s->next_offset = r->first_offset + r->n;
     s->last_arrival_ms = in->clock_ms(in->clock_ctx);
+    s->idle_recorded = true; /* with the events, by store_run */
     if (r->max_rowtime > s->watermark)
         s->watermark = r->max_rowtime;
+    in->row_ms = in->group_ms; /* their stored time */
     for (size_t qi = 0; qi < d->nplain; qi++)
         for (size_t i = 0; i < r->n && !d->plain[qi]->error; i++)
             push_row(d->plain[qi], r->rows[i]);
@@ -1852,6 +2130,7 @@ static void ingest_publish(sl_instance *in, const sl_ingest_req *r)
             dispatch_group_rows(&d->groups[gi], r->rows, r->n, upto);
         free(upto);
     }
+    in->row_ms = INT64_MIN;
     for (size_t qi = 0; qi < in->nqueries; qi++) {
         sl_live *q = in->queries[qi];
         if (strcmp(q->plan->source, s->schema->name) == 0)
@@ -1868,6 +2147,8 @@ static int ingest_run(sl_instance *in, sl_ingest_req *const *reqs, size_t n, boo
     bool *stored = sl_xcalloc(n ? n : 1, sizeof(bool));
     sl_error err;
     int rc = sl_store_group_begin(in->store, &err);
+
+    in->group_ms = in->clock_ms(in->clock_ctx);
 
     if (rc < 0) {
         for (size_t i = 0; alone && i < n; i++) {
@@ -2022,11 +2303,8 @@ int sl_instance_batch_open(sl_instance *in, sl_plan *plan, sl_batch **out, sl_er
     b = sl_xcalloc(1, sizeof(sl_batch));
     b->in = in;
     b->plan = plan;
-    sink = (sl_sink){.ctx = b,
-                     .emit = batch_emit,
-                     .late = NULL,
-                     .clock_ms = in->clock_ms,
-                     .clock_ctx = in->clock_ctx};
+    sink = (sl_sink){
+        .ctx = b, .emit = batch_emit, .late = NULL, .clock_ms = row_clock, .clock_ctx = in};
     b->query = sl_query_new(plan, &sink);
     if (sl_store_scan_range(in->store, plan->source, 0, plan->rowtime_lo, plan->rowtime_hi,
                             &b->cursor, err) < 0) {
@@ -2058,10 +2336,22 @@ int sl_batch_step(sl_batch *b, void (*fn)(void *ctx, const sl_row *row), void *c
             break;
         sl_rowcodec_reader rd;
         sl_row *row = NULL;
+        int64_t advance = sl_store_cursor_advance(b->cursor);
         if (sl_rowcodec_open(&rd, blob, len, err) < 0) {
             rc = -1;
             break;
         }
+        /* The batches skipped for being out of the ROWTIME range still moved stream time
+         * along as they arrived (a row after them may be late: batch equals continuous);
+         * then the idle advances recorded in the log, as the continuous queries made
+         * them, and the rows' stored time for UNIX_TIMESTAMP(). */
+        int64_t skipped_max;
+        uint64_t skipped = sl_store_cursor_skipped(b->cursor, &skipped_max);
+        if (skipped > 0)
+            sl_query_skip(b->query, skipped, skipped_max);
+        if (advance != INT64_MIN)
+            sl_query_advance(b->query, advance);
+        b->in->row_ms = sl_store_cursor_stored_ms(b->cursor);
         while ((rc = sl_rowcodec_next(&rd, &row, err)) == 1) {
             int prc = sl_query_push(b->query, row, err);
             sl_row_free(row);
@@ -2074,6 +2364,7 @@ int sl_batch_step(sl_batch *b, void (*fn)(void *ctx, const sl_row *row), void *c
             break;
         rc = 1;
     }
+    b->in->row_ms = INT64_MIN;
     if (rc == 0) {
         sl_query_finish(b->query);
         b->done = true;
@@ -2122,8 +2413,15 @@ static int load_stream(void *ctx, const char *name, const char *ddl)
     }
     s = add_stream(lc->in, sl_schema_copy(list->stmts[0].schema), sl_xstrdup(ddl));
     sl_stmt_list_free(list);
-    return sl_store_stream_stats(lc->in->store, s->schema->name, &s->next_offset, &s->watermark,
-                                 lc->err);
+    if (sl_store_stream_stats(lc->in->store, s->schema->name, &s->next_offset, &s->watermark,
+                              lc->err) < 0)
+        return -1;
+    /* The last idle advance: queries restored make it when it came after the last event,
+     * and the next one goes beyond it. */
+    return sl_store_advance_last(lc->in->store, s->schema->name, &s->idle_at, &s->idle_to,
+                                 lc->err) < 0
+               ? -1
+               : 0;
 }
 
 static int load_query(void *ctx, const char *id, const char *sql, uint64_t start_offset,
@@ -2147,6 +2445,8 @@ int sl_instance_open(const sl_instance_opts *opts, sl_instance **out, sl_error *
     sl_instance *in = sl_xcalloc(1, sizeof(sl_instance));
     load_ctx lc = {in, err};
 
+    in->row_ms = INT64_MIN;
+
     in->catalog.ctx = in;
     in->catalog.lookup = catalog_lookup;
     in->catalog.zone_exists = sl_tz_exists;
@@ -2160,6 +2460,8 @@ int sl_instance_open(const sl_instance_opts *opts, sl_instance **out, sl_error *
     in->log = opts->log;
     in->log_ctx = opts->log_ctx;
     if (sl_store_open(opts->data_dir, opts->fsync, &in->store, err) < 0)
+        goto fail;
+    if (sl_ckptwriter_new(in->store, &in->ckw, err) < 0)
         goto fail;
     if (sl_store_stream_list(in->store, load_stream, &lc, err) != 0)
         goto fail;
@@ -2176,6 +2478,9 @@ void sl_instance_close(sl_instance *in)
 {
     if (!in)
         return;
+    /* A checkpoint being written is finished first. */
+    sl_ckptwriter_free(in->ckw);
+    sl_buf_free(&in->ckpt_spare);
     for (size_t i = 0; i < in->nqueries; i++)
         live_free(in->queries[i], SL_ERR_SHUTTING_DOWN, "the server is shutting down");
     free(in->queries);

@@ -14,8 +14,9 @@
  *
  * Checkpoints: a persistent query's engine state, its seqs, the log offset it has read
  * up to, and what it keeps for `?from=SEQ` and snapshots are written to the store now
- * and then (sl_instance_checkpoint_step, from the server's upkeep) and at a clean stop
- * (sl_instance_checkpoint_all).  At start each persistent query restores its checkpoint
+ * and then (sl_instance_checkpoint_step, from the server's upkeep; encoded under the
+ * caller's lock, written by a thread of the instance's own without it) and at a clean
+ * stop (sl_instance_checkpoint_all).  At start each persistent query restores its checkpoint
  * and replays the log from that offset, so every later change gets the seq it had before
  * the restart; without a usable checkpoint it replays the log from where it started. */
 #ifndef SL_INSTANCE_H
@@ -73,17 +74,25 @@ void sl_instance_tick(sl_instance *in);
 /* The catalog for the compiler (valid while the instance lives). */
 const sl_catalog *sl_instance_catalog(sl_instance *in);
 
-/* Checkpoints, a bounded step: takes the checkpoint of the persistent query that has
- * waited longest among those due (one that changed since its last checkpoint, that
- * went checkpoint_interval_ms without one or read SL_CHECKPOINT_EVENTS events since,
- * and, whichever it is, at least twenty times as long as its last checkpoint took), in
- * one short transaction.  Returns 1 when it took one (call again while it returns 1), 0 when
- * none is due, -1 with err set when one failed (that query is tried again after its
+/* Checkpoints, a bounded step.  First collects the checkpoint the writer thread
+ * finished, if any (the query's statistics then count it).  Then, unless one is still
+ * being written, starts the checkpoint of the persistent query that has waited longest
+ * among those due (one that changed since its last checkpoint, that went
+ * checkpoint_interval_ms without one or read SL_CHECKPOINT_EVENTS events since, and,
+ * whichever it is, at least twenty times as long as its last checkpoint took): its
+ * state is encoded into memory here, as of the query's current log offset and seq, and
+ * written to the store by the writer thread, without the caller's lock, in parts of at
+ * most SL_CHECKPOINT_PART_BYTES, each a short transaction, then made the query's
+ * checkpoint in one more.  Returns 1 when it started one, 0 when none is due or one is
+ * being written, -1 with err set when one failed (that query is tried again after its
  * interval; one whose state cannot be saved is not tried again). */
 int sl_instance_checkpoint_step(sl_instance *in, sl_error *err);
+/* Waits for the checkpoint being written, if any, and collects it.  Returns 0, or -1
+ * with err set when it failed. */
+int sl_instance_checkpoint_wait(sl_instance *in, sl_error *err);
 /* Takes the checkpoint of every persistent query that changed since its last one (a
- * clean stop).  Returns 0, or -1 with err set by the first that failed (the others
- * are still taken). */
+ * clean stop), each written before it returns (the one being written too).  Returns 0,
+ * or -1 with err set by the first that failed (the others are still taken). */
 int sl_instance_checkpoint_all(sl_instance *in, sl_error *err);
 
 /* --- Streams ----------------------------------------------------------------------- */
@@ -195,6 +204,25 @@ typedef struct sl_live_stats {
     const char *restore_error;
 } sl_live_stats;
 
+/* A block of the kept history's storage (instance.c): the rows of kept changes, never
+ * changed once written.  A reference keeps it, and every row in it, valid on any
+ * thread, without the lock, after the history has dropped those changes. */
+typedef struct sl_kept_block sl_kept_block;
+
+/* A change as the history keeps it (handed to sl_live_listener.on_kept). */
+typedef struct sl_kept {
+    uint64_t seq;
+    sl_change change;
+    const sl_row *row;    /* in block; result layout */
+    size_t bytes;         /* the row's size (sl_row_bytes) */
+    sl_kept_block *block; /* borrowed for the call: sl_kept_hold to keep it */
+} sl_kept;
+
+/* Takes and drops a reference to a block: callable from any thread, without the lock.
+ * The last release frees the block. sl_kept_release accepts NULL. */
+void sl_kept_hold(sl_kept_block *b);
+void sl_kept_release(sl_kept_block *b);
+
 typedef struct sl_live_listener {
     void *ctx;
     /* A new change (row borrowed for the call; result layout). */
@@ -203,6 +231,10 @@ typedef struct sl_live_listener {
      * SHUTTING_DOWN, with a message (borrowed).  After this the listener is gone and
      * must not call back into the instance from here. */
     void (*on_close)(void *ctx, const sl_error *why);
+    /* When set, called instead of on_change for each change (not for late rows), with
+     * the kept copy: a listener that holds k->block may read k->row later, on another
+     * thread, without the lock. */
+    void (*on_kept)(void *ctx, const sl_kept *k);
 } sl_live_listener;
 
 /* Compiles sql (one SELECT with EMIT) and starts it.  id NULL makes an id ("Q1", ...);
@@ -232,6 +264,14 @@ sl_live *sl_instance_query_at(sl_instance *in, size_t i);
 const char *sl_live_id(const sl_live *q);
 const char *sl_live_sql(const sl_live *q);
 const sl_plan *sl_live_plan(const sl_live *q);
+/* The query's plan for a reader outside the lock (the HTTP layer encoding rows on its
+ * own threads): a new reference the caller drops with sl_plan_ref_release (any thread,
+ * no lock; accepts NULL).  The plan stays valid while a reference is held, even after
+ * the query is dropped.  sl_live_plan_hold must be called under the lock. */
+typedef struct sl_plan_ref sl_plan_ref;
+sl_plan_ref *sl_live_plan_hold(sl_live *q);
+const sl_plan *sl_plan_ref_plan(const sl_plan_ref *p);
+void sl_plan_ref_release(sl_plan_ref *p);
 bool sl_live_persistent(const sl_live *q);
 /* Why the query stopped (it failed alone, e.g. past a limit), or NULL while it runs. */
 const char *sl_live_error(const sl_live *q);

@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +41,7 @@ typedef struct options {
     const char *listen, *data, *token_file, *tls_cert, *tls_key, *fsync, *max_body;
     const char *subscriber_buffer, *log_level, *web_root;
     const char *max_pending_bodies, *max_pending_bytes, *max_connections, *query_state_limit;
-    const char *checkpoint_interval;
+    const char *checkpoint_interval, *http_threads;
 } options;
 
 static const char usage[] =
@@ -49,14 +50,14 @@ static const char usage[] =
     "              [--subscriber-buffer BYTES] [--log-level error|warn|info|debug]\n"
     "              [--web-root DIR] [--max-pending-bodies N] [--max-pending-bytes BYTES]\n"
     "              [--max-connections N] [--query-state-limit BYTES]\n"
-    "              [--checkpoint-interval MS] [--help] [--version]\n"
+    "              [--checkpoint-interval MS] [--http-threads N] [--help] [--version]\n"
     "\n"
     "A stream query server: POST events, register continuous SQL, stream results.\n"
     "Each option may also be set as an environment variable (SLUICE_LISTEN, SLUICE_DATA,\n"
     "SLUICE_AUTH_TOKEN_FILE, SLUICE_TLS_CERT, SLUICE_TLS_KEY, SLUICE_FSYNC,\n"
     "SLUICE_MAX_BODY, SLUICE_SUBSCRIBER_BUFFER, SLUICE_LOG_LEVEL, SLUICE_WEB_ROOT,\n"
     "SLUICE_MAX_PENDING_BODIES, SLUICE_MAX_PENDING_BYTES, SLUICE_MAX_CONNECTIONS,\n"
-    "SLUICE_QUERY_STATE_LIMIT, SLUICE_CHECKPOINT_INTERVAL);\n"
+    "SLUICE_QUERY_STATE_LIMIT, SLUICE_CHECKPOINT_INTERVAL, SLUICE_HTTP_THREADS);\n"
     "a flag wins over its variable.\n"
     "\n"
     "  --listen ADDR:PORT   address to serve (default 127.0.0.1:8080; port 0 picks one;\n"
@@ -77,7 +78,8 @@ static const char usage[] =
     "  --query-state-limit BYTES  state a query may hold before it fails alone\n"
     "                       (default 256M; a query's own \"state_limit\" wins)\n"
     "  --checkpoint-interval MS  longest time a persistent query that changed goes\n"
-    "                       without a checkpoint (default 10000; at least 1 s in effect)\n";
+    "                       without a checkpoint (default 10000; at least 1 s in effect)\n"
+    "  --http-threads N     threads serving connections (default 2, at most 64)\n";
 
 static int __attribute__((format(printf, 1, 2))) bad_usage(const char *fmt, ...)
 {
@@ -274,6 +276,25 @@ static int64_t wall_clock_ms(void *ctx)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* SLUICE_TEST_CLOCK=FILE, for tests only (no flag, not in --help): the server's clock
+ * reads the epoch ms written in FILE at every call instead of the wall clock, so that an
+ * end-to-end test drives the time IDLE_TIMEOUT goes by without sleeping.  A read that
+ * fails (the file being replaced) keeps the last value read. */
+static _Atomic int64_t test_clock_last;
+
+static int64_t test_clock_ms(void *ctx)
+{
+    FILE *f = fopen(ctx, "r");
+    long long v;
+
+    if (f) {
+        if (fscanf(f, "%lld", &v) == 1)
+            atomic_store(&test_clock_last, (int64_t)v);
+        fclose(f);
+    }
+    return atomic_load(&test_clock_last);
+}
+
 /* Parses flags over the environment's values; returns -1 to exit 0 (help, version),
  * 2 on a bad command line, else 0. */
 static int parse_args(int argc, char **argv, options *o)
@@ -294,6 +315,7 @@ static int parse_args(int argc, char **argv, options *o)
         {"max-connections", required_argument, NULL, 'C'},
         {"query-state-limit", required_argument, NULL, 'Q'},
         {"checkpoint-interval", required_argument, NULL, 'I'},
+        {"http-threads", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -315,6 +337,7 @@ static int parse_args(int argc, char **argv, options *o)
     o->max_connections = env_or("SLUICE_MAX_CONNECTIONS", NULL);
     o->query_state_limit = env_or("SLUICE_QUERY_STATE_LIMIT", NULL);
     o->checkpoint_interval = env_or("SLUICE_CHECKPOINT_INTERVAL", NULL);
+    o->http_threads = env_or("SLUICE_HTTP_THREADS", NULL);
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         switch (c) {
@@ -363,6 +386,9 @@ static int parse_args(int argc, char **argv, options *o)
         case 'I':
             o->checkpoint_interval = optarg;
             break;
+        case 'T':
+            o->http_threads = optarg;
+            break;
         case 'h':
             fputs(usage, stdout);
             return -1;
@@ -406,6 +432,7 @@ int main(int argc, char **argv)
     unsigned pending_bodies = SL_DEFAULT_MAX_PENDING_BODIES;
     unsigned max_connections = SL_DEFAULT_MAX_CONNECTIONS;
     unsigned checkpoint_ms = SL_DEFAULT_CHECKPOINT_INTERVAL_MS;
+    unsigned http_threads = SL_DEFAULT_HTTP_THREADS;
     char *token = NULL, *cert = NULL, *key = NULL;
     sl_instance *in = NULL;
     sl_http *http = NULL;
@@ -459,6 +486,9 @@ int main(int argc, char **argv)
     if (o.checkpoint_interval && !parse_count(o.checkpoint_interval, 86400000, &checkpoint_ms))
         return bad_usage("--checkpoint-interval must be milliseconds from 1 to 86400000, not '%s'",
                          o.checkpoint_interval);
+    if (o.http_threads && !parse_count(o.http_threads, SL_MAX_HTTP_THREADS, &http_threads))
+        return bad_usage("--http-threads must be a count from 1 to %d, not '%s'",
+                         SL_MAX_HTTP_THREADS, o.http_threads);
     if (!!o.tls_cert != !!o.tls_key)
         return bad_usage("%s", "--tls-cert and --tls-key go together");
     if (o.web_root && (stat(o.web_root, &st) < 0 || !S_ISDIR(st.st_mode)))
@@ -489,6 +519,15 @@ int main(int argc, char **argv)
     rc = 1;
     iopts.data_dir = o.data;
     iopts.clock_ms = wall_clock_ms;
+    if (getenv("SLUICE_TEST_CLOCK")) {
+        iopts.clock_ms = test_clock_ms;
+        iopts.clock_ctx = getenv("SLUICE_TEST_CLOCK");
+        if (test_clock_ms(iopts.clock_ctx) == 0) {
+            fprintf(stderr, "sluice: SLUICE_TEST_CLOCK: no epoch ms in %s\n",
+                    (const char *)iopts.clock_ctx);
+            goto done;
+        }
+    }
     iopts.query_state_limit = state_limit;
     iopts.checkpoint_interval_ms = checkpoint_ms;
     iopts.log = instance_log;
@@ -507,6 +546,7 @@ int main(int argc, char **argv)
     cfg.max_connections = max_connections;
     cfg.web_root = o.web_root;
     cfg.heartbeat_ms = 15000;
+    cfg.threads = http_threads;
     if (sl_http_start(&cfg, in, &http, msg, sizeof(msg)) < 0) {
         fprintf(stderr, "sluice: %s: %s\n", o.listen, msg);
         rc = strstr(msg, "TLS") ? 2 : 1;

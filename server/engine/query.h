@@ -38,8 +38,9 @@ typedef struct sl_sink {
     void (*emit)(void *ctx, sl_change change, const sl_row *row);
     /* Called for every late source row (source layout, borrowed). May be NULL. */
     void (*late)(void *ctx, const sl_row *row);
-    /* The wall clock, epoch ms, that UNIX_TIMESTAMP() reads (once per source row, with
-     * clock_ctx).  May be NULL: UNIX_TIMESTAMP() is then NULL. */
+    /* The clock, epoch ms, that UNIX_TIMESTAMP() reads (once per source row, with
+     * clock_ctx; the instance's gives the time the row was stored).  May be NULL:
+     * UNIX_TIMESTAMP() is then NULL. */
     int64_t (*clock_ms)(void *clock_ctx);
     void *clock_ctx;
 } sl_sink;

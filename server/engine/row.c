@@ -72,6 +72,23 @@ size_t sl_row_bytes(const sl_row *r)
     return head_bytes(r->ncols) + sl_values_string_bytes(r->ncols, r->v);
 }
 
+uint64_t sl_row_key_hash(const sl_row *row, const int *keys, int nkeys)
+{
+    uint64_t h = 0x5eed;
+
+    for (int i = 0; i < nkeys; i++)
+        h = sl_value_hash(&row->v[keys[i]], h);
+    return h;
+}
+
+bool sl_row_same_key(const sl_row *a, const sl_row *b, const int *keys, int nkeys)
+{
+    for (int i = 0; i < nkeys; i++)
+        if (!sl_value_eq(&a->v[keys[i]], &b->v[keys[i]]))
+            return false;
+    return true;
+}
+
 void sl_row_free(sl_row *r)
 {
     free(r);

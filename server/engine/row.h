@@ -8,6 +8,7 @@
 
 #include "value.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,11 @@ size_t sl_values_string_bytes(uint32_t n, const sl_value *v);
 char *sl_values_pack(sl_value *dst, uint32_t n, const sl_value *v, char *strings);
 /* Bytes a copy of this row occupies (for state accounting). */
 size_t sl_row_bytes(const sl_row *r);
+/* A hash of the row's key, the values of columns keys[0..nkeys) (a plan's output key),
+ * consistent with sl_row_same_key. */
+uint64_t sl_row_key_hash(const sl_row *row, const int *keys, int nkeys);
+/* Whether a and b have equal values (NULL equals NULL) in columns keys[0..nkeys). */
+bool sl_row_same_key(const sl_row *a, const sl_row *b, const int *keys, int nkeys);
 /* Accepts NULL. */
 void sl_row_free(sl_row *r);
 

@@ -55,10 +55,11 @@
 #define MAINTAIN_PERIOD_MS 1000
 #define MAINTAIN_STEP 64
 #define MAINTAIN_ROUNDS 32
+/* Longest a group commit waits for result streams the polling threads fell behind on
+ * (sl_results_wait_behind). */
+#define PACE_MAX_MS 1000
 /* How long sl_http_stop lets result streams deliver their last line. */
 #define DRAIN_MS 2000
-/* Most threads serving connections (sl_http_config.threads). */
-#define MAX_THREADS 16
 
 struct sl_http {
     struct MHD_Daemon *daemon;
@@ -762,6 +763,7 @@ static void do_results(sl_http *h, struct MHD_Connection *conn, request *req, bo
 {
     const char *from = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "from");
     const char *snap = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "snapshot");
+    const char *slow = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "on_slow");
     sl_subscribe_opts opts = {.framing = stream_framing(conn)};
     struct MHD_Response *resp = NULL;
     sl_error err;
@@ -779,6 +781,13 @@ static void do_results(sl_http *h, struct MHD_Connection *conn, request *req, bo
     }
     opts.snapshot = snap && (strcmp(snap, "true") == 0 || strcmp(snap, "1") == 0);
     opts.late = late;
+    if (slow && strcmp(slow, "coalesce") == 0) {
+        opts.coalesce = true;
+    } else if (slow && strcmp(slow, "close") != 0) {
+        fail_with(req, SL_ERR_BAD_REQUEST, "on_slow must be 'close' or 'coalesce', not '%.40s'",
+                  slow);
+        return;
+    }
     pthread_mutex_lock(&h->lock);
     q = sl_instance_query_find(h->in, req->arg);
     if (!q)
@@ -1501,6 +1510,15 @@ static void ingest_finished(void *ctx, sl_ingest_job *job)
     request_free(ctx, req);
 }
 
+/* Before each group commit: result streams that the polling threads fell behind on
+ * catch up first (see sl_results_wait_behind). */
+static void ingest_pace(void *ctx)
+{
+    sl_http *h = ctx;
+
+    sl_results_wait_behind(h->results, PACE_MAX_MS);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -1627,16 +1645,14 @@ int sl_http_start(const sl_http_config *cfg, sl_instance *in, sl_http **out, cha
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG;
     const union MHD_DaemonInfo *di;
-    /* One polling thread unless the caller asks for more: with several, the load test
-     * (tests/e2e/test_load.py) sees stalled result-stream subscribers let go early and
-     * vanishing ones not noticed, on a loaded machine; until that is understood, the
-     * pool is not the default (docs/performance.md). */
-    unsigned threads = cfg->threads ? cfg->threads : 1;
+    /* A pool of polling threads (--http-threads); a result stream that one of them is
+     * behind on is not its client's fault (sl_results_wait_behind). */
+    unsigned threads = cfg->threads ? cfg->threads : SL_DEFAULT_HTTP_THREADS;
 
     *out = NULL;
     /* Each thread takes its share of --max-connections. */
-    if (threads > MAX_THREADS)
-        threads = MAX_THREADS;
+    if (threads > SL_MAX_HTTP_THREADS)
+        threads = SL_MAX_HTTP_THREADS;
     if (threads > cfg->max_connections)
         threads = cfg->max_connections > 0 ? cfg->max_connections : 1;
     h->in = in;
@@ -1656,7 +1672,7 @@ int sl_http_start(const sl_http_config *cfg, sl_instance *in, sl_http **out, cha
     pthread_cond_init(&h->tick, &ca);
     pthread_condattr_destroy(&ca);
     h->results = sl_results_new(in, &h->lock, cfg->subscriber_buffer);
-    h->ingest = sl_ingest_new(in, &h->lock, ingest_finished, h);
+    h->ingest = sl_ingest_new(in, &h->lock, ingest_finished, ingest_pace, h);
     if (cfg->addr->sa_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     if (h->tls_cert) {

@@ -1,12 +1,12 @@
 /* http.h: the HTTP API of one sluice server (SPEC section 3), on libmicrohttpd.
  *
  * sl_http_start binds the address and serves from MHD's internal polling threads
- * (epoll where available; one unless the config asks for a pool); routing, bodies, auth, JSON
- * errors and the dashboard live in http.c, result streams in results.c, codecs in
- * json_in.c / json_out.c, the ingest pipeline (decoding off the lock, group commit) in
- * ingest.c.  One mutex, held around every call into the instance and every subscriber
- * buffer access, serialises everything below HTTP; the heartbeat, upkeep and ingest
- * committer threads take it too. */
+ * (epoll where available; a pool of SL_DEFAULT_HTTP_THREADS unless the config says how
+ * many); routing, bodies, auth, JSON errors and the dashboard live in http.c, result
+ * streams in results.c, codecs in json_in.c / json_out.c, the ingest pipeline
+ * (decoding off the lock, group commit) in ingest.c.  One mutex, held around every call
+ * into the instance and every subscriber buffer access, serialises everything below
+ * HTTP; the heartbeat, upkeep and ingest committer threads take it too. */
 #ifndef SL_HTTP_H
 #define SL_HTTP_H
 
@@ -31,7 +31,7 @@ typedef struct sl_http_config {
     size_t subscriber_buffer;    /* largest unsent output per subscriber, bytes */
     const char *web_root;        /* serve the dashboard from this directory; NULL: embedded */
     unsigned heartbeat_ms;       /* heartbeat period of idle result streams */
-    unsigned threads;            /* threads serving connections; 0: one (see http.c) */
+    unsigned threads;            /* threads serving connections; 0: SL_DEFAULT_HTTP_THREADS */
     sl_log_level log_level;
 } sl_http_config;
 

@@ -42,6 +42,7 @@ struct sl_ingest {
     sl_instance *in;
     pthread_mutex_t *lock; /* the server lock (borrowed) */
     void (*finish)(void *ctx, sl_ingest_job *job);
+    void (*pace)(void *ctx);
     void *ctx;
     pthread_t committer;
     bool started;
@@ -226,6 +227,8 @@ static void commit_group(sl_ingest *ing, sl_ingest_job *group, size_t n)
     size_t nreqs = 0;
 
     pthread_mutex_lock(ing->lock);
+    if (ing->pace)
+        ing->pace(ing->ctx);
     uint64_t version = sl_instance_catalog_version(ing->in);
     for (sl_ingest_job *j = group; j; j = j->next) {
         if (job_refresh(ing, j, version) == 0)
@@ -371,13 +374,15 @@ int sl_ingest_submit(sl_ingest *ing, sl_ingest_job *job)
 /* --- start and stop ------------------------------------------------------------------------ */
 
 sl_ingest *sl_ingest_new(sl_instance *in, pthread_mutex_t *lock,
-                         void (*finish)(void *ctx, sl_ingest_job *job), void *ctx)
+                         void (*finish)(void *ctx, sl_ingest_job *job), void (*pace)(void *ctx),
+                         void *ctx)
 {
     sl_ingest *ing = sl_xcalloc(1, sizeof(*ing));
 
     ing->in = in;
     ing->lock = lock;
     ing->finish = finish;
+    ing->pace = pace;
     ing->ctx = ctx;
     pthread_mutex_init(&ing->mu, NULL);
     pthread_cond_init(&ing->wake, NULL);

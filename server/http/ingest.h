@@ -59,9 +59,12 @@ typedef struct sl_ingest_job {
 /* A pipeline for in (borrowed), whose calls into it are made with lock (borrowed)
  * held; starts the committer thread.  finish(ctx, job) is called on the committer
  * thread, without any lock, for every job abandoned before its answer: the job's owner
- * frees it there.  Caller frees with sl_ingest_stop and then sl_ingest_free. */
+ * frees it there.  pace(ctx), when not NULL, is called on the committer thread with
+ * lock held before each group is stored, and may wait on it (result streams catching
+ * up).  Caller frees with sl_ingest_stop and then sl_ingest_free. */
 sl_ingest *sl_ingest_new(sl_instance *in, pthread_mutex_t *lock,
-                         void (*finish)(void *ctx, sl_ingest_job *job), void *ctx);
+                         void (*finish)(void *ctx, sl_ingest_job *job), void (*pace)(void *ctx),
+                         void *ctx);
 /* Answers every queued job, then stops the committer; later submissions fail with
  * SHUTTING_DOWN.  Call without the server lock. */
 void sl_ingest_stop(sl_ingest *ing);

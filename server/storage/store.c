@@ -21,9 +21,11 @@
  *   says otherwise. */
 #include "store.h"
 
+#include "buf.h"
 #include "mem.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <sqlite3.h>
@@ -36,8 +38,8 @@
 #define SL_STORE_APP_ID 0x534C5543
 #define SL_STORE_APP_ID_STR "1397511491"
 /* PRAGMA user_version: the schema version this file writes and understands. */
-#define SL_STORE_SCHEMA_VERSION 3
-#define SL_STORE_SCHEMA_VERSION_STR "3"
+#define SL_STORE_SCHEMA_VERSION 5
+#define SL_STORE_SCHEMA_VERSION_STR "5"
 /* How long a write waits for another connection's lock before failing, in ms. */
 #define SL_STORE_BUSY_TIMEOUT_MS 5000
 /* WAL pages after a commit from which the checkpointer thread copies the WAL into the
@@ -86,38 +88,86 @@
     "  row BLOB NOT NULL,"                                                                         \
     "  PRIMARY KEY(query_id, pos)) WITHOUT ROWID;"
 
+/* What version 4 changed: a checkpoint's engine state moved out of its checkpoints row
+ * into checkpoint_parts, rows of at most SL_CHECKPOINT_PART_BYTES each, numbered n from
+ * 0 within a generation (gen); the checkpoints row names the generation that holds its
+ * state, how many parts and how many bytes in all.  Parts of any other generation are
+ * left over (a write cut short, or replaced) and never read.  The migration from
+ * version 3 makes each state blob part 0 of generation 1; a new file is made as version
+ * 3 and migrated the same way. */
+#define V4_MIGRATE_SQL                                                                             \
+    "CREATE TABLE checkpoint_parts("                                                               \
+    "  query_id TEXT NOT NULL REFERENCES queries(id),"                                             \
+    "  gen INTEGER NOT NULL,"                                                                      \
+    "  n INTEGER NOT NULL,"                                                                        \
+    "  data BLOB NOT NULL,"                                                                        \
+    "  UNIQUE(query_id, gen, n));"                                                                 \
+    "INSERT INTO checkpoint_parts(query_id, gen, n, data) "                                        \
+    "  SELECT query_id, 1, 0, state FROM checkpoints;"                                             \
+    "CREATE TABLE checkpoints_v4("                                                                 \
+    "  query_id TEXT PRIMARY KEY REFERENCES queries(id),"                                          \
+    "  log_offset INTEGER NOT NULL,"                                                               \
+    "  seq INTEGER NOT NULL,"                                                                      \
+    "  late_seq INTEGER NOT NULL,"                                                                 \
+    "  taken_ms INTEGER NOT NULL,"                                                                 \
+    "  gen INTEGER NOT NULL,"                                                                      \
+    "  parts INTEGER NOT NULL,"                                                                    \
+    "  state_len INTEGER NOT NULL);"                                                               \
+    "INSERT INTO checkpoints_v4 SELECT query_id, log_offset, seq, late_seq, taken_ms, 1, 1, "      \
+    "  length(state) FROM checkpoints;"                                                            \
+    "DROP TABLE checkpoints;"                                                                      \
+    "ALTER TABLE checkpoints_v4 RENAME TO checkpoints;"
+
+/* What version 5 added, so that a replay of the log gets what its first reading got
+ * (docs/guarantees.md): each batch's stored time (the clock when its write group was
+ * stored, which UNIX_TIMESTAMP() reads; INT64_MIN for batches stored before), and the
+ * IDLE_TIMEOUT advances of stream time, each recorded at the log offset it was made
+ * before (the stream's next event then).  The schema and the migration from version 4
+ * apply this one text. */
+#define V5_MIGRATE_SQL                                                                             \
+    "ALTER TABLE events ADD COLUMN stored_ms INTEGER NOT NULL DEFAULT -9223372036854775808;"       \
+    "CREATE TABLE idle_advances("                                                                  \
+    "  stream_id INTEGER NOT NULL REFERENCES streams(id),"                                         \
+    "  at_offset INTEGER NOT NULL,"                                                                \
+    "  watermark INTEGER NOT NULL,"                                                                \
+    "  PRIMARY KEY(stream_id, at_offset)) WITHOUT ROWID;"
+
 /* The schema, created in one transaction when the database is new.  An older file is
  * brought up to this version in the same way, one version at a time (migrate_sql). */
-static const char schema_sql[] = "CREATE TABLE streams("
-                                 "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-                                 "  name TEXT NOT NULL UNIQUE,"
-                                 "  ddl TEXT NOT NULL,"
-                                 "  next_offset INTEGER NOT NULL,"
-                                 "  max_rowtime INTEGER NOT NULL);"
-                                 "CREATE TABLE queries("
-                                 "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-                                 "  id TEXT NOT NULL UNIQUE,"
-                                 "  sql TEXT NOT NULL,"
-                                 "  start_offset INTEGER NOT NULL,"
-                                 "  state_limit INTEGER NOT NULL DEFAULT 0);"
-                                 "CREATE TABLE events("
-                                 "  stream_id INTEGER NOT NULL REFERENCES streams(id),"
-                                 "  first_offset INTEGER NOT NULL,"
-                                 "  count INTEGER NOT NULL,"
-                                 "  min_rowtime INTEGER NOT NULL,"
-                                 "  max_rowtime INTEGER NOT NULL,"
-                                 "  data BLOB NOT NULL,"
-                                 "  UNIQUE(stream_id, first_offset));" V2_TABLES_SQL V3_TABLES_SQL
-                                 "PRAGMA application_id = " SL_STORE_APP_ID_STR ";"
-                                 "PRAGMA user_version = " SL_STORE_SCHEMA_VERSION_STR ";";
+static const char schema_sql[] =
+    "CREATE TABLE streams("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  ddl TEXT NOT NULL,"
+    "  next_offset INTEGER NOT NULL,"
+    "  max_rowtime INTEGER NOT NULL);"
+    "CREATE TABLE queries("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  sql TEXT NOT NULL,"
+    "  start_offset INTEGER NOT NULL,"
+    "  state_limit INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE events("
+    "  stream_id INTEGER NOT NULL REFERENCES streams(id),"
+    "  first_offset INTEGER NOT NULL,"
+    "  count INTEGER NOT NULL,"
+    "  min_rowtime INTEGER NOT NULL,"
+    "  max_rowtime INTEGER NOT NULL,"
+    "  data BLOB NOT NULL,"
+    "  UNIQUE(stream_id, first_offset));" V2_TABLES_SQL V3_TABLES_SQL V4_MIGRATE_SQL V5_MIGRATE_SQL
+    "PRAGMA application_id = " SL_STORE_APP_ID_STR ";"
+    "PRAGMA user_version = " SL_STORE_SCHEMA_VERSION_STR ";";
 
 /* migrate_sql[v] brings a version v file to version v + 1.  1 to 2: the idempotency
  * records, the per-query state limit and the index that finds the batches retention
- * deletes.  2 to 3: query checkpoints. */
+ * deletes.  2 to 3: query checkpoints.  3 to 4: checkpoint states in parts.  4 to 5:
+ * the batches' stored time and the recorded IDLE_TIMEOUT advances. */
 static const char *const migrate_sql[SL_STORE_SCHEMA_VERSION] = {
     [1] = "ALTER TABLE queries ADD COLUMN state_limit INTEGER NOT NULL DEFAULT 0;" V2_TABLES_SQL
           "PRAGMA user_version = 2;",
     [2] = V3_TABLES_SQL "PRAGMA user_version = 3;",
+    [3] = V4_MIGRATE_SQL "PRAGMA user_version = 4;",
+    [4] = V5_MIGRATE_SQL "PRAGMA user_version = 5;",
 };
 
 /* The prepared statements: X(name, SQL).  Parameters are numbered as the functions
@@ -132,6 +182,8 @@ static const char *const migrate_sql[SL_STORE_SCHEMA_VERSION] = {
       "DELETE FROM events WHERE stream_id = (SELECT id FROM streams WHERE name = ?1)")             \
     X(STREAM_DROP_IDEM,                                                                            \
       "DELETE FROM idempotency WHERE stream_id = (SELECT id FROM streams WHERE name = ?1)")        \
+    X(STREAM_DROP_ADVANCES,                                                                        \
+      "DELETE FROM idle_advances WHERE stream_id = (SELECT id FROM streams WHERE name = ?1)")      \
     X(STREAM_DROP, "DELETE FROM streams WHERE name = ?1")                                          \
     X(STREAM_LIST, "SELECT name, ddl FROM streams ORDER BY id")                                    \
     X(STREAM_GET, "SELECT id, next_offset, max_rowtime FROM streams WHERE name = ?1")              \
@@ -139,10 +191,19 @@ static const char *const migrate_sql[SL_STORE_SCHEMA_VERSION] = {
       "INSERT INTO queries(id, sql, start_offset, state_limit) VALUES (?1, ?2, ?3, ?4)")           \
     X(QUERY_DROP, "DELETE FROM queries WHERE id = ?1")                                             \
     X(CKPT_PUT, "INSERT OR REPLACE INTO checkpoints(query_id, log_offset, seq, late_seq, "         \
-                "taken_ms, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                \
-    X(CKPT_GET, "SELECT log_offset, seq, late_seq, taken_ms, state FROM checkpoints "              \
-                "WHERE query_id = ?1")                                                             \
+                "taken_ms, gen, parts, state_len) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")        \
+    X(CKPT_GET, "SELECT log_offset, seq, late_seq, taken_ms, gen, parts, state_len "               \
+                "FROM checkpoints WHERE query_id = ?1")                                            \
     X(CKPT_DROP, "DELETE FROM checkpoints WHERE query_id = ?1")                                    \
+    X(PART_PUT, "INSERT OR REPLACE INTO checkpoint_parts(query_id, gen, n, data) "                 \
+                "VALUES (?1, ?2, ?3, ?4)")                                                         \
+    X(PART_COUNT, "SELECT count(*), coalesce(sum(length(data)), 0) FROM checkpoint_parts "         \
+                  "WHERE query_id = ?1 AND gen = ?2 AND n < ?3")                                   \
+    X(PART_LIST, "SELECT n, data FROM checkpoint_parts WHERE query_id = ?1 AND gen = ?2 "          \
+                 "AND n < ?3 ORDER BY n")                                                          \
+    X(PART_TRIM, "DELETE FROM checkpoint_parts WHERE rowid IN (SELECT rowid FROM "                 \
+                 "checkpoint_parts WHERE query_id = ?1 AND gen <> ?2 LIMIT ?3)")                   \
+    X(PART_DROP, "DELETE FROM checkpoint_parts WHERE query_id = ?1")                               \
     X(OUTPUT_PUT, "INSERT INTO query_output(query_id, kind, first_seq, last_seq, data) "           \
                   "VALUES (?1, ?2, ?3, ?4, ?5)")                                                   \
     X(OUTPUT_TRIM, "DELETE FROM query_output WHERE query_id = ?1 AND kind = ?2 AND "               \
@@ -160,14 +221,34 @@ static const char *const migrate_sql[SL_STORE_SCHEMA_VERSION] = {
                       "max_rowtime = max(max_rowtime, ?3) WHERE name = ?1 "                        \
                       "RETURNING id, next_offset - ?2")                                            \
     X(APPEND_INSERT, "INSERT INTO events(stream_id, first_offset, count, min_rowtime, "            \
-                     "max_rowtime, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                         \
+                     "max_rowtime, data, stored_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")          \
     X(BATCH_AT, "SELECT first_offset, count FROM events WHERE stream_id = ?1 AND "                 \
                 "first_offset <= ?2 ORDER BY first_offset DESC LIMIT 1")                           \
-    X(BATCH_NEXT, "SELECT first_offset, count, data FROM events WHERE stream_id = ?1 AND "         \
-                  "first_offset >= ?2 AND first_offset < ?3 ORDER BY first_offset LIMIT 1")        \
-    X(BATCH_NEXT_IN, "SELECT first_offset, count, data FROM events WHERE stream_id = ?1 AND "      \
-                     "first_offset >= ?2 AND first_offset < ?3 AND max_rowtime >= ?4 AND "         \
-                     "min_rowtime <= ?5 ORDER BY first_offset LIMIT 1")                            \
+    X(BATCH_NEXT,                                                                                  \
+      "SELECT e.first_offset, e.count, e.data, a.watermark, e.stored_ms FROM events e "            \
+      "LEFT JOIN idle_advances a ON a.stream_id = e.stream_id AND "                                \
+      "a.at_offset = e.first_offset WHERE e.stream_id = ?1 AND "                                   \
+      "e.first_offset >= ?2 AND e.first_offset < ?3 ORDER BY e.first_offset LIMIT 1")              \
+    X(BATCH_NEXT_IN, "SELECT e.first_offset, e.count, e.data, a.watermark, e.stored_ms, "          \
+                     "(SELECT coalesce(sum(k.count), 0) FROM events k WHERE k.stream_id = ?1 AND " \
+                     "k.first_offset >= ?2 AND k.first_offset < e.first_offset), "                 \
+                     "(SELECT max(k.max_rowtime) FROM events k WHERE k.stream_id = ?1 AND "        \
+                     "k.first_offset >= ?2 AND k.first_offset < e.first_offset) "                  \
+                     "FROM events e "                                                              \
+                     "LEFT JOIN idle_advances a ON a.stream_id = e.stream_id AND "                 \
+                     "a.at_offset = e.first_offset WHERE e.stream_id = ?1 AND "                    \
+                     "e.first_offset >= ?2 AND e.first_offset < ?3 AND ((e.max_rowtime >= ?4 AND " \
+                     "e.min_rowtime <= ?5) OR a.watermark IS NOT NULL) "                           \
+                     "ORDER BY e.first_offset LIMIT 1")                                            \
+    X(ADVANCE_PUT, "INSERT OR REPLACE INTO idle_advances(stream_id, at_offset, watermark) "        \
+                   "SELECT id, ?2, ?3 FROM streams WHERE name = ?1")                               \
+    X(ADVANCE_LAST, "SELECT a.at_offset, a.watermark FROM idle_advances a JOIN streams s ON "      \
+                    "s.id = a.stream_id WHERE s.name = ?1 ORDER BY a.at_offset DESC LIMIT 1")      \
+    X(RETENTION_ADVANCES,                                                                          \
+      "DELETE FROM idle_advances WHERE stream_id = (SELECT id FROM streams WHERE name = ?1) AND "  \
+      "at_offset < coalesce((SELECT min(first_offset) FROM events WHERE stream_id = "              \
+      "(SELECT id FROM streams WHERE name = ?1)), (SELECT next_offset FROM streams WHERE "         \
+      "name = ?1))")                                                                               \
     X(IDEM_GET, "SELECT i.body_hash, i.answer FROM idempotency i JOIN streams s ON "               \
                 "s.id = i.stream_id WHERE s.name = ?1 AND i.key = ?2 AND i.created_ms >= ?3")      \
     X(IDEM_PUT, "INSERT OR REPLACE INTO idempotency(stream_id, key, body_hash, answer, "           \
@@ -198,6 +279,15 @@ struct sl_store {
     sqlite3_stmt *st[ST__COUNT];
     bool in_group;     /* between sl_store_group_begin and its commit or rollback */
     bool group_failed; /* a write of the open group failed: it can only roll back */
+    sl_fsync mode;
+
+    /* Write transactions of the store and of its side stores take turns on wlock (the
+     * main store's own wlock_own), so that one never waits in SQLite's busy handler,
+     * which sleeps, for another's: a write waits at most until the one in progress
+     * commits.  side: a side store (sl_store_open_side), without a WAL checkpointer. */
+    pthread_mutex_t *wlock;
+    pthread_mutex_t wlock_own;
+    bool side;
 
     /* The WAL checkpointer: a thread with a connection of its own (ckpt_db) that copies
      * the WAL into the database file, off the writers' path.  ckpt_* under ckpt_mu. */
@@ -214,8 +304,12 @@ struct sl_store_cursor {
     int64_t stream_id; /* streams.id, fixed at open */
     uint64_t pos;      /* the next batch starts at or after this offset */
     uint64_t end;      /* next_offset when the cursor was opened */
-    bool ranged;       /* only batches with a ROWTIME in [lo, hi] */
+    bool ranged;       /* only batches with a ROWTIME in [lo, hi], or an advance */
     int64_t lo, hi;
+    int64_t advance;     /* recorded before the current batch, INT64_MIN: none */
+    int64_t stored_ms;   /* the current batch's stored time, INT64_MIN: none */
+    uint64_t skipped;    /* ranged: events skipped right before the current batch */
+    int64_t skipped_max; /* and their largest ROWTIME (INT64_MIN when none) */
     unsigned char *data; /* the current batch's bytes; owned */
     size_t cap;
 };
@@ -249,10 +343,13 @@ static int tx_begin(sl_store *s, sl_error *err)
         return s->group_failed ? sl_error_set(err, SL_ERR_STORAGE_ERROR, 0, 0,
                                               "%s: an earlier write of this group failed", s->path)
                                : 0;
+    pthread_mutex_lock(s->wlock);
     rc = sqlite3_step(st);
     sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
+    if (rc != SQLITE_DONE) {
+        pthread_mutex_unlock(s->wlock);
         return db_error(s, rc, err);
+    }
     return 0;
 }
 
@@ -273,19 +370,22 @@ static int tx_end(sl_store *s, int ret, sl_error *err)
         int rc = sqlite3_step(st);
 
         sqlite3_reset(st);
-        if (rc == SQLITE_DONE)
+        if (rc == SQLITE_DONE) {
+            pthread_mutex_unlock(s->wlock);
             return ret;
+        }
         ret = db_error(s, rc, err);
     }
     if (!sqlite3_get_autocommit(s->db)) {
         sqlite3_step(s->st[ST_ROLLBACK]);
         sqlite3_reset(s->st[ST_ROLLBACK]);
     }
+    pthread_mutex_unlock(s->wlock);
     return -1;
 }
 
 /* The most parameters a statement takes. */
-#define STORE_MAX_PARAMS 6
+#define STORE_MAX_PARAMS 8
 
 /* One value bound to a statement parameter.  A list of them ends at the first PARAM_END
  * (a zero-initialised entry); text and blob bytes are borrowed for the call. */
@@ -643,14 +743,44 @@ static void ckpt_stop(sl_store *s)
     s->ckpt_db = NULL;
 }
 
+/* Prepares every statement of stmt_sql on s's connection.  Returns 0 or -1 with err
+ * set. */
+static int prepare_all(sl_store *s, sl_error *err)
+{
+    for (int i = 0; i < ST__COUNT; i++) {
+        int rc =
+            sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
+        if (rc != SQLITE_OK)
+            return db_error(s, rc, err);
+    }
+    return 0;
+}
+
+/* Opens s->path read-write (plus flags, e.g. SQLITE_OPEN_CREATE) into s->db, with
+ * extended result codes and the busy timeout.  Returns 0, or -1 with err set. */
+static int open_db(sl_store *s, int flags, sl_error *err)
+{
+    int rc =
+        sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | flags, NULL);
+
+    if (rc != SQLITE_OK)
+        return sl_error_set(err, SL_ERR_STORAGE_ERROR, 0, 0, "%s: cannot open: %s", s->path,
+                            s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, SL_STORE_BUSY_TIMEOUT_MS);
+    return 0;
+}
+
 int sl_store_open(const char *dir, sl_fsync mode, sl_store **out, sl_error *err)
 {
     sl_store *s = sl_xcalloc(1, sizeof(*s));
     size_t n = strlen(dir) + sizeof("/sluice.db");
     int fresh = 0;
-    int rc;
 
     *out = NULL;
+    pthread_mutex_init(&s->wlock_own, NULL);
+    s->wlock = &s->wlock_own;
+    s->mode = mode;
     s->path = sl_xmalloc(n);
     snprintf(s->path, n, "%s/sluice.db", dir);
     if (mkdir_p(dir) != 0) {
@@ -658,29 +788,54 @@ int sl_store_open(const char *dir, sl_fsync mode, sl_store **out, sl_error *err)
                      strerror(errno));
         goto fail;
     }
-    rc = sqlite3_open_v2(s->path, &s->db,
-                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        sl_error_set(err, SL_ERR_STORAGE_ERROR, 0, 0, "%s: cannot open: %s", s->path,
-                     s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+    if (open_db(s, SQLITE_OPEN_CREATE, err) != 0)
         goto fail;
-    }
-    sqlite3_extended_result_codes(s->db, 1);
-    sqlite3_busy_timeout(s->db, SL_STORE_BUSY_TIMEOUT_MS);
     if (check_identity(s, &fresh, err) != 0)
         goto fail;
     if (set_pragmas(s, mode, err) != 0)
         goto fail;
     if (init_schema(s, err) != 0)
         goto fail;
-    for (int i = 0; i < ST__COUNT; i++) {
-        rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
-        if (rc != SQLITE_OK) {
-            db_error(s, rc, err);
-            goto fail;
-        }
-    }
+    if (prepare_all(s, err) != 0)
+        goto fail;
     ckpt_start(s);
+    *out = s;
+    return 0;
+fail:
+    sl_store_close(s);
+    return -1;
+}
+
+void sl_store_wal_copy(sl_store *s, bool catch_up)
+{
+    /* Most of the WAL is copied while the other writers go on.  What they added
+     * meanwhile is copied in a write turn of its own: only a copy that catches up with
+     * the WAL's end lets the next write start the WAL over. */
+    sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    if (catch_up) {
+        pthread_mutex_lock(s->wlock);
+        sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_unlock(s->wlock);
+    }
+}
+
+int sl_store_open_side(sl_store *main, sl_store **out, sl_error *err)
+{
+    sl_store *s = sl_xcalloc(1, sizeof(*s));
+
+    *out = NULL;
+    s->side = true;
+    s->wlock = main->wlock;
+    s->mode = main->mode;
+    s->path = sl_xstrdup(main->path);
+    if (open_db(s, 0, err) != 0)
+        goto fail;
+    if (set_pragmas(s, s->mode, err) != 0 || prepare_all(s, err) != 0)
+        goto fail;
+    /* The main store's checkpointer thread copies the WAL into the database, woken by
+     * the main store's commits: not this connection's commits, which would do it while
+     * the other writers wait for their turn. */
+    sqlite3_wal_autocheckpoint(s->db, 0);
     *out = s;
     return 0;
 fail:
@@ -701,6 +856,8 @@ void sl_store_close(sl_store *s)
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(s->st[i]);
     sqlite3_close(s->db);
+    if (!s->side)
+        pthread_mutex_destroy(&s->wlock_own);
     free(s->path);
     free(s);
 }
@@ -720,6 +877,7 @@ int sl_store_stream_drop(sl_store *s, const char *name, sl_error *err)
     const struct step drop[] = {
         {ST_STREAM_DROP_EVENTS, {p_text(name)}},
         {ST_STREAM_DROP_IDEM, {p_text(name)}},
+        {ST_STREAM_DROP_ADVANCES, {p_text(name)}},
         {ST_STREAM_DROP, {p_text(name)}},
     };
     const struct subject about = {"stream", name, false, SL_ERR_UNKNOWN_STREAM};
@@ -791,10 +949,8 @@ int sl_store_query_put(sl_store *s, const char *id, const char *sql, uint64_t st
 int sl_store_query_drop(sl_store *s, const char *id, sl_error *err)
 {
     const struct step drop[] = {
-        {ST_SNAP_DROP, {p_text(id)}},
-        {ST_OUTPUT_DROP, {p_text(id)}},
-        {ST_CKPT_DROP, {p_text(id)}},
-        {ST_QUERY_DROP, {p_text(id)}},
+        {ST_SNAP_DROP, {p_text(id)}}, {ST_OUTPUT_DROP, {p_text(id)}}, {ST_CKPT_DROP, {p_text(id)}},
+        {ST_PART_DROP, {p_text(id)}}, {ST_QUERY_DROP, {p_text(id)}},
     };
     const struct subject about = {"query", id, false, SL_ERR_UNKNOWN_QUERY};
 
@@ -852,14 +1008,14 @@ int sl_store_append(sl_store *s, const char *stream, const void *blob, size_t le
                     int64_t min_rowtime, int64_t max_rowtime, const sl_store_idem *idem,
                     uint64_t *first_offset, sl_error *err)
 {
-    return sl_store_append_idems(s, stream, blob, len, count, min_rowtime, max_rowtime, idem,
-                                 idem ? 1 : 0, first_offset, err);
+    return sl_store_append_idems(s, stream, blob, len, count, min_rowtime, max_rowtime, INT64_MIN,
+                                 idem, idem ? 1 : 0, first_offset, err);
 }
 
 int sl_store_append_idems(sl_store *s, const char *stream, const void *blob, size_t len,
                           uint32_t count, int64_t min_rowtime, int64_t max_rowtime,
-                          const sl_store_idem *idems, size_t nidem, uint64_t *first_offset,
-                          sl_error *err)
+                          int64_t stored_ms, const sl_store_idem *idems, size_t nidem,
+                          uint64_t *first_offset, sl_error *err)
 {
     const struct param advance[] = {p_text(stream), p_int(count), p_int(max_rowtime), {0}};
     sqlite3_stmt *adv = s->st[ST_APPEND_ADVANCE];
@@ -894,7 +1050,7 @@ int sl_store_append_idems(sl_store *s, const char *stream, const void *blob, siz
         /* A batch longer than SQLite's blob limit fails binding, with SQLITE_TOOBIG. */
         const struct step insert = {ST_APPEND_INSERT,
                                     {p_int(id), p_int(first), p_int(count), p_int(min_rowtime),
-                                     p_int(max_rowtime), p_blob(blob, len)}};
+                                     p_int(max_rowtime), p_blob(blob, len), p_int(stored_ms)}};
 
         ret = run_steps(s, &insert, 1, NULL, err);
         for (size_t i = 0; i < nidem && ret >= 0; i++) {
@@ -946,6 +1102,8 @@ int sl_store_scan(sl_store *s, const char *stream, uint64_t from_offset, sl_stor
     c->stream_id = id;
     c->pos = pos;
     c->end = end;
+    c->advance = INT64_MIN;
+    c->stored_ms = INT64_MIN;
     *out = c;
     return 0;
 }
@@ -995,6 +1153,13 @@ int sl_store_cursor_next(sl_store_cursor *c, const void **blob, size_t *len, uin
         *count = n;
         *first_offset = first;
         c->pos = first + n;
+        c->advance =
+            sqlite3_column_type(st, 3) == SQLITE_NULL ? INT64_MIN : sqlite3_column_int64(st, 3);
+        c->stored_ms = sqlite3_column_int64(st, 4);
+        c->skipped = c->ranged ? (uint64_t)sqlite3_column_int64(st, 5) : 0;
+        c->skipped_max = c->ranged && sqlite3_column_type(st, 6) != SQLITE_NULL
+                             ? sqlite3_column_int64(st, 6)
+                             : INT64_MIN;
         ret = 1;
     } else if (rc == SQLITE_DONE) {
         c->pos = c->end;
@@ -1004,6 +1169,22 @@ int sl_store_cursor_next(sl_store_cursor *c, const void **blob, size_t *len, uin
     }
     stmt_done(st);
     return ret;
+}
+
+int64_t sl_store_cursor_advance(const sl_store_cursor *c)
+{
+    return c->advance;
+}
+
+int64_t sl_store_cursor_stored_ms(const sl_store_cursor *c)
+{
+    return c->stored_ms;
+}
+
+uint64_t sl_store_cursor_skipped(const sl_store_cursor *c, int64_t *max_rowtime)
+{
+    *max_rowtime = c->skipped_max;
+    return c->skipped;
 }
 
 void sl_store_cursor_close(sl_store_cursor *c)
@@ -1068,7 +1249,7 @@ int sl_store_retention_delete(sl_store *s, const char *stream, int64_t before_ro
     sqlite3_stmt *st = s->st[ST_RETENTION_DELETE];
     unsigned nb = 0;
     uint64_t ne = 0;
-    int rc;
+    int rc, ret;
 
     *batches = 0;
     *events = 0;
@@ -1080,14 +1261,95 @@ int sl_store_retention_delete(sl_store *s, const char *stream, int64_t before_ro
         ne += (uint64_t)sqlite3_column_int64(st, 0);
     }
     stmt_done(st);
-    if (tx_end(s, rc == SQLITE_DONE ? 0 : db_error(s, rc, err), err) < 0)
+    ret = rc == SQLITE_DONE ? 0 : db_error(s, rc, err);
+    if (ret == 0 && nb > 0) {
+        /* The advances recorded before the deleted batches go with them. */
+        const struct step advances = {ST_RETENTION_ADVANCES, {p_text(stream)}};
+
+        ret = run_steps(s, &advances, 1, NULL, err) < 0 ? -1 : 0;
+    }
+    if (tx_end(s, ret, err) < 0)
         return -1;
     *batches = nb;
     *events = ne;
     return 0;
 }
 
+/* --- Idle advances ------------------------------------------------------------------ */
+
+int sl_store_advance_put(sl_store *s, const char *stream, uint64_t at_offset, int64_t watermark,
+                         sl_error *err)
+{
+    const struct step put = {ST_ADVANCE_PUT,
+                             {p_text(stream), p_int((int64_t)at_offset), p_int(watermark)}};
+    const struct subject about = {"stream", stream, false, SL_ERR_UNKNOWN_STREAM};
+
+    return exec_write(s, &put, 1, &about, err) < 0 ? -1 : 0;
+}
+
+int sl_store_advance_last(sl_store *s, const char *stream, uint64_t *at_offset, int64_t *watermark,
+                          sl_error *err)
+{
+    sqlite3_stmt *st = s->st[ST_ADVANCE_LAST];
+    int rc, ret = 0;
+
+    sqlite3_bind_text(st, 1, stream, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *at_offset = (uint64_t)sqlite3_column_int64(st, 0);
+        *watermark = sqlite3_column_int64(st, 1);
+        ret = 1;
+    } else if (rc != SQLITE_DONE) {
+        ret = db_error(s, rc, err);
+    }
+    stmt_done(st);
+    return ret;
+}
+
 /* --- Checkpoints -------------------------------------------------------------------- */
+
+int sl_store_checkpoint_part_put(sl_store *s, const char *query_id, uint64_t gen, uint64_t n,
+                                 const void *data, size_t len, sl_error *err)
+{
+    const struct step put = {
+        ST_PART_PUT, {p_text(query_id), p_int((int64_t)gen), p_int((int64_t)n), p_blob(data, len)}};
+
+    return exec_write(s, &put, 1, NULL, err) < 0 ? -1 : 0;
+}
+
+int sl_store_checkpoint_trim(sl_store *s, const char *query_id, uint64_t keep_gen, unsigned max,
+                             unsigned *deleted, sl_error *err)
+{
+    const struct step trim = {ST_PART_TRIM,
+                              {p_text(query_id), p_int((int64_t)keep_gen), p_int(max)}};
+    int n = exec_write(s, &trim, 1, NULL, err);
+
+    *deleted = n < 0 ? 0 : (unsigned)n;
+    return n < 0 ? -1 : 0;
+}
+
+/* Checks, inside the caller's transaction, that query_id's parts n < c->parts of
+ * generation c->gen are all stored and hold c->state_len bytes.  Returns 0 or -1 with
+ * err set. */
+static int parts_complete(sl_store *s, const char *query_id, const sl_store_checkpoint *c,
+                          sl_error *err)
+{
+    sqlite3_stmt *st = s->st[ST_PART_COUNT];
+    const struct param params[] = {
+        p_text(query_id), p_int((int64_t)c->gen), p_int((int64_t)c->parts), {0}};
+    int rc, ret = 0;
+
+    bind_params(st, params);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW)
+        ret = db_error(s, rc, err);
+    else if ((uint64_t)sqlite3_column_int64(st, 0) != c->parts ||
+             (uint64_t)sqlite3_column_int64(st, 1) != c->state_len)
+        ret = sl_error_set(err, SL_ERR_STORAGE_ERROR, 0, 0,
+                           "%s: checkpoint of query %s: parts missing", s->path, query_id);
+    stmt_done(st);
+    return ret;
+}
 
 int sl_store_checkpoint_put(sl_store *s, const char *query_id, const sl_store_checkpoint *c,
                             const sl_store_output *outputs, size_t noutputs,
@@ -1107,8 +1369,11 @@ int sl_store_checkpoint_put(sl_store *s, const char *query_id, const sl_store_ch
     const struct step put = {ST_CKPT_PUT,
                              {p_text(query_id), p_int((int64_t)c->log_offset),
                               p_int((int64_t)c->seq), p_int((int64_t)c->late_seq),
-                              p_int(c->taken_ms), p_blob(c->state, c->state_len)}};
-    ret = run_steps(s, &put, 1, NULL, err);
+                              p_int(c->taken_ms), p_int((int64_t)c->gen), p_int((int64_t)c->parts),
+                              p_int((int64_t)c->state_len)}};
+    ret = parts_complete(s, query_id, c, err);
+    if (ret >= 0)
+        ret = run_steps(s, &put, 1, NULL, err);
     for (size_t i = 0; ret >= 0 && i < noutputs; i++) {
         const sl_store_output *o = &outputs[i];
         const struct step steps[] = {
@@ -1137,6 +1402,8 @@ int sl_store_checkpoint_get(sl_store *s, const char *query_id, sl_store_checkpoi
                             sl_error *err)
 {
     sqlite3_stmt *st = s->st[ST_CKPT_GET];
+    sl_buf bytes = SL_BUF_INIT;
+    uint64_t next = 0;
     int rc, ret = 0;
 
     *state = NULL;
@@ -1144,24 +1411,50 @@ int sl_store_checkpoint_get(sl_store *s, const char *query_id, sl_store_checkpoi
     sqlite3_bind_text(st, 1, query_id, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        size_t len = (size_t)sqlite3_column_bytes(st, 4);
-        const void *blob = sqlite3_column_blob(st, 4);
-
         c->log_offset = (uint64_t)sqlite3_column_int64(st, 0);
         c->seq = (uint64_t)sqlite3_column_int64(st, 1);
         c->late_seq = (uint64_t)sqlite3_column_int64(st, 2);
         c->taken_ms = sqlite3_column_int64(st, 3);
-        *state = sl_xmalloc(len ? len : 1);
-        if (len)
-            memcpy(*state, blob, len);
-        c->state = *state;
-        c->state_len = len;
+        c->gen = (uint64_t)sqlite3_column_int64(st, 4);
+        c->parts = (uint64_t)sqlite3_column_int64(st, 5);
+        c->state_len = (uint64_t)sqlite3_column_int64(st, 6);
         ret = 1;
     } else if (rc != SQLITE_DONE) {
         ret = db_error(s, rc, err);
     }
     stmt_done(st);
-    return ret;
+    if (ret <= 0)
+        return ret;
+
+    /* The parts, in order: the buffer grows with what is stored, never by what the
+     * checkpoints row claims. */
+    const struct param params[] = {
+        p_text(query_id), p_int((int64_t)c->gen), p_int((int64_t)c->parts), {0}};
+    st = s->st[ST_PART_LIST];
+    bind_params(st, params);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((uint64_t)sqlite3_column_int64(st, 0) != next)
+            break;
+        sl_buf_append(&bytes, sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1));
+        next++;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        ret = db_error(s, rc, err);
+    else if (next != c->parts || bytes.len != c->state_len)
+        ret = sl_error_set(err, SL_ERR_STORAGE_ERROR, 0, 0,
+                           "damaged checkpoint: part %" PRIu64 " of %" PRIu64 " is missing", next,
+                           c->parts);
+    stmt_done(st);
+    if (ret < 0) {
+        sl_buf_free(&bytes);
+        return -1;
+    }
+    /* An empty state still gets a buffer, so that *state is never NULL on success. */
+    if (!bytes.data)
+        sl_buf_putc(&bytes, 0);
+    *state = bytes.data;
+    c->state = bytes.data;
+    return 1;
 }
 
 /* Steps st (bound), handing each (number, number, blob) row to fn until fn returns

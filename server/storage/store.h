@@ -12,12 +12,15 @@
  * only.  The WAL is copied into the database by a thread of the store's own, with a
  * connection of its own.
  *
- * Not thread-safe: one thread (or a caller-held lock) at a time. */
+ * Not thread-safe: one thread (or a caller-held lock) at a time.  A second thread writes
+ * through a side store of its own (sl_store_open_side): a connection of its own to the
+ * same file, whose write transactions take turns with the store's. */
 #ifndef SL_STORE_H
 #define SL_STORE_H
 
 #include "error.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,8 +34,22 @@ typedef struct sl_store sl_store;
  * database (wrong application_id) or is damaged fails with STORAGE_ERROR and a message
  * naming the file.  On success *out is the store; caller closes with sl_store_close. */
 int sl_store_open(const char *dir, sl_fsync mode, sl_store **out, sl_error *err);
-/* Accepts NULL. */
+/* Copies what the WAL holds into the database file as far as readers allow (a passive
+ * WAL checkpoint) while other writers go on; with catch_up, then what they added
+ * meanwhile too, in a write turn (others wait for it, an fsync included), so that the
+ * next write can start the WAL over.  For a thread that writes much through a side
+ * store, so that the WAL stays bounded without an ingest commit copying it inline.
+ * Failures are left for the next copy. */
+void sl_store_wal_copy(sl_store *s, bool catch_up);
+/* Accepts NULL.  A store's side stores are closed before it. */
 void sl_store_close(sl_store *s);
+/* Opens a side store of s (borrowed: it must outlive the side store): another
+ * connection to s's file with the same fsync mode, for one other thread.  Every function
+ * of this header works on it.  The write transactions of s and of its side stores take
+ * turns on one mutex (not SQLite's busy handler, which sleeps), so a write waits at
+ * most for the one in progress to commit.  On success *out is the side store; caller
+ * closes with sl_store_close. */
+int sl_store_open_side(sl_store *s, sl_store **out, sl_error *err);
 
 /* --- Catalog -------------------------------------------------------------------- */
 
@@ -68,15 +85,16 @@ int sl_store_query_list(sl_store *s, sl_store_query_fn fn, void *ctx, sl_error *
 
 /* A persistent query's checkpoint: the log offset of the first event it has not seen
  * (replay starts there), the last seq of its output and of its late rows, when it was
- * taken (epoch ms), and its engine state (a blob storage does not look into; borrowed
- * when written, see sl_store_checkpoint_get when read).  reset (written only) first
- * drops every output chunk and snapshot row the query had, for a checkpoint that
- * carries all of them anew. */
+ * taken (epoch ms), and its engine state: bytes storage does not look into, stored
+ * beforehand as `parts` parts (sl_store_checkpoint_part_put, numbered from 0) of
+ * generation gen, state_len bytes in all.  state is only read (see
+ * sl_store_checkpoint_get).  reset (written only) first drops every output chunk and
+ * snapshot row the query had, for a checkpoint that carries all of them anew. */
 typedef struct sl_store_checkpoint {
     uint64_t log_offset, seq, late_seq;
     int64_t taken_ms;
+    uint64_t gen, parts, state_len;
     const void *state;
-    size_t state_len;
     int reset;
 } sl_store_checkpoint;
 
@@ -99,13 +117,27 @@ typedef struct sl_store_snap {
     size_t len;
 } sl_store_snap;
 
-/* Writes a checkpoint of query_id in one transaction: replaces its checkpoint row,
- * trims and appends output chunks, and writes or deletes snapshot rows. */
+/* Stores part n of generation gen of query_id's checkpoint state (len bytes at data,
+ * borrowed), replacing one stored before, in one transaction of its own.  A part is
+ * read only once a checkpoint naming its generation is written (sl_store_checkpoint_put):
+ * parts written before a crash, with no checkpoint written after them, are never read. */
+int sl_store_checkpoint_part_put(sl_store *s, const char *query_id, uint64_t gen, uint64_t n,
+                                 const void *data, size_t len, sl_error *err);
+/* Deletes at most max stored parts of query_id of any generation but keep_gen, in one
+ * short transaction; *deleted receives how many (call again while it is max). */
+int sl_store_checkpoint_trim(sl_store *s, const char *query_id, uint64_t keep_gen, unsigned max,
+                             unsigned *deleted, sl_error *err);
+/* Writes a checkpoint of query_id in one transaction: replaces its checkpoint row (whose
+ * parts must all be stored: else STORAGE_ERROR and nothing is written), trims and
+ * appends output chunks, and writes or deletes snapshot rows.  The checkpoint is then
+ * the one read back, atomically: a crash keeps the former one or this one whole. */
 int sl_store_checkpoint_put(sl_store *s, const char *query_id, const sl_store_checkpoint *c,
                             const sl_store_output *outputs, size_t noutputs,
                             const sl_store_snap *snaps, size_t nsnaps, sl_error *err);
 /* Reads query_id's checkpoint: 1 with *c filled and *state (caller frees) holding its
- * state, which c->state points to; 0 when it has none; -1 on error. */
+ * state, its parts put together, which c->state points to; 0 when it has none; -1 on
+ * error, or with STORAGE_ERROR "damaged checkpoint: ..." when a part is missing or of
+ * the wrong size. */
 int sl_store_checkpoint_get(sl_store *s, const char *query_id, sl_store_checkpoint *c, void **state,
                             sl_error *err);
 /* Calls fn for every output chunk of query_id of kind, by first_seq; data borrowed for
@@ -142,12 +174,14 @@ typedef struct sl_store_idem {
 int sl_store_append(sl_store *s, const char *stream, const void *blob, size_t len, uint32_t count,
                     int64_t min_rowtime, int64_t max_rowtime, const sl_store_idem *idem,
                     uint64_t *first_offset, sl_error *err);
-/* sl_store_append with nidem idempotency records (idems[0..nidem), borrowed: those of
- * the requests whose events the batch holds), all stored with the batch. */
+/* sl_store_append with the batch's stored time (epoch ms, which a cursor returns with
+ * it; sl_store_append stores INT64_MIN: none) and nidem idempotency records
+ * (idems[0..nidem), borrowed: those of the requests whose events the batch holds), all
+ * stored with the batch. */
 int sl_store_append_idems(sl_store *s, const char *stream, const void *blob, size_t len,
                           uint32_t count, int64_t min_rowtime, int64_t max_rowtime,
-                          const sl_store_idem *idems, size_t nidem, uint64_t *first_offset,
-                          sl_error *err);
+                          int64_t stored_ms, const sl_store_idem *idems, size_t nidem,
+                          uint64_t *first_offset, sl_error *err);
 
 /* Write groups (group commit).  Between sl_store_group_begin and sl_store_group_commit
  * every write call above joins one transaction instead of committing on its own, and
@@ -180,6 +214,20 @@ int sl_store_retention_delete(sl_store *s, const char *stream, int64_t before_ro
                               uint64_t below_offset, unsigned max_batches, unsigned *batches,
                               uint64_t *events, sl_error *err);
 
+/* IDLE_TIMEOUT advances.  sl_store_advance_put records that the stream's time was
+ * advanced to watermark before the event at at_offset (the stream's next offset when the
+ * advance was made: an advance lies between two stored batches, or after the last),
+ * replacing an earlier record at that offset; inside a write group it joins the group.
+ * UNKNOWN_STREAM when there is no such stream.  A cursor reports the advance recorded
+ * before each batch it returns (sl_store_cursor_advance); retention deletes the advances
+ * before the oldest batch it keeps, and dropping the stream deletes all of them. */
+int sl_store_advance_put(sl_store *s, const char *stream, uint64_t at_offset, int64_t watermark,
+                         sl_error *err);
+/* The stream's last recorded advance (the largest at_offset): 1 with *at_offset and
+ * *watermark set, 0 when it has none, -1 on error. */
+int sl_store_advance_last(sl_store *s, const char *stream, uint64_t *at_offset, int64_t *watermark,
+                          sl_error *err);
+
 /* A cursor over a stream's batches in offset order.  It starts at the batch holding
  * from_offset (events before from_offset in that batch are the caller's to skip: the
  * batch's first offset is reported) and ends at the log's end as it was when the cursor
@@ -192,14 +240,26 @@ typedef struct sl_store_cursor sl_store_cursor;
 int sl_store_scan(sl_store *s, const char *stream, uint64_t from_offset, sl_store_cursor **out,
                   sl_error *err);
 /* sl_store_scan over only the batches that hold a ROWTIME in [lo, hi] (by each batch's
- * smallest and largest ROWTIME): the others are skipped without being read.  The batches
- * returned may hold rows outside the range too. */
+ * smallest and largest ROWTIME) or have an advance recorded before them: the others are
+ * skipped without being read.  The batches returned may hold rows outside the range
+ * too. */
 int sl_store_scan_range(sl_store *s, const char *stream, uint64_t from_offset, int64_t lo,
                         int64_t hi, sl_store_cursor **out, sl_error *err);
 /* Next batch: returns 1 and sets blob/len (valid until the next call or close), count
  * and first_offset; 0 at the end; -1 on error. */
 int sl_store_cursor_next(sl_store_cursor *c, const void **blob, size_t *len, uint32_t *count,
                          uint64_t *first_offset, sl_error *err);
+/* The stream time recorded (sl_store_advance_put) before the first event of the batch
+ * the last sl_store_cursor_next returned, INT64_MIN when none was. */
+int64_t sl_store_cursor_advance(const sl_store_cursor *c);
+/* The stored time of the batch the last sl_store_cursor_next returned (see
+ * sl_store_append_idems), INT64_MIN when it has none. */
+int64_t sl_store_cursor_stored_ms(const sl_store_cursor *c);
+/* A ranged cursor: the events it skipped between the batch before and the batch the last
+ * sl_store_cursor_next returned (0 for a cursor that is not ranged), with their largest
+ * ROWTIME in *max_rowtime (INT64_MIN when none).  They still moved stream time along
+ * when they arrived, which a query replaying the batches must know (sl_query_skip). */
+uint64_t sl_store_cursor_skipped(const sl_store_cursor *c, int64_t *max_rowtime);
 /* Accepts NULL. */
 void sl_store_cursor_close(sl_store_cursor *c);
 

@@ -26,6 +26,7 @@ if [ "$SMOKE" = 1 ]; then
     LAT="--rate 2000 --seconds 1 --runs 1"
     BATCH="--events 20000 --runs 1"
     SCALE="--queries 20 --rate 1000 --seconds 1 --groups 1000"
+    CKPT="--keys 20000 --runs 1"
 else
     ENGINE="--events 2000000 --runs 5"
     HTTP_B="--events 1000000 --batch 1000 --conns 4 --runs 3"
@@ -34,6 +35,7 @@ else
     LAT="--rate 50000 --seconds 5 --runs 3"
     BATCH="--events 10000000 --runs 3"
     SCALE="--queries 1000 --rate 10000 --seconds 10 --groups 100000"
+    CKPT="--keys 600000 --runs 3"
 fi
 
 case "${SL_SAN:-}" in
@@ -109,6 +111,8 @@ run "$BENCH_DIR/bench_scale" --port "$PORT" --pid "$SERVER_PID" $SCALE
 stop_server
 # shellcheck disable=SC2086
 run "$BENCH_DIR/bench_batch" --dir "$WORK/batch" $BATCH
+# shellcheck disable=SC2086
+run "$BENCH_DIR/bench_ckpt" --dir "$WORK/ckpt" $CKPT
 
 echo
 printf '%-8s %-28s %16s %-9s %s\n' bench figure value unit details

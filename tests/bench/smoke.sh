@@ -18,7 +18,8 @@ for fig in "engine q0 " "engine q1 " "engine q2 " "engine q5 " "engine q7 " "eng
     "http ndjson-1000-x2 " "http single-1-x2 " "http single-1-x8 " \
     "latency changes_ack_to_row_p99 " "latency final_ack_to_row_p99 " \
     "scale idle_rss " "scale rss_per_query " "scale cpu_20q_at_rate " "scale rss_per_group " \
-    "batch q12-batch " "batch q7-batch "; do
+    "batch q12-batch " "batch q7-batch " "ckpt lock_hold_ms " "ckpt ckpt_total_ms " \
+    "ckpt ingest_max_ms " "ckpt ingest_p99_ms " "ckpt idle_p99_ms "; do
     if ! printf '%s\n' "$out" | grep -q "^RESULT $fig"; then
         echo "FAIL: no figure line 'RESULT $fig...'"
         fail=1

@@ -90,6 +90,15 @@ class Number(float):
         return n
 
 
+def send_buffer_max():
+    """The most a socket's send buffer grows to (tcp_wmem's maximum), 4 MB if unknown."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+            return int(f.read().split()[2])
+    except (OSError, ValueError, IndexError):
+        return 4 << 20
+
+
 def loads(text):
     """json.loads, reals as Number."""
     return json.loads(text, parse_float=Number)

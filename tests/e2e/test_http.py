@@ -968,6 +968,160 @@ class TestSlowSubscriber(Base):
         self.assertEqual(self.server.query_stat(qid, "rows_out"), total + 1)
 
 
+class TestCoalesce(Base):
+    """?on_slow=coalesce: a subscriber that falls behind past --subscriber-buffer keeps
+    only the latest change per key instead of being cut off, and gets those changes in
+    seq order once it reads again; ingest never waits for it."""
+
+    server_args = ["--subscriber-buffer", "64K"]
+    PAD = "x" * 1000
+
+    def stall(self, keys, sse=False):
+        """A GROUP BY K, PAD query with a subscriber (on_slow=coalesce) that does not
+        read while more rows than every buffer on the way can hold are ingested, keys[i]
+        being the key of event i.  Returns (stream, qid, res, total)."""
+        s = self.make_stream("K VARCHAR, PAD VARCHAR")
+        qid = self.server.create_query(
+            "SELECT K, PAD, COUNT(*) AS C FROM %s GROUP BY K, PAD EMIT CHANGES" % s)
+        res = self.server.results(qid, "on_slow=coalesce", sse=sse, rcvbuf=4096)
+        if sse:
+            self.assertEqual(res.expect_event()["event"], "header")
+        else:
+            self.assertEqual(res.read_header()["key"], ["K", "PAD"])
+        # Each change encodes to about 1 KB: past the server's socket send buffer and
+        # the client's receive buffer by 2 MB, far past --subscriber-buffer.
+        total = (st.send_buffer_max() + (2 << 20)) // 1000 + 1
+        total += -total % 50
+        for i in range(0, total, 50):
+            # Every request is acknowledged while the subscriber reads nothing: ingest
+            # does not wait for it.
+            self.server.ingest(s, [{"ROWTIME": j, "K": keys(j), "PAD": self.PAD}
+                                   for j in range(i, i + 50)], ndjson=True)
+        self.assertEqual(self.server.count(s), total)
+        self.assertEqual(self.server.query_stat(qid, "rows_out"), total)
+        return s, qid, res, total
+
+    def read_change(self, res, sse):
+        """The next change as (seq, row), or the error object as (None, error)."""
+        if not sse:
+            obj = res.expect_obj()
+            if "error" in obj:
+                return None, obj["error"]
+            return obj["seq"], obj["row"]
+        ev = res.expect_event()
+        if ev["event"] == "error":
+            return None, ev["data"]["error"]
+        self.assertEqual(ev["event"], "row", ev)
+        self.assertEqual(int(ev["id"]), ev["data"]["seq"], "the event id is the seq")
+        return ev["data"]["seq"], ev["data"]["row"]
+
+    def check_latest_per_key(self, sse):
+        nkeys = 8
+        s, qid, res, total = self.stall(lambda j: "k%d" % (j % nkeys), sse)
+        try:
+            # Event j is change j + 1 (seq); the last change of each key is its final
+            # count.
+            final = {"k%d" % k: (len(range(k, total, nkeys)), max(range(k, total, nkeys)) + 1)
+                     for k in range(nkeys)}
+            latest = {}
+            last_seq, received = 0, 0
+            while any(latest.get(k) != v for k, v in final.items()):
+                seq, row = self.read_change(res, sse)
+                self.assertIsNotNone(seq, "no error line within the bound: %r" % (row,))
+                self.assertGreater(seq, last_seq, "seqs keep increasing")
+                self.assertEqual(row["PAD"], self.PAD)
+                last_seq = seq
+                received += 1
+                latest[row["K"]] = (row["C"], seq)
+            self.assertEqual(last_seq, total, "the latest change arrived last")
+            self.assertLess(received, total, "changes were coalesced away (gaps in seq)")
+            # Live changes follow the coalesced ones.
+            self.server.ingest(s, {"ROWTIME": total, "K": "k0", "PAD": self.PAD})
+            self.assertEqual(self.read_change(res, sse),
+                             (total + 1, {"K": "k0", "PAD": self.PAD,
+                                          "C": final["k0"][0] + 1}))
+        finally:
+            res.close()
+        self.assertHealthy()
+
+    def test_stalled_subscriber_gets_latest_row_per_key(self):
+        self.check_latest_per_key(sse=False)
+
+    def test_stalled_subscriber_gets_latest_row_per_key_sse(self):
+        self.check_latest_per_key(sse=True)
+
+    def test_coalesced_set_is_bounded(self):
+        """Every change has its own key: the coalesced set passes the bound and the
+        subscriber is cut off with OVERLOADED after the changes it had before."""
+        s, qid, res, total = self.stall(lambda j: "k%d" % j)
+        try:
+            seq = 0
+            while True:
+                got, row = self.read_change(res, False)
+                if got is None:
+                    self.assertEqual(row.get("code"), "OVERLOADED", row)
+                    break
+                seq += 1
+                self.assertEqual(got, seq, "changes before the cut are consecutive")
+            self.assertLess(seq, total, "cut off before the end")
+            self.assertIsNone(res.read_obj(), "the stream ends after its error line")
+        finally:
+            res.close()
+        self.assertHealthy()
+
+    def test_dropped_while_coalescing(self):
+        """The query is dropped while the subscriber is behind: it still gets the latest
+        change of every key, then the QUERY_DROPPED line."""
+        nkeys = 4
+        s, qid, res, total = self.stall(lambda j: "k%d" % (j % nkeys))
+        try:
+            r = self.server.request("DELETE", "/v1/queries/%s" % qid)
+            self.assertEqual(r.status, 200)
+            latest, last_seq = {}, 0
+            while True:
+                seq, row = self.read_change(res, False)
+                if seq is None:
+                    self.assertEqual(row.get("code"), "QUERY_DROPPED", row)
+                    break
+                self.assertGreater(seq, last_seq)
+                last_seq = seq
+                latest[row["K"]] = row["C"]
+            self.assertEqual(latest, {"k%d" % k: len(range(k, total, nkeys))
+                                      for k in range(nkeys)})
+            self.assertIsNone(res.read_obj(), "the stream ends after its error line")
+        finally:
+            res.close()
+        self.assertHealthy()
+
+    def test_query_without_key_cannot_coalesce(self):
+        s = self.make_stream()
+        qid = self.server.create_query("SELECT K, V FROM %s EMIT CHANGES" % s)
+        err = self.assertApiError(
+            self.server.get("/v1/queries/%s/results?on_slow=coalesce" % qid),
+            400, "BAD_REQUEST")
+        self.assertIn("on_slow=coalesce", err["message"])
+        win = self.server.create_query(
+            "SELECT K, COUNT(*) AS C FROM %s WINDOW TUMBLING (SIZE 1 SECOND) GROUP BY K "
+            "EMIT FINAL" % s)
+        err = self.assertApiError(
+            self.server.get("/v1/queries/%s/late?on_slow=coalesce" % win), 400, "BAD_REQUEST")
+        self.assertIn("on_slow=coalesce", err["message"])
+
+    def test_unknown_on_slow_value(self):
+        s = self.make_stream()
+        qid = self.server.create_query(
+            "SELECT K, COUNT(*) AS C FROM %s GROUP BY K EMIT CHANGES" % s)
+        err = self.assertApiError(
+            self.server.get("/v1/queries/%s/results?on_slow=drop" % qid), 400, "BAD_REQUEST")
+        self.assertIn("on_slow", err["message"])
+        self.assertIn("drop", err["message"])
+        # The default, named.
+        with self.server.results(qid, "on_slow=close") as res:
+            res.read_header()
+            self.server.ingest(s, {"ROWTIME": 1, "K": "a", "V": 1})
+            self.assertEqual(res.read_rows(1)[0]["row"], {"K": "a", "C": 1})
+
+
 class TestCurlTour(Base):
     """The tour of docs/http-api.md, step by step."""
 

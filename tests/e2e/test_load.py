@@ -540,9 +540,21 @@ class LoadTest(st.SluiceTestCase):
 
         pump(time.monotonic() + DRAIN_S, caught_up)
         sample()
+        # Stalled subscribers: read what they were sent (checked below).  Until then a
+        # stalled client cannot tell whether the server has handed its stream's last
+        # line to the kernel and ended it already (it is cut off when its socket stops
+        # taking bytes, and that last line may still fit).
+        for x in subs:
+            if x.kind != "stalled":
+                continue
+            x.rs.sock.setblocking(True)
+            x.rs.sock.settimeout(st.IO_TIMEOUT)
+            while not x.ended and not (x.error is None and x.last == final[x.qid]):
+                x.on_readable()
         # The server let go of every stream whose client vanished: it wrote to each
         # long after (their queries' output is large), and the write failed.  (A client
-        # that goes while its stream is idle is noticed at the next heartbeat.)
+        # that goes while its stream is idle is noticed at the next heartbeat.)  And
+        # of every stream that ended: a stream stops counting before its end is sent.
         for qid in ("LOAD_ROWS", "LOAD_AGG"):
             open_here = [x for x in subs if x.qid == qid and not x.gone and not x.ended]
             self.assertEqual(s.query_info(qid)["subscribers"], len(open_here),
@@ -595,14 +607,10 @@ class LoadTest(st.SluiceTestCase):
                 self.assertTrue(x.gone or x.last == final[x.qid],
                                 "vanishing subscriber neither vanished nor caught up")
                 vanished += x.gone
-        # Stalled subscribers: read what they were sent.
+        # Stalled subscribers: what they read.
         for x in subs:
             if x.kind != "stalled":
                 continue
-            x.rs.sock.setblocking(True)
-            x.rs.sock.settimeout(st.IO_TIMEOUT)
-            while not x.ended and not (x.error is None and x.last == final[x.qid]):
-                x.on_readable()
             check_run(x)
             if x.error:
                 self.assertEqual(x.error["code"], "OVERLOADED", x.error)

@@ -159,7 +159,7 @@ static void test_group_answers_each_alone(void **state)
     };
     sl_ingest_req *reqs[8];
     recorded seen = {SL_BUF_INIT};
-    sl_live_listener l = {&seen, record, ignore_close};
+    sl_live_listener l = {&seen, record, ignore_close, NULL};
     const char *sql = "SELECT page FROM pv EMIT CHANGES";
     sl_live *q = NULL;
     char *replay = NULL;
@@ -271,8 +271,8 @@ static void test_dispatch_equals_pushing_every_row(void **state)
         memset(&t[i], 0, sizeof(t[i]));
         for (int w = 0; w < 2; w++) {
             char id[16];
-            sl_live_listener l = {&t[i].out[w], record, ignore_close};
-            sl_live_listener ll = {&t[i].late[w], record, ignore_close};
+            sl_live_listener l = {&t[i].out[w], record, ignore_close, NULL};
+            sl_live_listener ll = {&t[i].late[w], record, ignore_close, NULL};
             snprintf(id, sizeof(id), "T%d_%d", i, w);
             assert_int_equal(sl_instance_query_create(f->in, id, sql[i][w], strlen(sql[i][w]), true,
                                                       true, &t[i].q[w], &err),

@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "instance.h"
+#include "limits.h"
 #include "mem.h"
 
 #include <sqlite3.h>
@@ -151,13 +152,98 @@ static const char *const QUERY =
     "SELECT page, COUNT(*) AS c FROM pv WINDOW TUMBLING (SIZE 10 SECONDS) GROUP BY page "
     "EMIT FINAL";
 
+/* Holds the first three kept changes handed to on_kept; counts them all. */
+typedef struct kept_seen {
+    sl_kept held[3];
+    size_t n, changes;
+} kept_seen;
+
+static void hold_kept(void *ctx, const sl_kept *k)
+{
+    kept_seen *ks = ctx;
+
+    if (ks->n < 3) {
+        sl_kept_hold(k->block);
+        ks->held[ks->n++] = *k;
+    }
+    ks->changes++;
+}
+
+static void no_change(void *ctx, uint64_t seq, sl_change change, const sl_row *row)
+{
+    (void)ctx, (void)seq, (void)change, (void)row;
+    fail_msg("on_change is not called when on_kept is set");
+}
+
+static void ignore_close(void *ctx, const sl_error *why)
+{
+    (void)ctx, (void)why;
+}
+
+static void ignore_replayed(void *ctx, uint64_t seq, sl_change change, const sl_row *row)
+{
+    (void)ctx, (void)seq, (void)change, (void)row;
+}
+
+/* A kept change a listener holds (block and plan references) stays readable after the
+ * history has dropped it and after the query is gone (ASan checks the reads). */
+static void test_kept_changes_outlive_history_and_query(void **state)
+{
+    fixture *f = *state;
+    const char *sql = "SELECT page, ts FROM pv EMIT CHANGES";
+    kept_seen ks = {0};
+    sl_live_listener l = {&ks, no_change, ignore_close, hold_kept};
+    sl_row *rows[1000];
+    sl_plan_ref *plan;
+    sl_live *q = NULL;
+    sl_error err;
+    size_t total = 0;
+
+    exec_sql(f, "CREATE STREAM pv (ts BIGINT, page VARCHAR) WITH (TIMESTAMP='ts');");
+    assert_int_equal(
+        sl_instance_query_create(f->in, "k1", sql, strlen(sql), false, false, &q, &err), 0);
+    sl_live_listen(q, &l);
+    plan = sl_live_plan_hold(q);
+    while (total < 101000) {
+        for (size_t i = 0; i < 1000; i++, total++) {
+            char page[16];
+            snprintf(page, sizeof(page), "p%06zu", total);
+            sl_value v[2] = {sl_int(SL_T_BIGINT, (int64_t)total),
+                             sl_str(page, (uint32_t)strlen(page))};
+            rows[i] = sl_row_make((int64_t)total, 2, v);
+        }
+        assert_int_equal(sl_instance_ingest(f->in, "PV", rows, 1000, &err), 0);
+        for (size_t i = 0; i < 1000; i++)
+            sl_row_free(rows[i]);
+    }
+    assert_int_equal(ks.changes, total);
+    /* The history has dropped the first changes (it keeps 100,000)... */
+    assert_int_equal(sl_live_replay(q, 0, ignore_replayed, NULL, &err), -1);
+    assert_int_equal(err.code, SL_ERR_GONE);
+    /* ...and the query goes; what the listener holds is still there. */
+    assert_int_equal(sl_instance_query_drop(f->in, "k1", &err), 0);
+    assert_int_equal(sl_plan_ref_plan(plan)->ncols, 2);
+    assert_string_equal(sl_plan_ref_plan(plan)->cols[0].name, "PAGE");
+    for (size_t i = 0; i < 3; i++) {
+        char page[16];
+        snprintf(page, sizeof(page), "p%06zu", i);
+        assert_int_equal(ks.held[i].seq, i + 1);
+        assert_int_equal(ks.held[i].row->rowtime, (int64_t)i);
+        assert_int_equal(ks.held[i].row->v[1].u.i, (int64_t)i);
+        assert_int_equal(ks.held[i].row->v[0].u.s.len, strlen(page));
+        assert_memory_equal(ks.held[i].row->v[0].u.s.ptr, page, strlen(page));
+        sl_kept_release(ks.held[i].block);
+    }
+    sl_plan_ref_release(plan);
+}
+
 static void test_live_query_and_restart(void **state)
 {
     fixture *f = *state;
     sl_error err;
     sl_live *q = NULL;
     collected c = {SL_BUF_INIT, 0};
-    sl_live_listener l = {&c, on_change, on_close};
+    sl_live_listener l = {&c, on_change, on_close, NULL};
 
     exec_sql(f, "CREATE STREAM pv (ts BIGINT, page VARCHAR) WITH (TIMESTAMP='ts');");
     assert_int_equal(ingest(f, 1000, "a", &err), 0);
@@ -206,7 +292,7 @@ static void test_idle_timeout(void **state)
     sl_error err;
     sl_live *q = NULL, *other = NULL;
     collected c = {SL_BUF_INIT, 0}, d = {SL_BUF_INIT, 0};
-    sl_live_listener l = {&c, on_change, on_close}, m = {&d, on_change, on_close};
+    sl_live_listener l = {&c, on_change, on_close, NULL}, m = {&d, on_change, on_close, NULL};
     const char *busy = "SELECT page, COUNT(*) AS c FROM pv2 WINDOW TUMBLING (SIZE 10 SECONDS) "
                        "GROUP BY page EMIT FINAL";
     sl_live_stats st;
@@ -268,7 +354,7 @@ static void test_late_listener(void **state)
     sl_error err;
     sl_live *q = NULL;
     collected c = {SL_BUF_INIT, 0}, late = {SL_BUF_INIT, 0};
-    sl_live_listener l = {&c, on_change, on_close}, ll = {&late, on_late, on_close};
+    sl_live_listener l = {&c, on_change, on_close, NULL}, ll = {&late, on_late, on_close, NULL};
 
     exec_sql(f, "CREATE STREAM pv (ts BIGINT, page VARCHAR) WITH (TIMESTAMP='ts');");
     assert_int_equal(
@@ -452,7 +538,7 @@ static void test_state_limit(void **state)
 {
     fixture *f = *state;
     ending e = {0};
-    sl_live_listener l = {&e, count_change, record_close};
+    sl_live_listener l = {&e, count_change, record_close, NULL};
     sl_live *small = NULL, *big = NULL;
     sl_live_stats st;
     sl_error err;
@@ -633,6 +719,9 @@ static void test_checkpoint_policy(void **state)
     assert_int_equal(ingest(f, 2, "b", &err), 0);
     assert_int_equal(ingest(f, 3, "a", &err), 0);
     assert_int_equal(sl_instance_checkpoint_step(f->in, &err), 1);
+    /* Written by the writer thread: one at a time, counted once collected. */
+    assert_int_equal(sl_instance_checkpoint_step(f->in, &err), 0);
+    assert_int_equal(sl_instance_checkpoint_wait(f->in, &err), 0);
     assert_int_equal(sl_instance_checkpoint_step(f->in, &err), 0);
     sl_live_stats_get(q, &st);
     assert_true(st.has_checkpoint);
@@ -647,6 +736,7 @@ static void test_checkpoint_policy(void **state)
     assert_int_equal(sl_instance_checkpoint_step(f->in, &err), 0);
     f->now = 6000;
     assert_int_equal(sl_instance_checkpoint_step(f->in, &err), 1);
+    assert_int_equal(sl_instance_checkpoint_wait(f->in, &err), 0);
     sl_live_stats_get(q, &st);
     assert_int_equal(st.checkpoint_offset, 4);
     assert_int_equal(st.checkpoints, 2);
@@ -722,13 +812,107 @@ static void damage(fixture *f, const char *sql)
     sqlite3_close(db);
 }
 
+/* The number a SELECT count (sql) finds in the instance's database, over a connection of
+ * its own. */
+static int64_t count_rows(fixture *f, const char *sql)
+{
+    char path[96];
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    int64_t n;
+
+    snprintf(path, sizeof(path), "%s/sluice.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* Ingests one event for each of n distinct pages of 40 characters, at rowtime. */
+static void ingest_pages(fixture *f, int n, int64_t rowtime)
+{
+    sl_row **rows = sl_xcalloc((size_t)n, sizeof(sl_row *));
+    char page[48];
+    sl_error err;
+
+    for (int i = 0; i < n; i++) {
+        snprintf(page, sizeof(page), "page-%035d", i);
+        sl_value v[2] = {sl_int(SL_T_BIGINT, rowtime), sl_str(page, 40)};
+        rows[i] = sl_row_make(rowtime, 2, v);
+    }
+    assert_int_equal(sl_instance_ingest(f->in, "PV", rows, (size_t)n, &err), 0);
+    for (int i = 0; i < n; i++)
+        sl_row_free(rows[i]);
+    free(rows);
+}
+
+/* A state larger than SL_CHECKPOINT_PART_BYTES is checkpointed in parts and restored
+ * whole.  A checkpoint whose write was cut short (parts of the next generation stored,
+ * no checkpoint naming them: what a crash mid-write leaves) is never read: the reopen
+ * restores the one before, and the next checkpoint replaces those parts and deletes
+ * the former generation's. */
+static void test_checkpoint_in_parts(void **state)
+{
+    static const char sql[] = "SELECT page, COUNT(*) AS n FROM pv WINDOW TUMBLING (SIZE 1 HOUR) "
+                              "GROUP BY page EMIT FINAL;";
+    fixture *f = *state;
+    sl_live *q = NULL;
+    sl_live_stats st;
+    sl_error err;
+
+    exec_sql(f, "CREATE STREAM pv (ts BIGINT, page VARCHAR) WITH (TIMESTAMP='ts');");
+    assert_int_equal(sl_instance_query_create_limited(f->in, "q1", sql, strlen(sql), true, true,
+                                                      64 * 1024 * 1024, &q, &err),
+                     0);
+    ingest_pages(f, 30000, 1000);
+    assert_int_equal(sl_instance_checkpoint_all(f->in, &err), 0);
+    sl_instance_close(f->in);
+    f->in = NULL;
+    int64_t parts = count_rows(f, "SELECT parts FROM checkpoints WHERE query_id = 'q1'");
+    assert_true(parts >= 2);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM checkpoint_parts WHERE gen = 1"), parts);
+    assert_true(count_rows(f, "SELECT max(length(data)) FROM checkpoint_parts") <=
+                SL_CHECKPOINT_PART_BYTES);
+
+    /* A write of generation 2 cut short. */
+    damage(f, "INSERT INTO checkpoint_parts(query_id, gen, n, data) "
+              "VALUES ('q1', 2, 0, x'00112233')");
+    open_instance(f);
+    q = sl_instance_query_find(f->in, "q1");
+    sl_live_stats_get(q, &st);
+    assert_true(st.restored);
+    assert_null(st.restore_error);
+    assert_int_equal(st.replayed_events, 0);
+    assert_int_equal(st.engine.rows_in, 30000);
+
+    /* It goes on from there: the next checkpoint is generation 2, whole. */
+    ingest_pages(f, 10, 2000);
+    assert_int_equal(sl_instance_checkpoint_all(f->in, &err), 0);
+    sl_instance_close(f->in);
+    f->in = NULL;
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM checkpoint_parts WHERE gen <> 2"), 0);
+    assert_int_equal(count_rows(f, "SELECT gen FROM checkpoints"), 2);
+    open_instance(f);
+    q = sl_instance_query_find(f->in, "q1");
+    sl_live_stats_get(q, &st);
+    assert_true(st.restored);
+    assert_int_equal(st.replayed_events, 0);
+    /* Closing the window emits every page's row once: the state was all there. */
+    ingest_pages(f, 1, 4000000);
+    sl_live_stats_get(q, &st);
+    assert_int_equal(st.seq, 30000);
+}
+
 /* A checkpoint that cannot be used (its state damaged, or its kept output) is refused
  * with a log line: the query replays its log from its start and shows the same output;
  * its next checkpoint starts the kept output over and is restored by the next reopen. */
 static void test_damaged_checkpoint_falls_back(void **state)
 {
     static const char *const damages[] = {
-        "UPDATE checkpoints SET state = x'00' || substr(state, 2)",
+        "UPDATE checkpoint_parts SET data = x'00' || substr(data, 2)",
         "UPDATE query_output SET data = substr(data, 1, length(data) - 1) WHERE kind = 0",
         "UPDATE query_snapshot SET row = x'0102' WHERE pos = 2",
     };
@@ -773,23 +957,29 @@ static void test_damaged_checkpoint_falls_back(void **state)
     assert_int_equal(after.st.replayed_events, 0);
 }
 
-/* The events the store keeps (retention deletes some), read over a second connection. */
-static int64_t kept_events(fixture *f)
+/* How many rows a table of the store holds, read over a second connection. */
+static int64_t table_rows(fixture *f, const char *table)
 {
-    char path[96];
+    char path[96], sql[96];
     sqlite3 *db;
     sqlite3_stmt *st;
     int64_t n;
 
     snprintf(path, sizeof(path), "%s/sluice.db", f->dir);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT total(count) FROM events", -1, &st, NULL),
-                     SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     n = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     sqlite3_close(db);
     return n;
+}
+
+/* The events the store keeps (retention deletes some), read over a second connection. */
+static int64_t kept_events(fixture *f)
+{
+    return count_rows(f, "SELECT total(count) FROM events");
 }
 
 /* Retention deletes old events only once no restart would replay them: not before the
@@ -886,20 +1076,243 @@ static void test_dropped_query_checkpoint_is_gone(void **state)
     assert_int_equal(st.seq, 1);
 }
 
+static const char *const IDLE_PV = "CREATE STREAM pv (ts BIGINT, page VARCHAR) WITH "
+                                   "(TIMESTAMP='ts', IDLE_TIMEOUT='5 SECONDS');";
+
+/* Runs a batch query to its end, its rows as on_change lines (seq 0). */
+static void run_batch(fixture *f, const char *sql, collected *c)
+{
+    sl_stmt_list *list = NULL;
+    sl_plan *plan = NULL;
+    sl_batch *b = NULL;
+    sl_error err;
+    int rc;
+
+    assert_int_equal(sl_parse(sql, strlen(sql), &list, &err), 0);
+    assert_int_equal(sl_plan_build(list->stmts[0].select, sl_instance_catalog(f->in), &plan, &err),
+                     0);
+    sl_stmt_list_free(list);
+    assert_int_equal(sl_instance_batch_open(f->in, plan, &b, &err), 0);
+    while ((rc = sl_batch_step(b, on_batch_row, c, &err)) == 1)
+        ;
+    assert_int_equal(rc, 0);
+    sl_batch_free(b);
+}
+
+/* Idle advances are part of the log.  A reopen without a checkpoint (as after a crash)
+ * replays the events with each advance where it was made, so that rows late before stay
+ * late: the final rows, late rows, seqs and statistics are those the query had.  A new
+ * query over the history gets the same, and a batch query leaves the late rows out
+ * alike. */
+static void test_idle_advance_replayed(void **state)
+{
+    fixture *f = *state;
+    sl_live *q = NULL;
+    collected c = {SL_BUF_INIT, 0};
+    shown before, after, fresh;
+    sl_error err;
+
+    exec_sql(f, IDLE_PV);
+    assert_int_equal(
+        sl_instance_query_create(f->in, "q1", QUERY, strlen(QUERY), true, true, &q, &err), 0);
+    f->now = 100000;
+    assert_int_equal(ingest(f, 1000, "a", &err), 0);
+    assert_int_equal(ingest(f, 2000, "b", &err), 0);
+    f->now = 105000;
+    sl_instance_tick(f->in); /* to 100000: [0, 10000) closes */
+    assert_int_equal(ingest(f, 500, "c", &err), 0);
+    assert_int_equal(ingest(f, 4000, "f", &err), 0);
+    f->now = 200000;
+    sl_instance_tick(f->in); /* to 195000: nothing closes */
+    assert_int_equal(ingest(f, 150000, "d", &err), 0);
+    assert_int_equal(ingest(f, 196000, "e", &err), 0);
+    show(q, &before);
+    assert_int_equal(before.st.seq, 2);
+    assert_int_equal(before.st.engine.late_rows, 3);
+    assert_non_null(strstr(before.text, "late:\n1:500:c\n2:4000:f\n3:150000:d\n"));
+
+    sl_instance_close(f->in);
+    open_instance(f);
+    q = sl_instance_query_find(f->in, "q1");
+    show(q, &after);
+    assert_same_shown(&before, &after);
+    assert_false(after.st.restored);
+
+    assert_int_equal(
+        sl_instance_query_create(f->in, "q2", QUERY, strlen(QUERY), true, true, &q, &err), 0);
+    show(q, &fresh);
+    assert_same_shown(&before, &fresh);
+
+    run_batch(f,
+              "SELECT page, COUNT(*) AS c FROM pv WINDOW TUMBLING (SIZE 10 SECONDS) GROUP BY page",
+              &c);
+    assert_string_equal(c.text.data, "0:0:a:1\n0:0:b:1\n0:190000:e:1\n");
+    /* WHERE on ROWTIME skips the batches outside its range, but not the advances: c's
+     * (before it) still makes f late. */
+    sl_buf_reset(&c.text);
+    run_batch(f,
+              "SELECT page, COUNT(*) AS c FROM pv WHERE ROWTIME >= 1000 WINDOW TUMBLING "
+              "(SIZE 10 SECONDS) GROUP BY page",
+              &c);
+    assert_string_equal(c.text.data, "0:0:a:1\n0:0:b:1\n0:190000:e:1\n");
+    sl_buf_free(&c.text);
+}
+
+/* An advance that made a query emit is recorded at once: after a crash right after it,
+ * before any other event, the query has made it (its rows keep their seqs), and an
+ * event for a window it closed is late, though the reopened server has not been idle
+ * for the timeout yet. */
+static void test_idle_advance_after_last_event(void **state)
+{
+    fixture *f = *state;
+    sl_live *q = NULL;
+    shown before, after;
+    sl_error err;
+
+    exec_sql(f, IDLE_PV);
+    assert_int_equal(
+        sl_instance_query_create(f->in, "q1", QUERY, strlen(QUERY), true, true, &q, &err), 0);
+    f->now = 100000;
+    assert_int_equal(ingest(f, 1000, "a", &err), 0);
+    f->now = 105000;
+    sl_instance_tick(f->in);
+    show(q, &before);
+    assert_int_equal(before.st.seq, 1);
+    assert_int_equal(table_rows(f, "idle_advances"), 1);
+
+    sl_instance_close(f->in);
+    open_instance(f);
+    sl_instance_tick(f->in); /* idle for 0 ms since the reopen: no advance of its own */
+    q = sl_instance_query_find(f->in, "q1");
+    show(q, &after);
+    assert_same_shown(&before, &after);
+    assert_int_equal(ingest(f, 2000, "b", &err), 0);
+    show(q, &after);
+    assert_int_equal(after.st.engine.late_rows, 1);
+    assert_int_equal(after.st.seq, 1);
+}
+
+/* An advance that made nothing emit is recorded only once something depends on it: a
+ * checkpoint of a query holding it.  A query created meanwhile makes it too, as one
+ * created after a reopen does from the record; then an old event is late for all. */
+static void test_idle_advance_checkpoint_and_new_queries(void **state)
+{
+    fixture *f = *state;
+    sl_live *q1 = NULL, *q2 = NULL, *q3 = NULL;
+    sl_live_stats st;
+    sl_error err;
+
+    exec_sql(f, IDLE_PV);
+    assert_int_equal(
+        sl_instance_query_create(f->in, "q1", QUERY, strlen(QUERY), true, true, &q1, &err), 0);
+    f->now = 100000;
+    sl_instance_tick(f->in); /* to 95000, an empty stream */
+    assert_int_equal(table_rows(f, "idle_advances"), 0);
+    assert_int_equal(
+        sl_instance_query_create(f->in, "q2", QUERY, strlen(QUERY), true, false, &q2, &err), 0);
+    sl_live_stats_get(q2, &st);
+    assert_true(st.engine.watermark == 95000);
+    assert_int_equal(sl_instance_checkpoint_all(f->in, &err), 0);
+    assert_int_equal(table_rows(f, "idle_advances"), 1);
+
+    sl_instance_close(f->in);
+    open_instance(f);
+    q1 = sl_instance_query_find(f->in, "q1");
+    q2 = sl_instance_query_find(f->in, "q2");
+    assert_int_equal(
+        sl_instance_query_create(f->in, "q3", QUERY, strlen(QUERY), false, true, &q3, &err), 0);
+    assert_int_equal(ingest(f, 1000, "a", &err), 0);
+    sl_live *all[] = {q1, q2, q3};
+    for (int i = 0; i < 3; i++) {
+        sl_live_stats_get(all[i], &st);
+        assert_true(st.engine.watermark == 95000);
+        assert_int_equal(st.engine.late_rows, 1);
+    }
+}
+
+/* Collects the second column (BIGINT) of rows as "seq:value" lines. */
+static void on_time(void *ctx, uint64_t seq, sl_change change, const sl_row *row)
+{
+    (void)change;
+    sl_buf_printf(&((collected *)ctx)->text, "%llu:%lld\n", (unsigned long long)seq,
+                  (long long)row->v[1].u.i);
+}
+
+static void on_batch_time(void *ctx, const sl_row *row)
+{
+    on_time(ctx, 0, SL_CHANGE_INSERT, row);
+}
+
+/* UNIX_TIMESTAMP() reads the time the row's ingest request was stored: a reopen that
+ * replays the log gets the times the rows had, not the time of the replay, and so does
+ * a batch query. */
+static void test_unix_timestamp_replayed(void **state)
+{
+    fixture *f = *state;
+    const char *sql = "SELECT page, UNIX_TIMESTAMP() AS t FROM pv EMIT CHANGES";
+    const char *batch_sql = "SELECT page, UNIX_TIMESTAMP() AS t FROM pv";
+    collected c = {SL_BUF_INIT, 0};
+    sl_stmt_list *list = NULL;
+    sl_plan *plan = NULL;
+    sl_batch *b = NULL;
+    sl_live *q = NULL;
+    sl_error err;
+    int rc;
+
+    exec_sql(f, "CREATE STREAM pv (ts BIGINT, page VARCHAR) WITH (TIMESTAMP='ts');");
+    assert_int_equal(sl_instance_query_create(f->in, "q1", sql, strlen(sql), true, true, &q, &err),
+                     0);
+    f->now = 1111;
+    assert_int_equal(ingest(f, 1, "a", &err), 0);
+    f->now = 2222;
+    assert_int_equal(ingest(f, 2, "b", &err), 0);
+    assert_int_equal(sl_live_replay(q, 0, on_time, &c, &err), 0);
+    assert_string_equal(c.text.data, "1:1111\n2:2222\n");
+
+    sl_instance_close(f->in);
+    f->now = 9999;
+    open_instance(f);
+    q = sl_instance_query_find(f->in, "q1");
+    sl_buf_reset(&c.text);
+    assert_int_equal(sl_live_replay(q, 0, on_time, &c, &err), 0);
+    assert_string_equal(c.text.data, "1:1111\n2:2222\n");
+
+    assert_int_equal(sl_parse(batch_sql, strlen(batch_sql), &list, &err), 0);
+    assert_int_equal(sl_plan_build(list->stmts[0].select, sl_instance_catalog(f->in), &plan, &err),
+                     0);
+    sl_stmt_list_free(list);
+    assert_int_equal(sl_instance_batch_open(f->in, plan, &b, &err), 0);
+    sl_buf_reset(&c.text);
+    while ((rc = sl_batch_step(b, on_batch_time, &c, &err)) == 1)
+        ;
+    assert_int_equal(rc, 0);
+    sl_batch_free(b);
+    assert_string_equal(c.text.data, "0:1111\n0:2222\n");
+    sl_buf_free(&c.text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_live_query_and_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kept_changes_outlive_history_and_query, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_batch_equals_final, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_advance_replayed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_advance_after_last_event, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_advance_checkpoint_and_new_queries, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_unix_timestamp_replayed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_listener, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_in_blocks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_policy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restore_from_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_checkpoint_falls_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_in_parts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_waits_for_checkpoints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restored_past_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dropped_query_checkpoint_is_gone, setup, teardown),

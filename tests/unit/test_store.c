@@ -12,10 +12,13 @@
 #include <cmocka.h>
 
 #include "buf.h"
+#include "ckptwriter.h"
+#include "limits.h"
 #include "store.h"
 
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdbool.h>
@@ -179,14 +182,55 @@ static void raw_sql(const char *path, const char *sql)
     sqlite3_close(db);
 }
 
-/* Writes a checkpoint of query id at log offset offset with the text state and no
- * output; seq, late seq and time follow from offset. */
+/* Asserts how many rows a table of the closed database at path holds. */
+static void assert_table_rows(const char *path, const char *table, int64_t expect)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    char sql[128];
+
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int64(st, 0), expect);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* Stores state (a string) as generation gen of query id's checkpoint parts, three bytes
+ * a part, and fills c's gen, parts and state_len for it. */
+static void put_parts(sl_store *s, const char *id, uint64_t gen, const char *state,
+                      sl_store_checkpoint *c)
+{
+    size_t len = strlen(state);
+    sl_error err;
+
+    c->gen = gen;
+    c->parts = (len + 2) / 3;
+    c->state_len = len;
+    for (uint64_t n = 0; n < c->parts; n++) {
+        size_t at = (size_t)n * 3;
+
+        if (sl_store_checkpoint_part_put(s, id, gen, n, state + at, len - at < 3 ? len - at : 3,
+                                         &err) != 0)
+            fail_msg("checkpoint_part_put: %s", err.message);
+    }
+}
+
+/* Writes a checkpoint of query id at log offset offset with the text state (in parts of
+ * generation offset) and no output; seq, late seq and time follow from offset. */
 static void put_checkpoint(sl_store *s, const char *id, uint64_t offset, bool reset,
                            const char *state)
 {
-    sl_store_checkpoint c = {offset, offset * 10, offset * 100, 1234, state, strlen(state), reset};
+    sl_store_checkpoint c = {.log_offset = offset,
+                             .seq = offset * 10,
+                             .late_seq = offset * 100,
+                             .taken_ms = 1234,
+                             .reset = reset};
     sl_error err;
 
+    put_parts(s, id, offset, state, &c);
     if (sl_store_checkpoint_put(s, id, &c, NULL, 0, NULL, 0, &err) != 0)
         fail_msg("checkpoint_put: %s", err.message);
 }
@@ -248,9 +292,14 @@ static void put_full(sl_store *s, const char *id, uint64_t offset, bool reset,
                      const sl_store_output *out, size_t nout, const sl_store_snap *snaps,
                      size_t nsnaps)
 {
-    sl_store_checkpoint c = {offset, offset * 10, offset * 100, 1234, "st", 2, reset};
+    sl_store_checkpoint c = {.log_offset = offset,
+                             .seq = offset * 10,
+                             .late_seq = offset * 100,
+                             .taken_ms = 1234,
+                             .reset = reset};
     sl_error err;
 
+    put_parts(s, id, offset, "st", &c);
     if (sl_store_checkpoint_put(s, id, &c, out, nout, snaps, nsnaps, &err) != 0)
         fail_msg("checkpoint_put: %s", err.message);
 }
@@ -262,7 +311,7 @@ static void test_checkpoints(void **state)
 {
     fixture *f = *state;
     sl_store *s = open_store(f, SL_FSYNC_NORMAL);
-    sl_store_checkpoint c = {1, 1, 1, 1, "x", 1, 0};
+    sl_store_checkpoint c = {.log_offset = 1, .seq = 1, .late_seq = 1, .taken_ms = 1};
     sl_error err;
 
     assert_int_equal(sl_store_stream_put(s, "s", "CREATE STREAM s (x INT)", &err), 0);
@@ -301,6 +350,223 @@ static void test_checkpoints(void **state)
     assert_checkpoint(s, "q", 0, NULL);
     assert_kept(s, "q", "", "", "");
     assert_checkpoint(s, "r", 7, "rstate");
+    sl_store_close(s);
+}
+
+/* Asserts that reading query id's checkpoint fails as damaged, saying why. */
+static void assert_checkpoint_damaged(sl_store *s, const char *id, const char *why)
+{
+    sl_store_checkpoint c;
+    void *blob = (void *)1;
+    sl_error err;
+
+    assert_int_equal(sl_store_checkpoint_get(s, id, &c, &blob, &err), -1);
+    assert_null(blob);
+    assert_int_equal(err.code, SL_ERR_STORAGE_ERROR);
+    assert_string_equal(err.message, why);
+}
+
+/* A checkpoint's state in parts: the parts of a new generation are not read until a
+ * checkpoint names it (a write cut short keeps the former checkpoint, across a reopen
+ * too), a checkpoint whose parts are not all stored is refused, one whose part went
+ * missing reads as damaged, and trim deletes the other generations' parts a few at a
+ * time. */
+static void test_checkpoint_parts(void **state)
+{
+    fixture *f = *state;
+    sl_store *s = open_store(f, SL_FSYNC_NORMAL);
+    sl_store_checkpoint c = {.log_offset = 9, .seq = 90, .late_seq = 900, .taken_ms = 1234};
+    unsigned deleted = 0;
+    sl_error err;
+
+    assert_int_equal(sl_store_stream_put(s, "s", "CREATE STREAM s (x INT)", &err), 0);
+    assert_int_equal(sl_store_query_put(s, "q", "SELECT 1", 0, 0, &err), 0);
+    put_checkpoint(s, "q", 2, false, "former state");
+
+    /* A write cut short: two parts of generation 3 and no checkpoint naming it. */
+    assert_int_equal(sl_store_checkpoint_part_put(s, "q", 3, 0, "new", 3, &err), 0);
+    assert_int_equal(sl_store_checkpoint_part_put(s, "q", 3, 1, "sta", 3, &err), 0);
+    assert_checkpoint(s, "q", 2, "former state");
+    sl_store_close(s);
+    s = open_store(f, SL_FSYNC_NORMAL);
+    assert_checkpoint(s, "q", 2, "former state");
+
+    /* Naming three parts when two are stored is refused; the former one stays. */
+    c.gen = 3;
+    c.parts = 3;
+    c.state_len = 9;
+    assert_int_equal(sl_store_checkpoint_put(s, "q", &c, NULL, 0, NULL, 0, &err), -1);
+    assert_int_equal(err.code, SL_ERR_STORAGE_ERROR);
+    assert_non_null(strstr(err.message, "checkpoint of query q: parts missing"));
+    assert_checkpoint(s, "q", 2, "former state");
+    /* So is a wrong total length. */
+    assert_int_equal(sl_store_checkpoint_part_put(s, "q", 3, 2, "te!", 3, &err), 0);
+    c.state_len = 10;
+    assert_int_equal(sl_store_checkpoint_put(s, "q", &c, NULL, 0, NULL, 0, &err), -1);
+    assert_checkpoint(s, "q", 2, "former state");
+    c.state_len = 9;
+    assert_int_equal(sl_store_checkpoint_put(s, "q", &c, NULL, 0, NULL, 0, &err), 0);
+    sl_store_checkpoint got;
+    void *blob = NULL;
+    assert_int_equal(sl_store_checkpoint_get(s, "q", &got, &blob, &err), 1);
+    assert_int_equal(got.log_offset, 9);
+    assert_int_equal(got.gen, 3);
+    assert_int_equal(got.parts, 3);
+    assert_int_equal(got.state_len, 9);
+    assert_memory_equal(got.state, "newstate!", 9);
+    free(blob);
+
+    /* Generation 2's four parts go, three at a time; generation 3's stay. */
+    assert_int_equal(sl_store_checkpoint_trim(s, "q", 3, 3, &deleted, &err), 0);
+    assert_int_equal(deleted, 3);
+    assert_int_equal(sl_store_checkpoint_trim(s, "q", 3, 3, &deleted, &err), 0);
+    assert_int_equal(deleted, 1);
+    assert_int_equal(sl_store_checkpoint_trim(s, "q", 3, 3, &deleted, &err), 0);
+    assert_int_equal(deleted, 0);
+    sl_store_close(s);
+    assert_table_rows(f->db, "checkpoint_parts", 3);
+
+    /* A part of the checkpoint in force lost, or cut short: damaged, saying which. */
+    raw_sql(f->db, "DELETE FROM checkpoint_parts WHERE n = 1");
+    s = open_store(f, SL_FSYNC_NORMAL);
+    assert_checkpoint_damaged(s, "q", "damaged checkpoint: part 1 of 3 is missing");
+    sl_store_close(s);
+    raw_sql(f->db, "INSERT INTO checkpoint_parts(query_id, gen, n, data) VALUES ('q', 3, 1, 'st')");
+    s = open_store(f, SL_FSYNC_NORMAL);
+    assert_checkpoint_damaged(s, "q", "damaged checkpoint: part 3 of 3 is missing");
+    /* Dropping the query drops its parts. */
+    assert_int_equal(sl_store_query_drop(s, "q", &err), 0);
+    sl_store_close(s);
+    assert_table_rows(f->db, "checkpoint_parts", 0);
+}
+
+typedef struct appender {
+    sl_store *s;
+    int batches;
+    int failed;
+} appender;
+
+static void *append_main(void *arg)
+{
+    appender *a = arg;
+    sl_error err;
+
+    for (int i = 0; i < a->batches; i++)
+        if (sl_store_append(a->s, "s", "ab", 2, 2, 1, 1, NULL, NULL, &err) != 0)
+            a->failed++;
+    return NULL;
+}
+
+/* A side store writes from another thread while the store appends: every write of
+ * both succeeds (they take turns, none waits out SQLite's busy timeout), and each sees
+ * the other's. */
+static void test_side_store(void **state)
+{
+    fixture *f = *state;
+    sl_store *s = open_store(f, SL_FSYNC_NORMAL), *side = NULL;
+    appender a = {s, 300, 0};
+    sl_store_checkpoint c = {.log_offset = 1, .seq = 2, .late_seq = 3, .taken_ms = 4};
+    char part[64];
+    pthread_t t;
+    sl_error err;
+
+    assert_int_equal(sl_store_stream_put(s, "s", "CREATE STREAM s (x INT)", &err), 0);
+    assert_int_equal(sl_store_query_put(s, "q", "SELECT 1", 0, 0, &err), 0);
+    assert_int_equal(sl_store_open_side(s, &side, &err), 0);
+    memset(part, 'p', sizeof(part));
+    assert_int_equal(pthread_create(&t, NULL, append_main, &a), 0);
+    for (uint64_t n = 0; n < 300; n++)
+        assert_int_equal(sl_store_checkpoint_part_put(side, "q", 1, n, part, sizeof(part), &err),
+                         0);
+    pthread_join(t, NULL);
+    assert_int_equal(a.failed, 0);
+    c.gen = 1;
+    c.parts = 300;
+    c.state_len = 300 * sizeof(part);
+    assert_int_equal(sl_store_checkpoint_put(side, "q", &c, NULL, 0, NULL, 0, &err), 0);
+    assert_stats(side, "s", 600, 1);
+    sl_store_checkpoint got;
+    void *blob = NULL;
+    assert_int_equal(sl_store_checkpoint_get(s, "q", &got, &blob, &err), 1);
+    assert_int_equal(got.state_len, 300 * sizeof(part));
+    free(blob);
+    sl_store_close(side);
+    sl_store_close(s);
+}
+
+/* The checkpoint writer: a state of two and a half SL_CHECKPOINT_PART_BYTES is stored in
+ * three parts and read back whole; the next generation replaces it and the former parts
+ * are deleted; a job cancelled never leaves a checkpoint that cannot be read; a job that
+ * fails says why. */
+static void test_ckptwriter(void **state)
+{
+    fixture *f = *state;
+    sl_store *s = open_store(f, SL_FSYNC_NORMAL);
+    size_t len = SL_CHECKPOINT_PART_BYTES * 5 / 2;
+    sl_ckptwriter *w = NULL;
+    sl_store_checkpoint got;
+    int owner;
+    void *blob = NULL;
+    sl_error err;
+
+    assert_int_equal(sl_store_stream_put(s, "s", "CREATE STREAM s (x INT)", &err), 0);
+    assert_int_equal(sl_store_query_put(s, "q", "SELECT 1", 0, 0, &err), 0);
+    assert_int_equal(sl_ckptwriter_new(s, &w, &err), 0);
+    assert_null(sl_ckptwriter_poll(w));
+    assert_false(sl_ckptwriter_busy(w));
+    for (uint64_t gen = 1; gen <= 2; gen++) {
+        sl_ckpt_job *job = sl_ckpt_job_new("q", &owner);
+
+        job->c = (sl_store_checkpoint){.log_offset = gen * 10, .seq = gen, .gen = gen};
+        for (size_t i = 0; i < len; i++)
+            sl_buf_putc(&job->state, (char)(i * gen % 251));
+        sl_ckptwriter_submit(w, job);
+        assert_true(sl_ckptwriter_busy(w));
+        job = sl_ckptwriter_wait(w);
+        assert_non_null(job);
+        assert_false(sl_ckptwriter_busy(w));
+        assert_int_equal(job->rc, 0);
+        assert_false(job->cancelled);
+        assert_int_equal(job->c.parts, 3);
+        sl_ckpt_job_free(job);
+        assert_int_equal(sl_store_checkpoint_get(s, "q", &got, &blob, &err), 1);
+        assert_int_equal(got.log_offset, gen * 10);
+        assert_int_equal(got.state_len, len);
+        for (size_t i = 0; i < len; i += 4099)
+            assert_int_equal(((unsigned char *)blob)[i], i * gen % 251);
+        free(blob);
+    }
+    sl_ckptwriter_free(w);
+    sl_store_close(s);
+    assert_table_rows(f->db, "checkpoint_parts", 3);
+
+    s = open_store(f, SL_FSYNC_NORMAL);
+    assert_int_equal(sl_ckptwriter_new(s, &w, &err), 0);
+    sl_ckpt_job *job = sl_ckpt_job_new("q", &owner);
+    job->c = (sl_store_checkpoint){.log_offset = 30, .seq = 3, .gen = 3};
+    for (size_t i = 0; i < len; i++)
+        sl_buf_putc(&job->state, 'x');
+    sl_ckptwriter_submit(w, job);
+    sl_ckptwriter_cancel(w, &owner);
+    job = sl_ckptwriter_wait(w);
+    assert_true(job->cancelled);
+    sl_ckpt_job_free(job);
+    assert_int_equal(sl_store_checkpoint_get(s, "q", &got, &blob, &err), 1);
+    assert_true(got.log_offset == 20 || got.log_offset == 30);
+    free(blob);
+
+    /* A write that fails (no such query) says why; nothing of it is read back. */
+    job = sl_ckpt_job_new("nope", &owner);
+    job->c = (sl_store_checkpoint){.log_offset = 40, .gen = 1};
+    sl_buf_append(&job->state, "abc", 3);
+    sl_ckptwriter_submit(w, job);
+    job = sl_ckptwriter_wait(w);
+    assert_int_equal(job->rc, -1);
+    assert_int_equal(job->err.code, SL_ERR_STORAGE_ERROR);
+    assert_false(job->cancelled);
+    sl_ckpt_job_free(job);
+    assert_int_equal(sl_store_checkpoint_get(s, "nope", &got, &blob, &err), 0);
+    sl_ckptwriter_free(w);
     sl_store_close(s);
 }
 
@@ -864,7 +1130,8 @@ static void test_group_commit(void **state)
     /* Committed: both batches, both records, offsets in order. */
     assert_int_equal(sl_store_group_begin(s, &err), 0);
     append(s, "s", "one", 3, 2, 4, 6);
-    assert_int_equal(sl_store_append_idems(s, "t", "two", 3, 2, 7, 8, idems, 2, &first, &err), 0);
+    assert_int_equal(sl_store_append_idems(s, "t", "two", 3, 2, 7, 8, 0, idems, 2, &first, &err),
+                     0);
     assert_int_equal(first, 0);
     answer = idem_get(s, "t", "k2", 0, &tag); /* the group's own write, not committed */
     assert_string_equal(answer, "a2");
@@ -969,6 +1236,150 @@ static void test_retention_delete(void **state)
     sl_store_close(s);
 }
 
+/* Scans stream from offset 0 (ranged over [lo, hi]) into "first:advance " words, the
+ * advance recorded before each batch or "-", then "@" and the batch's stored time when it
+ * has one; caller frees. */
+static char *scan_advances(sl_store *s, const char *stream, int64_t lo, int64_t hi)
+{
+    sl_store_cursor *c = NULL;
+    sl_buf out = SL_BUF_INIT;
+    const void *blob;
+    size_t len;
+    uint32_t count;
+    uint64_t first;
+    sl_error err;
+
+    assert_int_equal(sl_store_scan_range(s, stream, 0, lo, hi, &c, &err), 0);
+    assert_int_equal(sl_store_cursor_advance(c), INT64_MIN);
+    while (sl_store_cursor_next(c, &blob, &len, &count, &first, &err) == 1) {
+        int64_t adv = sl_store_cursor_advance(c);
+
+        if (adv == INT64_MIN)
+            sl_buf_printf(&out, "%llu:-", (unsigned long long)first);
+        else
+            sl_buf_printf(&out, "%llu:%lld", (unsigned long long)first, (long long)adv);
+        if (sl_store_cursor_stored_ms(c) != INT64_MIN)
+            sl_buf_printf(&out, "@%lld", (long long)sl_store_cursor_stored_ms(c));
+        sl_buf_putc(&out, ' ');
+    }
+    sl_store_cursor_close(c);
+    sl_buf_putc(&out, '\0');
+    return out.data;
+}
+
+static void assert_advances(sl_store *s, const char *stream, int64_t lo, int64_t hi,
+                            const char *expect)
+{
+    char *got = scan_advances(s, stream, lo, hi);
+
+    assert_string_equal(got, expect);
+    free(got);
+}
+
+/* Asserts the stream's last recorded advance; at UINT64_MAX: none. */
+static void assert_last_advance(sl_store *s, const char *stream, uint64_t at, int64_t wm)
+{
+    uint64_t got_at = 0;
+    int64_t got_wm = 0;
+    sl_error err;
+    int rc = sl_store_advance_last(s, stream, &got_at, &got_wm, &err);
+
+    assert_int_equal(rc, at == UINT64_MAX ? 0 : 1);
+    if (rc == 1) {
+        assert_int_equal(got_at, at);
+        assert_int_equal(got_wm, wm);
+    }
+}
+
+/* IDLE_TIMEOUT advances: recorded at an offset (the next batch's first), replaced by a
+ * later one at the same offset, reported by a cursor before their batch (a ranged scan
+ * reads a batch outside its range when it carries one), rolled back with their write
+ * group, deleted by retention with the batches before them, and by dropping the stream;
+ * they survive a reopen.  A cursor also reports a batch's stored time. */
+static void test_idle_advances(void **state)
+{
+    fixture *f = *state;
+    sl_store *s = open_store(f, SL_FSYNC_NORMAL);
+    unsigned batches;
+    uint64_t events;
+    sl_error err;
+
+    assert_int_equal(sl_store_stream_put(s, "s", "CREATE STREAM s (x INT)", &err), 0);
+    assert_int_equal(sl_store_stream_put(s, "t", "CREATE STREAM t (x INT)", &err), 0);
+    assert_last_advance(s, "s", UINT64_MAX, 0);
+    assert_int_equal(sl_store_advance_put(s, "s", 0, 5, &err), 0);
+    assert_last_advance(s, "s", 0, 5);
+    append(s, "s", "aa", 2, 10, 20, 0);
+    append(s, "s", "bb", 2, 30, 40, 2);
+    assert_int_equal(sl_store_advance_put(s, "s", 4, 90, &err), 0);
+    assert_int_equal(sl_store_advance_put(s, "s", 4, 95, &err), 0); /* replaces */
+    assert_last_advance(s, "s", 4, 95);
+    assert_int_equal(sl_store_append_idems(s, "s", "cc", 2, 2, 50, 60, 777, NULL, 0, NULL, &err),
+                     0);
+    append(s, "t", "x", 1, 0, 0, 0);
+    assert_advances(s, "s", INT64_MIN, INT64_MAX, "0:5 2:- 4:95@777 ");
+    assert_advances(s, "t", INT64_MIN, INT64_MAX, "0:- ");
+    /* 0 and 4 lie outside [30, 40] but carry advances. */
+    assert_advances(s, "s", 30, 40, "0:5 2:- 4:95@777 ");
+    assert_advances(s, "s", 100, 200, "0:5 4:95@777 ");
+
+    /* Inside a group that rolls back, nothing is recorded. */
+    assert_int_equal(sl_store_group_begin(s, &err), 0);
+    assert_int_equal(sl_store_advance_put(s, "s", 6, 99, &err), 0);
+    sl_store_group_rollback(s);
+    assert_last_advance(s, "s", 4, 95);
+    assert_int_equal(sl_store_advance_put(s, "nope", 0, 1, &err), -1);
+    assert_int_equal(err.code, SL_ERR_UNKNOWN_STREAM);
+
+    /* A trailing advance (after the last batch) is kept, and so is every one from the
+     * oldest kept batch on. */
+    assert_int_equal(sl_store_advance_put(s, "s", 6, 99, &err), 0);
+    sl_store_close(s);
+    s = open_store(f, SL_FSYNC_NORMAL);
+    assert_last_advance(s, "s", 6, 99);
+    assert_int_equal(sl_store_retention_delete(s, "s", 25, UINT64_MAX, 8, &batches, &events, &err),
+                     0);
+    assert_int_equal(batches, 1);
+    assert_advances(s, "s", INT64_MIN, INT64_MAX, "2:- 4:95@777 ");
+    assert_int_equal(sl_store_retention_delete(s, "s", 45, UINT64_MAX, 8, &batches, &events, &err),
+                     0);
+    assert_int_equal(batches, 1);
+    assert_advances(s, "s", INT64_MIN, INT64_MAX, "4:95@777 ");
+    assert_int_equal(
+        sl_store_retention_delete(s, "s", 1000, UINT64_MAX, 8, &batches, &events, &err), 0);
+    assert_int_equal(batches, 1);
+    assert_advances(s, "s", INT64_MIN, INT64_MAX, "");
+    assert_last_advance(s, "s", 6, 99);
+    assert_int_equal(sl_store_stream_drop(s, "s", &err), 0);
+    assert_int_equal(sl_store_stream_put(s, "s", "CREATE STREAM s (x INT)", &err), 0);
+    assert_last_advance(s, "s", UINT64_MAX, 0);
+    sl_store_close(s);
+    assert_table_rows(f->db, "idle_advances", 0);
+}
+
+/* A version 4 database (stored times and idle advances came with version 5) opens,
+ * migrated: its batches have no stored time. */
+static void test_migrate_v4(void **state)
+{
+    fixture *f = *state;
+    sl_store *s = open_store(f, SL_FSYNC_NORMAL);
+    sl_error err;
+
+    assert_int_equal(sl_store_stream_put(s, "s", "CREATE STREAM s (x INT)", &err), 0);
+    append(s, "s", "aa", 2, 10, 20, 0);
+    sl_store_close(s);
+    raw_sql(f->db, "DROP TABLE idle_advances; ALTER TABLE events DROP COLUMN stored_ms; "
+                   "PRAGMA user_version = 4;");
+    s = open_store(f, SL_FSYNC_NORMAL);
+    assert_advances(s, "s", INT64_MIN, INT64_MAX, "0:- ");
+    assert_int_equal(sl_store_advance_put(s, "s", 2, 7, &err), 0);
+    assert_last_advance(s, "s", 2, 7);
+    assert_int_equal(sl_store_append_idems(s, "s", "bb", 2, 2, 30, 30, 9, NULL, 0, NULL, &err), 0);
+    assert_advances(s, "s", INT64_MIN, INT64_MAX, "0:- 2:7@9 ");
+    sl_store_close(s);
+    assert_table_rows(f->db, "idle_advances", 1);
+}
+
 /* A database written by the first schema (version 1) is migrated at open. */
 static void test_migrate_v1(void **state)
 {
@@ -1008,6 +1419,38 @@ static void test_migrate_v1(void **state)
     put_checkpoint(s, "q", 2, false, "qstate");
     assert_checkpoint(s, "q", 2, "qstate");
     sl_store_close(s);
+}
+
+/* A version 3 database (checkpoint states in parts came with version 4) opens, migrated:
+ * each checkpoint's state becomes part 0 of generation 1 and reads back the same; the
+ * next checkpoint replaces it and its part is trimmed. */
+static void test_migrate_v3(void **state)
+{
+    fixture *f = *state;
+    sl_store *s = open_store(f, SL_FSYNC_NORMAL);
+    unsigned deleted;
+    sl_error err;
+
+    assert_int_equal(sl_store_stream_put(s, "s", "CREATE STREAM s (x INT)", &err), 0);
+    assert_int_equal(sl_store_query_put(s, "q", "SELECT 1", 0, 0, &err), 0);
+    sl_store_close(s);
+    raw_sql(f->db, "DROP TABLE idle_advances; ALTER TABLE events DROP COLUMN stored_ms;"
+                   "DROP TABLE checkpoint_parts; DROP TABLE checkpoints;"
+                   "CREATE TABLE checkpoints(query_id TEXT PRIMARY KEY REFERENCES queries(id), "
+                   "log_offset INTEGER NOT NULL, seq INTEGER NOT NULL, late_seq INTEGER NOT "
+                   "NULL, taken_ms INTEGER NOT NULL, state BLOB NOT NULL);"
+                   "INSERT INTO checkpoints VALUES ('q', 4, 40, 400, 1234, x'7633207374617465');"
+                   "PRAGMA user_version = 3;");
+    s = open_store(f, SL_FSYNC_NORMAL);
+    assert_checkpoint(s, "q", 4, "v3 state");
+    put_checkpoint(s, "q", 5, false, "v4");
+    assert_int_equal(sl_store_checkpoint_trim(s, "q", 5, 10, &deleted, &err), 0);
+    assert_int_equal(deleted, 1);
+    sl_store_close(s);
+    s = open_store(f, SL_FSYNC_NORMAL);
+    assert_checkpoint(s, "q", 5, "v4");
+    sl_store_close(s);
+    assert_table_rows(f->db, "checkpoint_parts", 1);
 }
 
 /* A version 2 database (checkpoints came with version 3) opens, migrated: its streams,
@@ -1080,7 +1523,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_parts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_side_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ckptwriter, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v3, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_advances, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v4, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""The HTTP thread pool (--http-threads, docs/http-api.md and docs/limits.md).
+
+With several polling threads a group commit's changes are queued for a result stream's
+subscriber while the thread that polls its connection may be busy with others, and
+ingest, served by the other threads, does not wait for it.  A subscriber's bound
+(--subscriber-buffer) used to be enforced on those queued bytes alone, so a client that
+read everything it was sent, its socket empty, was cut off with OVERLOADED as too slow
+when the server itself was behind (tests/e2e/test_load.py failed with the pool that way).
+The bound now applies to the client: past --subscriber-buffer a subscriber is cut off
+once its socket stops taking bytes, and past twice that in any case; and a group commit
+first waits for subscribers that the polling threads fell behind on.
+
+Each test here queues a burst in one group commit (one request): the commit holds the
+server lock, so no thread can send any of it before all of it is queued."""
+
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sluice_test as st  # noqa: E402
+
+PAD = "x" * 1000  # a change is about 1 KB (queued by its row's size, sent as ~1 KB)
+
+
+class BurstTest(st.SluiceTestCase):
+    server_args = ["--subscriber-buffer", "4K", "--http-threads", "2"]
+
+    def burst(self, first, n):
+        """Ingests events first..first+n-1 in one request (one group commit)."""
+        self.server.ingest("burst", [{"ROWTIME": i, "K": i, "PAD": PAD}
+                                     for i in range(first, first + n)])
+
+    def test_reading_client_gets_a_burst_past_its_buffer(self):
+        s = self.server
+        s.statements("CREATE STREAM burst (k INT, pad VARCHAR);")
+        qid = s.create_query("SELECT k, pad FROM burst EMIT CHANGES", name="BURST")
+        with s.results(qid) as sub:
+            sub.read_header()
+            # About 6 KB queued at once, past the 4 KB buffer but within twice it: the
+            # client reads, so it gets every row (it was cut off after the third).
+            self.burst(0, 6)
+            for i in range(6):
+                self.assertEqual(sub.expect_obj(), {"seq": i + 1, "row": {"K": i, "PAD": PAD}})
+            self.burst(6, 6)
+            for i in range(6, 12):
+                self.assertEqual(sub.expect_obj(), {"seq": i + 1, "row": {"K": i, "PAD": PAD}})
+            self.assertEqual(s.query_info(qid)["subscribers"], 1)
+            # About 12 KB at once, past twice the buffer: cut off all the same, after
+            # the rows that fit.
+            self.burst(12, 12)
+            seq = 12
+            while True:
+                obj = sub.expect_obj()
+                if "error" in obj:
+                    self.assertEqual(obj["error"]["code"], "OVERLOADED", obj)
+                    break
+                seq += 1
+                self.assertEqual(obj, {"seq": seq, "row": {"K": seq - 1, "PAD": PAD}})
+            self.assertLess(seq, 24, "cut off before the end of the burst")
+            self.assertIsNone(sub.read_obj(), "the stream ends after its error line")
+            # A stream stops counting as a subscriber before its end is sent.
+            self.assertEqual(s.query_info(qid)["subscribers"], 0)
+        self.assertEqual(s.query_stat(qid, "rows_out"), 24)
+
+    def test_stalled_client_is_still_cut_off(self):
+        """A client that stops reading fills its socket and is cut off at its bound, and
+        ingest never waits for it."""
+        s = self.server
+        s.statements("CREATE STREAM stall (k INT, pad VARCHAR);")
+        qid = s.create_query("SELECT k, pad FROM stall EMIT CHANGES", name="STALL")
+        with s.results(qid, rcvbuf=4096) as sub:
+            sub.read_header()
+            # More than the server's socket send buffer can hold (it grows up to
+            # tcp_wmem's maximum), plus 2 MB, in bursts of 50 KB.
+            total = (st.send_buffer_max() + (2 << 20)) // 1000 + 1
+            total += -total % 50
+            for i in range(0, total, 50):
+                s.ingest("stall", [{"ROWTIME": j, "K": j, "PAD": PAD} for j in range(i, i + 50)])
+            self.assertEqual(s.count("stall"), total)
+            seq = 0
+            while True:
+                obj = sub.expect_obj()
+                if "error" in obj:
+                    self.assertEqual(obj["error"]["code"], "OVERLOADED", obj)
+                    break
+                seq += 1
+                self.assertEqual(obj["seq"], seq, "rows before the cut are consecutive")
+            self.assertLess(seq, total, "the subscriber was cut off before the end")
+            self.assertIsNone(sub.read_obj(), "the stream ends after its error line")
+            self.assertEqual(s.query_info(qid)["subscribers"], 0)
+
+
+def run_binary(args, env=None):
+    """Runs sluice to its exit (it must not start); returns (status, stdout, stderr)."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+    e.update(env or {})
+    p = st.subprocess.run([st.sluice_bin()] + args, stdin=st.subprocess.DEVNULL,
+                          stdout=st.subprocess.PIPE, stderr=st.subprocess.PIPE, env=e,
+                          timeout=st.START_TIMEOUT)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+class OptionTest(unittest.TestCase):
+    """--http-threads N (SLUICE_HTTP_THREADS): from 1 to SL_MAX_HTTP_THREADS (64)."""
+
+    def test_help_names_the_option(self):
+        rc, out, _ = run_binary(["--help"])
+        self.assertEqual(rc, 0)
+        self.assertIn("--http-threads N", out)
+        self.assertIn("SLUICE_HTTP_THREADS", out)
+
+    def test_out_of_range(self):
+        for bad in ("0", "65", "two", "-1", ""):
+            rc, _, err = run_binary(["--listen", "127.0.0.1:0", "--http-threads", bad])
+            self.assertEqual(rc, 2, "--http-threads %r" % bad)
+            self.assertEqual(err, "sluice: --http-threads must be a count from 1 to 64, not "
+                             "'%s' (see sluice --help)\n" % bad)
+        rc, _, err = run_binary(["--listen", "127.0.0.1:0"], env={"SLUICE_HTTP_THREADS": "65"})
+        self.assertEqual(rc, 2)
+        self.assertIn("--http-threads must be a count from 1 to 64, not '65'", err)
+
+    def test_sizes_serve(self):
+        """One thread, the most, and the variable: each server answers."""
+        for args, env in ((["--http-threads", "1"], None), (["--http-threads", "64"], None),
+                          ([], {"SLUICE_HTTP_THREADS": "3"})):
+            srv = st.Server(args, env)
+            try:
+                srv.start()
+                self.assertEqual(srv.get("/health").json(), {"status": "ok"})
+            finally:
+                srv.close()
+
+
+if __name__ == "__main__":
+    st.main()
