@@ -41,6 +41,10 @@ int sl_store_open(const char *dir, sl_fsync mode, sl_store **out, sl_error *err)
  * store, so that the WAL stays bounded without an ingest commit copying it inline.
  * Failures are left for the next copy. */
 void sl_store_wal_copy(sl_store *s, bool catch_up);
+/* Waits until the store's WAL checkpointer thread has no checkpoint due or running, then
+ * returns how many WAL frames it has copied into the database file since the store was
+ * opened (0 when it has no such thread).  For tests and statistics. */
+uint64_t sl_store_wal_settle(sl_store *s);
 /* Accepts NULL.  A store's side stores are closed before it. */
 void sl_store_close(sl_store *s);
 /* Opens a side store of s (borrowed: it must outlive the side store): another

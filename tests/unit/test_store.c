@@ -685,6 +685,32 @@ static void test_append_scan(void **state)
     sl_store_close(s);
 }
 
+/* The WAL checkpointer thread copies the WAL into the database file once commits leave
+ * enough pages in it (regression: its connection had never read the database, so
+ * SQLite's checkpoint on it did nothing and the WAL grew until a commit copied it
+ * inline). */
+static void test_wal_checkpointer(void **state)
+{
+    fixture *f = *state;
+    sl_store *s = open_store(f, SL_FSYNC_NORMAL);
+    size_t len = 1 << 20;
+    char *blob = malloc(len);
+    struct stat st;
+    sl_error err;
+
+    memset(blob, 'x', len);
+    assert_int_equal(sl_store_stream_put(s, "s", "CREATE STREAM s (x INT)", &err), 0);
+    /* 48 MiB: more than the 10,000 pages of 4 KiB after which the thread is woken, well
+     * short of the 60,000 after which a commit would copy the WAL itself. */
+    for (int i = 0; i < 48; i++)
+        assert_int_equal(sl_store_append(s, "s", blob, len, 1, i, i, NULL, NULL, &err), 0);
+    assert_true(sl_store_wal_settle(s) >= 10000);
+    assert_int_equal(stat(f->db, &st), 0);
+    assert_true(st.st_size >= 40 << 20);
+    free(blob);
+    sl_store_close(s);
+}
+
 /* A ranged scan reads only the batches whose [min, max] ROWTIME meets the range. */
 static void test_scan_range(void **state)
 {
@@ -1507,6 +1533,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_scan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_checkpointer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cursor_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_durable, setup, teardown),
