@@ -960,20 +960,10 @@ static void test_damaged_checkpoint_falls_back(void **state)
 /* How many rows a table of the store holds, read over a second connection. */
 static int64_t table_rows(fixture *f, const char *table)
 {
-    char path[96], sql[96];
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    int64_t n;
+    char sql[96];
 
-    snprintf(path, sizeof(path), "%s/sluice.db", f->dir);
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return n;
+    return count_rows(f, sql);
 }
 
 /* The events the store keeps (retention deletes some), read over a second connection. */
