@@ -24,6 +24,18 @@ import sluice_test as st  # noqa: E402
 PAD = "x" * 1000  # a change is about 1 KB (queued by its row's size, sent as ~1 KB)
 
 
+def read_until_overloaded(test, sub, seq, check):
+    """Reads rows after seq, each checked by check(obj, its seq), up to the OVERLOADED
+    line; returns the last seq read."""
+    while True:
+        obj = sub.expect_obj()
+        if "error" in obj:
+            test.assertEqual(obj["error"]["code"], "OVERLOADED", obj)
+            return seq
+        seq += 1
+        check(obj, seq)
+
+
 class BurstTest(st.SluiceTestCase):
     server_args = ["--subscriber-buffer", "4K", "--http-threads", "2"]
 
@@ -50,14 +62,8 @@ class BurstTest(st.SluiceTestCase):
             # About 12 KB at once, past twice the buffer: cut off all the same, after
             # the rows that fit.
             self.burst(12, 12)
-            seq = 12
-            while True:
-                obj = sub.expect_obj()
-                if "error" in obj:
-                    self.assertEqual(obj["error"]["code"], "OVERLOADED", obj)
-                    break
-                seq += 1
-                self.assertEqual(obj, {"seq": seq, "row": {"K": seq - 1, "PAD": PAD}})
+            seq = read_until_overloaded(self, sub, 12, lambda obj, seq: self.assertEqual(
+                obj, {"seq": seq, "row": {"K": seq - 1, "PAD": PAD}}))
             self.assertLess(seq, 24, "cut off before the end of the burst")
             self.assertIsNone(sub.read_obj(), "the stream ends after its error line")
             # A stream stops counting as a subscriber before its end is sent.
@@ -79,14 +85,8 @@ class BurstTest(st.SluiceTestCase):
             for i in range(0, total, 50):
                 s.ingest("stall", [{"ROWTIME": j, "K": j, "PAD": PAD} for j in range(i, i + 50)])
             self.assertEqual(s.count("stall"), total)
-            seq = 0
-            while True:
-                obj = sub.expect_obj()
-                if "error" in obj:
-                    self.assertEqual(obj["error"]["code"], "OVERLOADED", obj)
-                    break
-                seq += 1
-                self.assertEqual(obj["seq"], seq, "rows before the cut are consecutive")
+            seq = read_until_overloaded(self, sub, 0, lambda obj, seq: self.assertEqual(
+                obj["seq"], seq, "rows before the cut are consecutive"))
             self.assertLess(seq, total, "the subscriber was cut off before the end")
             self.assertIsNone(sub.read_obj(), "the stream ends after its error line")
             self.assertEqual(s.query_info(qid)["subscribers"], 0)
