@@ -18,6 +18,7 @@
 #include "json_in.h"
 #include "json_out.h"
 #include "limits.h"
+#include "listener.h"
 #include "mem.h"
 #include "results.h"
 #include "sha256.h"
@@ -62,7 +63,7 @@
 #define DRAIN_MS 2000
 
 struct sl_http {
-    struct MHD_Daemon *daemon;
+    sl_listener *listener; /* the listening socket and the polling threads */
     sl_instance *in;
     sl_results *results;
     pthread_mutex_t lock;
@@ -82,7 +83,6 @@ struct sl_http {
     uint64_t rejected_busy; /* answers 429 since start, for /metrics */
     unsigned max_connections;
     unsigned heartbeat_ms;
-    unsigned port;
     sl_ingest *ingest; /* decoding and group commit of POST .../events */
 };
 
@@ -942,6 +942,22 @@ static void prom_family(sl_buf *b, const char *name, const char *type, const cha
     sl_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* Open connections (--max-connections), and each polling thread's share of them. */
+static void prom_connections(sl_buf *b, sl_listener *l)
+{
+    unsigned n = sl_listener_threads(l);
+    unsigned *per = sl_xcalloc(n, sizeof(*per));
+    unsigned open = sl_listener_open(l, per, n);
+
+    prom_family(b, "sluice_connections", "gauge", "Open connections (--max-connections).");
+    sl_buf_printf(b, "sluice_connections %u\n", open);
+    prom_family(b, "sluice_thread_connections", "gauge",
+                "Open connections a polling thread serves (--http-threads).");
+    for (unsigned i = 0; i < n; i++)
+        sl_buf_printf(b, "sluice_thread_connections{thread=\"%u\"} %u\n", i, per[i]);
+    free(per);
+}
+
 static void do_metrics(sl_http *h, request *req)
 {
     static const struct {
@@ -973,6 +989,7 @@ static void do_metrics(sl_http *h, request *req)
                 "Requests answered 429 because too many bodies were pending.");
     sl_buf_printf(&b, "sluice_requests_rejected_busy_total %" PRIu64 "\n", h->rejected_busy);
     pthread_mutex_unlock(&h->pending_lock);
+    prom_connections(&b, h->listener);
     prom_family(&b, "sluice_streams", "gauge", "Streams in the catalog.");
     sl_buf_printf(&b, "sluice_streams %zu\n", nstreams);
     prom_family(&b, "sluice_stream_events", "gauge", "Events stored in a stream.");
@@ -1637,20 +1654,55 @@ static void http_free(sl_http *h)
     free(h);
 }
 
+/* sl_listener_start_fn: one polling thread, a daemon without a listening socket of its
+ * own (the listener accepts and hands connections over). */
+static struct MHD_Daemon *start_daemon(void *ctx, MHD_NotifyConnectionCallback notify,
+                                       void *notify_cls, char *msg, size_t msglen)
+{
+    sl_http *h = ctx;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG;
+    struct MHD_Daemon *d;
+
+    if (h->tls_cert) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            snprintf(msg, msglen, "this libmicrohttpd was built without TLS support");
+            return NULL;
+        }
+        flags |= MHD_USE_TLS;
+    }
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)notify, notify_cls},
+        /* The listener keeps to --max-connections over all the threads. */
+        {MHD_OPTION_CONNECTION_LIMIT, h->max_connections, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S, NULL},
+        /* The TLS options come last so that plain HTTP ends the array before them. */
+        {h->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, h->tls_cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    errno = 0;
+    /* libmicrohttpd wants its logger as the very first option. */
+    d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
+                         mhd_logger, h, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    if (!d)
+        snprintf(msg, msglen, "cannot start the HTTP server%s: %s", h->tls_cert ? " with TLS" : "",
+                 errno ? strerror(errno) : "libmicrohttpd refused to start");
+    return d;
+}
+
 int sl_http_start(const sl_http_config *cfg, sl_instance *in, sl_http **out, char *msg,
                   size_t msglen)
 {
     sl_http *h = sl_xcalloc(1, sizeof(*h));
     pthread_condattr_t ca;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ERROR_LOG;
-    const union MHD_DaemonInfo *di;
-    /* A pool of polling threads (--http-threads); a result stream that one of them is
-     * behind on is not its client's fault (sl_results_wait_behind). */
+    pthread_mutexattr_t ma;
+    /* Polling threads (--http-threads); a result stream that one of them is behind on is
+     * not its client's fault (sl_results_wait_behind). */
     unsigned threads = cfg->threads ? cfg->threads : SL_DEFAULT_HTTP_THREADS;
 
     *out = NULL;
-    /* Each thread takes its share of --max-connections. */
     if (threads > SL_MAX_HTTP_THREADS)
         threads = SL_MAX_HTTP_THREADS;
     if (threads > cfg->max_connections)
@@ -1665,45 +1717,22 @@ int sl_http_start(const sl_http_config *cfg, sl_instance *in, sl_http **out, cha
     h->max_pending_bytes = cfg->max_pending_bytes;
     h->max_connections = cfg->max_connections;
     h->heartbeat_ms = cfg->heartbeat_ms ? cfg->heartbeat_ms : 15000;
-    pthread_mutex_init(&h->lock, NULL);
-    pthread_mutex_init(&h->pending_lock, NULL);
+    /* The server lock is held briefly by many threads: a waiter spins a little before
+     * it sleeps, as a sleep and a wake-up cost more than most holds here. */
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+    pthread_mutex_init(&h->lock, &ma);
+    pthread_mutex_init(&h->pending_lock, &ma);
+    pthread_mutexattr_destroy(&ma);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&h->tick, &ca);
     pthread_condattr_destroy(&ca);
     h->results = sl_results_new(in, &h->lock, cfg->subscriber_buffer);
     h->ingest = sl_ingest_new(in, &h->lock, ingest_finished, ingest_pace, h);
-    if (cfg->addr->sa_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    if (h->tls_cert) {
-        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-            snprintf(msg, msglen, "this libmicrohttpd was built without TLS support");
-            goto fail;
-        }
-        flags |= MHD_USE_TLS;
-    }
-    struct MHD_OptionItem opts[] = {
-        {MHD_OPTION_SOCK_ADDR, 0, (void *)cfg->addr},
-        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
-        {MHD_OPTION_CONNECTION_LIMIT, h->max_connections, NULL},
-        {MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S, NULL},
-        {MHD_OPTION_THREAD_POOL_SIZE, threads, NULL},
-        /* The TLS options come last so that plain HTTP ends the array before them. */
-        {h->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, h->tls_cert},
-        {MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key},
-        {MHD_OPTION_END, 0, NULL},
-    };
-    errno = 0;
-    /* libmicrohttpd wants its logger as the very first option. */
-    h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
-                                 mhd_logger, h, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
-    if (!h->daemon) {
-        snprintf(msg, msglen, "cannot listen%s: %s", h->tls_cert ? " with TLS" : "",
-                 errno ? strerror(errno) : "libmicrohttpd refused to start");
+    if (sl_listener_start(cfg->addr, threads, h->max_connections, start_daemon, h, &h->listener,
+                          msg, msglen) < 0)
         goto fail;
-    }
-    di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    h->port = di ? di->port : 0;
     if (pthread_create(&h->heartbeat, NULL, heartbeat_main, h) != 0) {
         snprintf(msg, msglen, "cannot start the heartbeat thread");
         goto fail;
@@ -1723,27 +1752,23 @@ fail:
     pthread_mutex_unlock(&h->lock);
     if (h->heartbeat_started)
         pthread_join(h->heartbeat, NULL);
-    if (h->daemon)
-        MHD_stop_daemon(h->daemon);
+    sl_listener_free(h->listener);
     http_free(h);
     return -1;
 }
 
 unsigned sl_http_port(const sl_http *h)
 {
-    return h->port;
+    return sl_listener_port(h->listener);
 }
 
 void sl_http_stop(sl_http *h)
 {
     sl_error why;
-    MHD_socket listen_fd;
 
     if (!h)
         return;
-    listen_fd = MHD_quiesce_daemon(h->daemon);
-    if (listen_fd != MHD_INVALID_SOCKET)
-        close(listen_fd);
+    sl_listener_quiesce(h->listener);
     sl_error_set(&why, SL_ERR_SHUTTING_DOWN, 0, 0, "the server is shutting down");
     pthread_mutex_lock(&h->lock);
     h->stopping = true;
@@ -1771,6 +1796,6 @@ void sl_http_stop(sl_http *h)
     /* Every queued ingest request is stored and its connection resumed: MHD must not
      * stop with suspended connections. */
     sl_ingest_stop(h->ingest);
-    MHD_stop_daemon(h->daemon);
+    sl_listener_free(h->listener);
     http_free(h);
 }

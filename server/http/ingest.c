@@ -378,13 +378,19 @@ sl_ingest *sl_ingest_new(sl_instance *in, pthread_mutex_t *lock,
                          void *ctx)
 {
     sl_ingest *ing = sl_xcalloc(1, sizeof(*ing));
+    pthread_mutexattr_t ma;
 
     ing->in = in;
     ing->lock = lock;
     ing->finish = finish;
     ing->pace = pace;
     ing->ctx = ctx;
-    pthread_mutex_init(&ing->mu, NULL);
+    /* Held briefly by the polling threads and the committer: a waiter spins a little
+     * before it sleeps. */
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+    pthread_mutex_init(&ing->mu, &ma);
+    pthread_mutexattr_destroy(&ma);
     pthread_cond_init(&ing->wake, NULL);
     if (pthread_create(&ing->committer, NULL, committer_main, ing) != 0) {
         /* Without a committer every submission is refused. */

@@ -92,6 +92,74 @@ class BurstTest(st.SluiceTestCase):
             self.assertEqual(s.query_info(qid)["subscribers"], 0)
 
 
+class KeptConnection:
+    """A keep-alive connection that has been served once (so the server has accepted it
+    and given it to a polling thread)."""
+
+    def __init__(self, server):
+        self.conn = st.http.client.HTTPConnection(st.HOST, server.port, timeout=st.IO_TIMEOUT)
+        self.get("/health")
+
+    def get(self, path):
+        self.conn.request("GET", path)
+        r = self.conn.getresponse()
+        body = r.read()
+        if r.status != 200:
+            raise AssertionError("GET %s: %d %r" % (path, r.status, body))
+        return body.decode()
+
+    def close(self):
+        self.conn.close()
+
+
+class BalanceTest(st.SluiceTestCase):
+    """One thread accepts every connection and gives it to the polling thread serving
+    the fewest (ties in turn); /metrics shows each thread's share."""
+
+    server_args = ["--http-threads", "2"]
+
+    def shares(self, via):
+        """(all open connections, the threads' shares sorted) as /metrics shows them."""
+        total, per = None, []
+        for line in via.get("/metrics").splitlines():
+            if st.re.match(r'sluice_thread_connections\{thread="\d+"\} \d+$', line):
+                per.append(int(line.split()[1]))
+            elif line.startswith("sluice_connections "):
+                total = int(line.split()[1])
+        return total, sorted(per)
+
+    def test_connections_go_to_the_least_busy_thread(self):
+        m = KeptConnection(self.server)
+        kept = []
+        try:
+            # Once the server has seen earlier connections close, m is alone.
+            self.assertEqual(wait_for(lambda: self.shares(m), (1, [0, 1])), (1, [0, 1]))
+            kept.append(KeptConnection(self.server))
+            self.assertEqual(self.shares(m), (2, [1, 1]))
+            kept.pop().close()
+            self.assertEqual(wait_for(lambda: self.shares(m), (1, [0, 1])), (1, [0, 1]))
+            # In turn, the next connection would go to m's thread; it goes to the idle one.
+            kept.append(KeptConnection(self.server))
+            self.assertEqual(self.shares(m), (2, [1, 1]))
+            kept += [KeptConnection(self.server) for _ in range(4)]
+            self.assertEqual(self.shares(m), (6, [3, 3]))
+        finally:
+            m.close()
+            for c in kept:
+                c.close()
+
+
+def wait_for(read, expect, timeout=15.0):
+    """Calls read() until it returns expect or timeout seconds pass; returns its last
+    answer (the server learns that a client closed when its thread reads the socket)."""
+    deadline = st.time.monotonic() + timeout
+    while True:
+        got = read()
+        if got == expect or st.time.monotonic() > deadline:
+            return got
+        st.time.sleep(0.05)
+
+
 def run_binary(args, env=None):
     """Runs sluice to its exit (it must not start); returns (status, stdout, stderr)."""
     e = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
