@@ -10,13 +10,18 @@
  * before the next request.  The figure is events acknowledged per second of wall time;
  * the server's CPU comes from /proc/PID/stat (--pid) and the client's from its own
  * clock, so one sees which side is saturated.  --ceiling points the same client at an
- * in-process null server instead, which measures the client's own ceiling.
+ * in-process null server instead, which measures the client's own ceiling;
+ * --mhd-null at libmicrohttpd set up as sluice's, answering at once, and --mhd-handoff
+ * the same with each request handed to another thread and back as sluice's ingest does
+ * (mhd_null.h): what the HTTP library and the hand-off cost before any storing.
  *
  *   bench_http --port P --pid PID [--events N] [--batch B] [--conns C] [--runs R]
- *   bench_http --ceiling [--events N] [--batch B] [--conns C] [--runs R]
+ *   bench_http --ceiling|--mhd-null|--mhd-handoff [--threads T] [--events N] [--batch B]
+ *              [--conns C] [--runs R]
  *   RESULT http <label> <events/s> events/s req/s=.. server_cpu=..% client_cpu=..% ... */
 #include "bench_net.h"
 #include "bench_util.h"
+#include "mhd_null.h"
 #include "nexmark.h"
 
 #include "buf.h"
@@ -140,9 +145,17 @@ static void build(load *l, size_t n, size_t batch, uint64_t seed)
     sl_nexmark_free(g);
 }
 
+/* The labels and descriptions of the libmicrohttpd floors, by bench_mhd_mode. */
+static const char *const mhd_label[] = {"mhd-null-", "mhd-handoff-", "mhd-block-"};
+static const char *const mhd_what[] = {
+    " (libmicrohttpd answering at once)", " (libmicrohttpd, handed to a thread and back)",
+    " (libmicrohttpd, a thread per connection waiting for another)"};
+
 int main(int argc, char **argv)
 {
-    bool ceiling = false;
+    bool ceiling = false, mhd = false;
+    bench_mhd_mode how = MHD_NULL_AT_ONCE;
+    unsigned threads = (unsigned)bench_opt(argc, argv, "--threads", 2);
     int port = (int)bench_opt(argc, argv, "--port", 8080);
     long pid = (long)bench_opt(argc, argv, "--pid", 0);
     size_t n = (size_t)bench_opt(argc, argv, "--events", 1000000);
@@ -158,6 +171,12 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--ceiling") == 0)
             ceiling = true;
+        else if (strcmp(argv[i], "--mhd-null") == 0)
+            ceiling = mhd = true;
+        else if (strcmp(argv[i], "--mhd-handoff") == 0)
+            ceiling = mhd = true, how = MHD_NULL_HANDOFF;
+        else if (strcmp(argv[i], "--mhd-block") == 0)
+            ceiling = mhd = true, how = MHD_NULL_BLOCK;
     if (runs < 1 || runs > 16 || conns < 1 || batch < 1 || n < 1) {
         fprintf(stderr, "bench_http: bad options\n");
         return 2;
@@ -165,7 +184,11 @@ int main(int argc, char **argv)
     memset(&l, 0, sizeof(l));
     l.conns = conns;
     build(&l, n, batch, 7);
-    if (ceiling) {
+    if (mhd) {
+        l.port = bench_mhd_null_start(threads, how);
+        if (l.port < 0)
+            return 1;
+    } else if (ceiling) {
         l.port = bench_null_server_start();
         if (l.port < 0)
             return 1;
@@ -174,10 +197,16 @@ int main(int argc, char **argv)
         setup(port, "POST /v1/statements", "text/plain",
               "CREATE STREAM IF NOT EXISTS " SL_NEXMARK_BID_STREAM ";", 200);
     }
-    snprintf(label, sizeof(label), "%s%s-%zu-x%d", ceiling ? "ceiling-" : "",
+    snprintf(label, sizeof(label), "%s%s-%zu-x%d",
+             !ceiling ? ""
+             : mhd    ? mhd_label[how]
+                      : "ceiling-",
              batch > 1 ? "ndjson" : "single", batch, conns);
     printf("# http %s: %zu events in %zu requests of %zu, %d connections, %d runs%s\n", label, n,
-           l.nreqs, batch, conns, runs, ceiling ? " (null server)" : "");
+           l.nreqs, batch, conns, runs,
+           !ceiling ? ""
+           : mhd    ? mhd_what[how]
+                    : " (null server)");
     for (int r = 0; r < runs; r++) {
         pthread_t th[64], st;
         worker w[64];

@@ -92,6 +92,14 @@ run "$BENCH_DIR/bench_engine" $ENGINE
 run "$BENCH_DIR/bench_http" --ceiling $HTTP_B
 # shellcheck disable=SC2086
 run "$BENCH_DIR/bench_http" --ceiling $HTTP_S
+# The floors libmicrohttpd sets for one event per request: answering at once, and
+# handed to another thread and back as sluice's ingest does (no storing in either).
+for how in --mhd-null --mhd-handoff; do
+    # shellcheck disable=SC2086
+    run "$BENCH_DIR/bench_http" $how $HTTP_S
+    # shellcheck disable=SC2086
+    run "$BENCH_DIR/bench_http" $how $HTTP_SM
+done
 start_server
 # shellcheck disable=SC2086
 run "$BENCH_DIR/bench_http" --port "$PORT" --pid "$SERVER_PID" $HTTP_B

@@ -15,6 +15,8 @@ fi
 fail=0
 for fig in "engine q0 " "engine q1 " "engine q2 " "engine q5 " "engine q7 " "engine q12 " \
     "http ceiling-ndjson-1000-x2 " "http ceiling-single-1-x2 " \
+    "http mhd-null-single-1-x2 " "http mhd-null-single-1-x8 " \
+    "http mhd-handoff-single-1-x2 " "http mhd-handoff-single-1-x8 " \
     "http ndjson-1000-x2 " "http single-1-x2 " "http single-1-x8 " \
     "latency changes_ack_to_row_p99 " "latency final_ack_to_row_p99 " \
     "scale idle_rss " "scale rss_per_query " "scale cpu_20q_at_rate " "scale rss_per_group " \
