@@ -694,6 +694,18 @@ def parse_response(data):
     return Response(status, headers, body)
 
 
+def wait_for(read, expect, timeout=15.0):
+    """Calls read() until it returns expect or timeout seconds pass; returns its last
+    answer.  For what the server does on its own schedule (it learns that a client
+    closed when its thread reads the socket; retention runs in the background)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = read()
+        if got == expect or time.monotonic() > deadline:
+            return got
+        time.sleep(0.05)
+
+
 def stat(info, name):
     """A statistic from a query status object: top level, or under "stats"."""
     if name in info:

@@ -98,17 +98,6 @@ def padded_events(n_bytes, stream_events=1):
     return (body + " " * (n_bytes - len(body))).encode()
 
 
-def wait_for(read, expect, timeout=15.0):
-    """Calls read() until it returns expect or timeout seconds pass; returns its last
-    answer.  For what the server does in the background, on its own schedule."""
-    deadline = st.time.monotonic() + timeout
-    while True:
-        got = read()
-        if got == expect or st.time.monotonic() > deadline:
-            return got
-        st.time.sleep(0.05)
-
-
 class HeldUpload:
     """A POST whose headers (with Expect: 100-continue) are sent and whose body is held
     back.  The server answers either `100 Continue` (it admitted the body: the request
@@ -202,7 +191,7 @@ class BoundedIngestTest(st.SluiceTestCase):
                 h.close()
         # The server learns of the closed uploads when its polling thread reads their
         # sockets, which may be after it answers the next request on another thread.
-        self.assertEqual(wait_for(lambda: self.metric("sluice_pending_bodies"), 0), 0)
+        self.assertEqual(st.wait_for(lambda: self.metric("sluice_pending_bodies"), 0), 0)
         self.assertEqual(self.metric("sluice_pending_body_bytes"), 0)
         self.assertEqual(s.count("orders"), before + 3)
         self.assertGreaterEqual(self.metric("sluice_requests_rejected_busy_total"), 2)
@@ -303,7 +292,7 @@ class RetentionTest(st.SluiceTestCase):
     retention past their newest ROWTIME, in the background (about once a second)."""
 
     def wait_for_count(self, stream, expect):
-        return wait_for(lambda: self.server.count(stream), expect)
+        return st.wait_for(lambda: self.server.count(stream), expect)
 
     def test_old_events_go_newer_stay(self):
         s = self.server

@@ -133,11 +133,11 @@ class BalanceTest(st.SluiceTestCase):
         kept = []
         try:
             # Once the server has seen earlier connections close, m is alone.
-            self.assertEqual(wait_for(lambda: self.shares(m), (1, [0, 1])), (1, [0, 1]))
+            self.assertEqual(st.wait_for(lambda: self.shares(m), (1, [0, 1])), (1, [0, 1]))
             kept.append(KeptConnection(self.server))
             self.assertEqual(self.shares(m), (2, [1, 1]))
             kept.pop().close()
-            self.assertEqual(wait_for(lambda: self.shares(m), (1, [0, 1])), (1, [0, 1]))
+            self.assertEqual(st.wait_for(lambda: self.shares(m), (1, [0, 1])), (1, [0, 1]))
             # In turn, the next connection would go to m's thread; it goes to the idle one.
             kept.append(KeptConnection(self.server))
             self.assertEqual(self.shares(m), (2, [1, 1]))
@@ -147,17 +147,6 @@ class BalanceTest(st.SluiceTestCase):
             m.close()
             for c in kept:
                 c.close()
-
-
-def wait_for(read, expect, timeout=15.0):
-    """Calls read() until it returns expect or timeout seconds pass; returns its last
-    answer (the server learns that a client closed when its thread reads the socket)."""
-    deadline = st.time.monotonic() + timeout
-    while True:
-        got = read()
-        if got == expect or st.time.monotonic() > deadline:
-            return got
-        st.time.sleep(0.05)
 
 
 def run_binary(args, env=None):
