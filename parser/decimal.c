@@ -546,33 +546,69 @@ int sl_decimal_literal_precision(const sl_value *a)
     return imax(digits_of(w.m.lo), scale);
 }
 
+/* "00" to "99": digits are produced two per division. */
+static const char digit_pairs[] = "00010203040506070809101112131415161718192021222324252627282930"
+                                  "31323334353637383940414243444546474849505152535455565758596061"
+                                  "62636465666768697071727374757677787980818283848586878889909192"
+                                  "93949596979899";
+
+int sl_decimal_u64_width(uint64_t u)
+{
+    /* log10(2) ~ 1233 / 4096 of the bit length, then one comparison to correct it. */
+    int t = (64 - __builtin_clzll(u | 1)) * 1233 >> 12;
+
+    return t + (u >= pow10_tab[t]) + (u == 0);
+}
+
+char *sl_decimal_u64_digits(char *end, uint64_t u)
+{
+    while (u >= 100) {
+        end -= 2;
+        memcpy(end, digit_pairs + 2 * (u % 100), 2);
+        u /= 100;
+    }
+    if (u >= 10) {
+        end -= 2;
+        memcpy(end, digit_pairs + 2 * u, 2);
+    } else {
+        *--end = (char)('0' + u);
+    }
+    return end;
+}
+
 size_t sl_decimal_format(const sl_value *v, char out[SL_DECIMAL_TEXT])
 {
-    char digits[MAX_DIGITS + 2];
-    int nd = 0, scale;
+    char digits[MAX_DIGITS + 2], *d = digits + sizeof(digits);
+    int nd, scale;
     size_t n = 0;
     wide w = unpack(v, &scale);
     u128 m = w.m.lo;
 
-    /* Digits, least significant first. */
-    do {
-        digits[nd++] = (char)('0' + (int)(m % 10));
+    /* Digits, most significant first, ending at the end of digits[]: 128-bit divisions
+     * only while the value needs them (they are calls), then two digits per 64-bit
+     * division. */
+    while (m > UINT64_MAX) {
+        *--d = (char)('0' + (int)(m % 10));
         m /= 10;
-    } while (m);
+    }
+    d = sl_decimal_u64_digits(d, (uint64_t)m);
+    nd = (int)(digits + sizeof(digits) - d);
     if (w.neg)
         out[n++] = '-';
     if (nd <= scale) {
         out[n++] = '0';
         out[n++] = '.';
-        for (int k = scale; k > nd; k--)
-            out[n++] = '0';
-        while (nd)
-            out[n++] = digits[--nd];
+        memset(out + n, '0', (size_t)(scale - nd));
+        n += (size_t)(scale - nd);
+        memcpy(out + n, d, (size_t)nd);
+        n += (size_t)nd;
     } else {
-        while (nd) {
-            if (nd == scale)
-                out[n++] = '.';
-            out[n++] = digits[--nd];
+        memcpy(out + n, d, (size_t)(nd - scale));
+        n += (size_t)(nd - scale);
+        if (scale > 0) {
+            out[n++] = '.';
+            memcpy(out + n, d + nd - scale, (size_t)scale);
+            n += (size_t)scale;
         }
     }
     out[n] = '\0';
@@ -655,6 +691,14 @@ static sl_value mul(const sl_value *a, const sl_value *b, int p, int s)
     int sa, sb;
     wide x = unpack(a, &sa), y = unpack(b, &sb), r;
 
+    if (x.m.lo <= UINT64_MAX && y.m.lo <= UINT64_MAX && sa + sb == s) {
+        /* The common case (a BIGINT times a short DECIMAL, kept at its natural scale):
+         * one 64 x 64 -> 128-bit product, nothing to round or scale. */
+        u128 m = (u128)(uint64_t)x.m.lo * (uint64_t)y.m.lo;
+        if (m >= pow10_tab[p])
+            return sl_null();
+        return pack(x.neg != y.neg && m != 0, m, s);
+    }
     r.m = u256_mul128(x.m.lo, y.m.lo);
     r.neg = x.neg != y.neg && !u256_is_zero(r.m);
     return finish(r, sa + sb, p, s, SL_ROUND_HALF_UP);

@@ -96,6 +96,11 @@ void sl_decimal_append(const sl_value *v, sl_buf *out);
 
 /* 10^k exactly, for 0 <= k <= 38 (every one is below 2^127). */
 unsigned __int128 sl_decimal_pow10(int k);
+/* The number of decimal digits of u (1 for 0). */
+int sl_decimal_u64_width(uint64_t u);
+/* Writes u in decimal backwards, its last digit just before end (at most 20 bytes, no
+ * sign, no NUL); returns where its first digit is. */
+char *sl_decimal_u64_digits(char *end, uint64_t u);
 /* 10^k as a double, for 0 <= k <= 22: the powers of ten a double holds exactly, with
  * which Clinger's fast path reads and writes numbers correctly rounded. */
 double sl_decimal_pow10_double(int k);

@@ -21,8 +21,14 @@ static void project_push(sl_operator *op, const sl_row *row, sl_change change)
     const sl_node *node = op->node;
 
     p->out->rowtime = row->rowtime;
-    for (int i = 0; i < node->u.project.nexprs; i++)
-        p->out->v[i] = sl_eval(node->u.project.exprs[i], row, op->ctx->scratch);
+    for (int i = 0; i < node->u.project.nexprs; i++) {
+        const sl_expr *e = node->u.project.exprs[i];
+        /* A column is copied without a call (most projected columns are). */
+        if (e->kind == SL_EX_COLUMN && (uint32_t)e->u.col < row->ncols)
+            p->out->v[i] = row->v[e->u.col];
+        else
+            p->out->v[i] = sl_eval(e, row, op->ctx->scratch);
+    }
     sl_op_emit(op, p->out, change);
 }
 

@@ -51,15 +51,24 @@ sl_row *sl_row_new(uint32_t ncols)
     return r;
 }
 
-sl_row *sl_row_make(int64_t rowtime, uint32_t ncols, const sl_value *v)
+size_t sl_row_make_size(uint32_t ncols, const sl_value *v)
 {
-    size_t head = head_bytes(ncols);
-    sl_row *r = sl_xmalloc(head + sl_values_string_bytes(ncols, v));
+    return head_bytes(ncols) + sl_values_string_bytes(ncols, v);
+}
+
+sl_row *sl_row_make_in(void *mem, int64_t rowtime, uint32_t ncols, const sl_value *v)
+{
+    sl_row *r = mem;
 
     r->rowtime = rowtime;
     r->ncols = ncols;
-    sl_values_pack(r->v, ncols, v, (char *)r + head);
+    sl_values_pack(r->v, ncols, v, (char *)r + head_bytes(ncols));
     return r;
+}
+
+sl_row *sl_row_make(int64_t rowtime, uint32_t ncols, const sl_value *v)
+{
+    return sl_row_make_in(sl_xmalloc(sl_row_make_size(ncols, v)), rowtime, ncols, v);
 }
 
 sl_row *sl_row_copy(const sl_row *r)

@@ -25,6 +25,11 @@ sl_row *sl_row_new(uint32_t ncols);
 sl_row *sl_row_copy(const sl_row *r);
 /* A self-contained row from rowtime and ncols values (strings copied); caller frees. */
 sl_row *sl_row_make(int64_t rowtime, uint32_t ncols, const sl_value *v);
+/* The bytes of the row sl_row_make would allocate for ncols values v. */
+size_t sl_row_make_size(uint32_t ncols, const sl_value *v);
+/* sl_row_make into mem (sl_row_make_size(ncols, v) bytes, aligned for sl_row), for many
+ * rows in one allocation: the row is mem, freed with it, never by sl_row_free. */
+sl_row *sl_row_make_in(void *mem, int64_t rowtime, uint32_t ncols, const sl_value *v);
 /* Total length of the VARCHAR values among v[0..n). */
 size_t sl_values_string_bytes(uint32_t n, const sl_value *v);
 /* Copies v[0..n) (borrowed) into dst, packing the bytes of each VARCHAR value from

@@ -109,54 +109,68 @@ static unsigned char tag_of(sl_type t)
     }
 }
 
+/* The most bytes sl_rowcodec_put writes for one column, besides a byte value's bytes:
+ * the tag, then a DECIMAL's scale byte and two varints (the widest payload). */
+#define COLUMN_MAX (2 + 2 * VARINT_MAX)
+
 void sl_rowcodec_put(sl_buf *out, const sl_row *row)
 {
-    unsigned char tmp[2 + 2 * VARINT_MAX];
-    size_t n;
+    size_t bound = 2 * VARINT_MAX;
+    unsigned char *start, *p;
 
-    n = put_varint(tmp, zigzag(row->rowtime));
-    sl_buf_append(out, tmp, n);
-    n = put_varint(tmp, row->ncols);
-    sl_buf_append(out, tmp, n);
+    /* One reservation for the whole row, then the bytes are written in place. */
+    for (uint32_t i = 0; i < row->ncols; i++) {
+        unsigned char tag = tag_of(row->v[i].type);
+        bound += COLUMN_MAX;
+        if (tag == TAG_VARCHAR || (tag >= TAG_BYTES && tag <= TAG_STRUCT))
+            bound += row->v[i].u.s.len;
+    }
+    if (!out->data || out->len + bound >= out->cap)
+        sl_buf_reserve(out, bound);
+    start = p = (unsigned char *)out->data + out->len;
+    p += put_varint(p, zigzag(row->rowtime));
+    p += put_varint(p, row->ncols);
     for (uint32_t i = 0; i < row->ncols; i++) {
         const sl_value *v = &row->v[i];
+        unsigned char tag = tag_of(v->type);
 
-        tmp[0] = tag_of(v->type);
-        n = 1;
-        switch (tmp[0]) {
+        *p++ = tag;
+        switch (tag) {
         case TAG_BOOLEAN:
-            tmp[n++] = v->u.b ? 1 : 0;
+            *p++ = v->u.b ? 1 : 0;
             break;
         case TAG_INT:
         case TAG_BIGINT:
         case TAG_TIMESTAMP:
-            n += put_varint(tmp + n, zigzag(v->u.i));
+            p += put_varint(p, zigzag(v->u.i));
             break;
         case TAG_DOUBLE: {
             uint64_t bits;
 
             memcpy(&bits, &v->u.d, sizeof(bits));
             for (int k = 0; k < 8; k++)
-                tmp[n++] = (unsigned char)(bits >> (8 * k));
+                *p++ = (unsigned char)(bits >> (8 * k));
             break;
         }
         case TAG_DECIMAL:
-            n += put_decimal(tmp + n, v);
+            p += put_decimal(p, v);
             break;
         case TAG_VARCHAR:
         case TAG_BYTES:
         case TAG_ARRAY:
         case TAG_MAP:
         case TAG_STRUCT:
-            n += put_varint(tmp + n, v->u.s.len);
-            sl_buf_append(out, tmp, n);
-            sl_buf_append(out, v->u.s.ptr, v->u.s.len);
-            continue;
+            p += put_varint(p, v->u.s.len);
+            if (v->u.s.len)
+                memcpy(p, v->u.s.ptr, v->u.s.len);
+            p += v->u.s.len;
+            break;
         default:
             break;
         }
-        sl_buf_append(out, tmp, n);
     }
+    out->len += (size_t)(p - start);
+    out->data[out->len] = '\0';
 }
 
 int sl_rowcodec_open(sl_rowcodec_reader *rd, const void *data, size_t len, sl_error *err)

@@ -3,20 +3,20 @@
  * Ingest has two decoders that must agree byte for byte.  The reference is jansson:
  * the body becomes a tree of JSON values, then each object is converted to a row.  The
  * fast decoder reads the body once, straight into rows of the stream's schema: no tree,
- * no allocation per value (strings point into the body, or into one scratch buffer per
- * event when they hold escapes; sl_row_make then packs them into the row).  It accepts
- * only what jansson accepts and converts it the same way; whenever it meets something
- * it does not handle itself (any error, a value for a BYTES, ARRAY, MAP or STRUCT
- * column, and a few rare shapes: escaped keys in skipped objects, objects with many
- * unknown keys, nesting past SL_MAX_JSON_DEPTH), it gives up
- * without a word and the body is decoded again by the reference path, which then also
- * produces the error message.  tests/unit/test_json.c checks the agreement on
- * generated and mutated bodies.
+ * no allocation per value or per event (strings point into the body, or into one
+ * scratch buffer per body when they hold escapes; at the end, rows_block packs every
+ * row and its strings into one allocation).  It accepts only what jansson accepts and
+ * converts it the same way; whenever it meets something it does not handle itself (any
+ * error, a value for a BYTES, ARRAY, MAP or STRUCT column, and a few rare shapes:
+ * escaped keys in skipped objects, objects with many unknown keys, nesting past
+ * SL_MAX_JSON_DEPTH), it gives up without a word and the body is decoded again by the
+ * reference path, which then also produces the error message.  tests/unit/test_json.c
+ * checks the agreement on generated and mutated bodies.
  *
  * Invariants: a parsed event list is the body (borrowed) and its event count, which
  * equals what the decoders produce whenever they succeed; every row handed out is
- * self-contained (sl_row_make copies the strings), so rows outlive the list and the
- * body. */
+ * self-contained (sl_row_make_in copies the strings), so rows outlive the list and the
+ * body; the rows of one body and their array are one allocation (rows_block). */
 #include "json_in.h"
 
 #include "base64.h"
@@ -46,6 +46,12 @@
 #define FAST_MAX_UNKNOWN_KEYS 32
 /* Widest schema whose column names the fast decoder checks for case-folded clashes. */
 #define FAST_MAX_GUESS_COLS 64
+/* Body bytes per event the fast decoder reserves room for up front (it grows the room
+ * when events are shorter): most events are longer, so the values of a whole body are
+ * not copied again and again as it grows; at most FAST_RESERVE_EVENTS, so that a large
+ * body of long events does not reserve much more than it fills. */
+#define FAST_BYTES_PER_EVENT 128
+#define FAST_RESERVE_EVENTS 4096
 
 /* The reference parse's result: one reference to each object. */
 typedef struct json_list {
@@ -173,11 +179,71 @@ static int parse_body(const char *body, size_t len, bool ndjson, json_list *ev, 
 
 void sl_json_rows_free(sl_row **rows, size_t n)
 {
-    if (!rows)
-        return;
-    for (size_t i = 0; i < n; i++)
-        sl_row_free(rows[i]);
+    (void)n;
     free(rows);
+}
+
+/* Rows to be made, all of ncols values: the rowtime of row i and its values at
+ * vals[i * ncols] (borrowed: their strings must live until rows_block). */
+typedef struct row_list {
+    uint32_t ncols;
+    size_t n, cap;
+    int64_t *rowtime;
+    sl_value *vals;
+} row_list;
+
+/* Makes room for cap rows in all. */
+static void row_list_reserve(row_list *l, size_t cap)
+{
+    if (cap <= l->cap)
+        return;
+    l->cap = cap;
+    l->rowtime = sl_xrealloc(l->rowtime, l->cap * sizeof(*l->rowtime));
+    l->vals = sl_xrealloc(l->vals, l->cap * l->ncols * sizeof(*l->vals));
+}
+
+/* Appends a row; returns its values (the caller fills them). */
+static sl_value *row_list_add(row_list *l, int64_t rowtime)
+{
+    if (l->n == l->cap)
+        row_list_reserve(l, l->cap ? l->cap * 2 : 16);
+    l->rowtime[l->n] = rowtime;
+    return &l->vals[l->n++ * l->ncols];
+}
+
+static void row_list_free(row_list *l)
+{
+    free(l->rowtime);
+    free(l->vals);
+}
+
+/* Bytes from offset n up to the next multiple of the alignment of sl_row. */
+static size_t row_align(size_t n)
+{
+    const size_t a = _Alignof(sl_row);
+
+    return (n + a - 1) / a * a;
+}
+
+/* The list's rows as self-contained rows in one allocation: the array of l->n row
+ * pointers, then each row (sl_row_make_in); caller frees with sl_json_rows_free. */
+static sl_row **rows_block(const row_list *l)
+{
+    size_t *size = sl_xmalloc((l->n ? l->n : 1) * sizeof(*size));
+    size_t total = row_align(l->n * sizeof(sl_row *)), at = total;
+
+    for (size_t i = 0; i < l->n; i++) {
+        size[i] = row_align(sl_row_make_size(l->ncols, &l->vals[i * l->ncols]));
+        total += size[i];
+    }
+    char *block = sl_xmalloc(total ? total : 1);
+    sl_row **rows = (sl_row **)(void *)block;
+    for (size_t i = 0; i < l->n; i++) {
+        rows[i] = sl_row_make_in(block + at, l->rowtime[i], l->ncols, &l->vals[i * l->ncols]);
+        at += size[i];
+    }
+    free(size);
+    return rows;
 }
 
 static const char *json_type_name(const json_t *j)
@@ -644,10 +710,19 @@ static int rows_slow(const json_list *ev, const sl_schema *schema, const number_
     *rows = NULL;
     for (i = 0; i < ev->n && rc == 0; i++)
         rc = event_row(ev->ev[i], schema, now_ms, (long)i, vals, key_of, store, nums, &out[i], err);
-    if (rc == 0)
-        *rows = out;
-    else
-        sl_json_rows_free(out, i - 1);
+    size_t made = rc == 0 ? ev->n : i - 1;
+    if (rc == 0) {
+        /* Into one block, as the fast decoder hands them out. */
+        row_list l = {.ncols = (uint32_t)schema->ncols};
+        row_list_reserve(&l, ev->n);
+        for (i = 0; i < ev->n; i++)
+            memcpy(row_list_add(&l, out[i]->rowtime), out[i]->v, l.ncols * sizeof(sl_value));
+        *rows = rows_block(&l);
+        row_list_free(&l);
+    }
+    for (i = 0; i < made; i++)
+        sl_row_free(out[i]);
+    free(out);
     for (size_t c = 0; c < ncols; c++)
         sl_buf_free(&store[c]);
     free(store);
@@ -696,16 +771,20 @@ typedef struct fast {
     size_t *col_len; /* strlen of each column name */
     char *fold;      /* per column, at fold_off: see fold_equal */
     size_t *fold_off;
-    bool guessable;  /* no two column names are equal ignoring case */
-    int guess;       /* the column the next key probably names (the one after the last) */
-    sl_value *vals;  /* the current event's values */
-    bool *seen;      /* per column: a key named it in the current event */
-    size_t *str_off; /* per column: 1 + offset into scratch of an unescaped string, or 0 */
-    sl_buf scratch;  /* unescaped strings of the current event */
-    key_span *keys;  /* unknown keys of the objects being read, innermost last */
+    bool guessable; /* no two column names are equal ignoring case */
+    int guess;      /* the column the next key probably names (the one after the last) */
+    char *member;   /* per column, at member_off: "name": with fold's lower-cased name */
+    size_t *member_off;
+    size_t *member_len; /* 0 when the name is not plain printable ASCII */
+    sl_value *vals;     /* the current event's values */
+    bool *seen;         /* per column: a key named it in the current event */
+    size_t *str_off;    /* per column: 1 + offset into scratch of an unescaped string, or 0 */
+    sl_buf scratch;     /* unescaped strings of the events read so far */
+    key_span *keys;     /* unknown keys of the objects being read, innermost last */
     size_t nkeys, keys_cap;
-    sl_row **rows;
-    size_t nrows, rows_cap;
+    row_list list; /* the events read, their strings in the body or in scratch */
+    size_t *esc;   /* pairs: index into list.vals, offset into scratch of its string */
+    size_t nesc, esc_cap;
 } fast;
 
 /* A string token: its text between the quotes, and whether it holds escapes (then its
@@ -724,15 +803,27 @@ typedef struct num_tok {
     double d;
 } num_tok;
 
-static void skip_space(fast *f)
+static void skip_space_run(fast *f)
 {
     while (f->p < f->end && is_space(*f->p))
         f->p++;
 }
 
+/* Most bodies have no blank space between tokens: one test, and the loop (a call)
+ * only when there is some. */
+static inline void skip_space(fast *f)
+{
+    if (f->p < f->end && is_space(*f->p))
+        skip_space_run(f);
+}
+
 /* Consumes c (after blank space); false when the next character is something else. */
 static bool take(fast *f, char c)
 {
+    if (f->p < f->end && *f->p == c) {
+        f->p++;
+        return true;
+    }
     skip_space(f);
     if (f->p < f->end && *f->p == c) {
         f->p++;
@@ -904,6 +995,30 @@ static int read_string(fast *f, bool unescape, str_tok *t)
     return 0;
 }
 
+/* Whether the eight bytes at p are all ASCII digits, and their value as a decimal
+ * number (eight digits in three multiplications: pairs, then quads, then the eight). */
+static bool eight_digits(const char *p, uint64_t *value)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t w;
+
+    memcpy(&w, p, sizeof(w));
+    /* Each byte is 0x30..0x39 exactly when its high nibble is 3 and adding 6 to it
+     * leaves the high nibble 3. */
+    if ((((w & 0xF0F0F0F0F0F0F0F0ull) |
+          (((w + 0x0606060606060606ull) & 0xF0F0F0F0F0F0F0F0ull) >> 4))) != 0x3333333333333333ull)
+        return false;
+    w = (w & 0x0F0F0F0F0F0F0F0Full) * 2561 >> 8;
+    w = (w & 0x00FF00FF00FF00FFull) * 6553601 >> 16;
+    *value = (w & 0x0000FFFF0000FFFFull) * 42949672960001ull >> 32;
+    return true;
+#else
+    (void)p;
+    (void)value;
+    return false;
+#endif
+}
+
 /* Reads the number at f->p with jansson's grammar and rules: an integer when it has no
  * fraction or exponent (strtoll: out of int64 range is an error), else a real (strtod:
  * overflow is an error, underflow is not).  -1 when it is not one jansson accepts. */
@@ -984,6 +1099,36 @@ static int read_number(fast *f, num_tok *t)
     if (text != small)
         free(text);
     return isinf(t->d) ? -1 : 0;
+}
+
+/* Reads an integer of at most 18 digits at f->p (after blank space; no fraction or
+ * exponent follows): the numbers of INT, BIGINT and TIMESTAMP columns, without
+ * read_number's generality.  False, with f->p unmoved, for anything else (which
+ * read_number then reads, or rejects). */
+static bool read_short_int(fast *f, int64_t *out)
+{
+    const char *p = f->p, *end = f->end, *digits;
+    bool neg = *p == '-';
+    uint64_t m = 0, eight;
+    size_t n;
+
+    p += neg;
+    digits = p;
+    /* The eighth byte is looked at first, so that short numbers skip the test. */
+    if (end - p >= 8 && p[7] >= '0' && p[7] <= '9' && eight_digits(p, &eight)) {
+        m = eight;
+        p += 8;
+    }
+    for (; p < end && *p >= '0' && *p <= '9' && p - digits < 19; p++)
+        m = m * 10 + (uint64_t)(*p - '0');
+    n = (size_t)(p - digits);
+    if (n == 0 || n > 18 || (n > 1 && *digits == '0'))
+        return false;
+    if (p < end && (*p == '.' || *p == 'e' || *p == 'E'))
+        return false;
+    *out = neg ? -(int64_t)m : (int64_t)m;
+    f->p = p;
+    return true;
 }
 
 /* Reads true, false or null at f->p into *v (SL_T_BOOLEAN or SL_T_NULL). */
@@ -1075,6 +1220,34 @@ static int skip_value(fast *f, int depth)
     }
 }
 
+/* Whether a[0..n) equals b[0..n): a word at a time, then the tail, without a call
+ * (member names are short). */
+static bool same_bytes(const char *a, const char *b, size_t n)
+{
+    uint64_t x, y;
+    uint32_t x4, y4;
+
+    for (; n >= 8; a += 8, b += 8, n -= 8) {
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        if (x != y)
+            return false;
+    }
+    if (n >= 4) {
+        memcpy(&x4, a, 4);
+        memcpy(&y4, b, 4);
+        if (x4 != y4)
+            return false;
+        a += 4;
+        b += 4;
+        n -= 4;
+    }
+    for (; n > 0; a++, b++, n--)
+        if (*a != *b)
+            return false;
+    return true;
+}
+
 /* Whether key[0..len) names column c by the rules of sl_schema_find_json, as far as
  * ASCII goes: fold holds the name lower-cased, then a mask with 0x20 at each letter of
  * an unquoted name (0 elsewhere, and everywhere for a quoted one), so that key byte k
@@ -1151,6 +1324,15 @@ static int read_column(fast *f, int c)
     }
     if (*f->p != '-' && (*f->p < '0' || *f->p > '9'))
         return -1;
+    if (t == SL_T_INT || t == SL_T_BIGINT || t == SL_T_TIMESTAMP) {
+        int64_t i;
+        if (read_short_int(f, &i)) {
+            if (t == SL_T_INT && (i < INT32_MIN || i > INT32_MAX))
+                return -1;
+            *v = sl_int(t, i);
+            return 0;
+        }
+    }
     const char *start = f->p;
     if (read_number(f, &nt) < 0)
         return -1;
@@ -1192,58 +1374,79 @@ static int fast_event(fast *f, int64_t now_ms)
         f->seen[c] = false;
         f->str_off[c] = 0;
     }
-    sl_buf_reset(&f->scratch);
     f->nkeys = 0;
     f->guess = 0;
     if (!take(f, '{'))
         return -1;
     if (!take(f, '}')) {
         do {
+            int g = f->guess, c;
             skip_space(f);
-            if (f->p >= f->end || *f->p != '"' || read_string(f, true, &key) < 0 || key.has_nul)
-                return -1;
-            const char *name = key.escaped ? f->scratch.data + key.off : key.raw;
-            int c = find_column(f, name, key.len);
-            if (c >= 0) {
+            /* The key is the guessed column's name as fold_equal lower-cases it, and the
+             * colon follows: its string has no escapes, and find_column would match it
+             * to the guess. */
+            if (f->guessable && g < s->ncols && f->member_len[g] &&
+                (size_t)(f->end - f->p) >= f->member_len[g] &&
+                same_bytes(f->p, f->member + f->member_off[g], f->member_len[g])) {
+                f->p += f->member_len[g];
+                f->guess = g + 1;
+                c = g;
+            } else {
+                if (f->p >= f->end || *f->p != '"' || read_string(f, true, &key) < 0 || key.has_nul)
+                    return -1;
+                const char *name = key.escaped ? f->scratch.data + key.off : key.raw;
+                c = find_column(f, name, key.len);
+                if (c < 0) {
+                    if (key.escaped || note_key(f, 0, key.raw, key.raw_len) < 0 || !take(f, ':'))
+                        return -1;
+                    if (s->timestamp_col < 0 && key.len == 7 &&
+                        strncasecmp(name, "ROWTIME", 7) == 0) {
+                        num_tok nt;
+                        sl_value v;
+                        skip_space(f);
+                        if (f->p < f->end && *f->p == 'n') {
+                            if (read_literal(f, &v) < 0 || v.type != SL_T_NULL)
+                                return -1;
+                        } else if (f->p >= f->end || read_number(f, &nt) < 0 || !nt.is_int) {
+                            return -1;
+                        } else {
+                            rowtime = nt.i;
+                        }
+                    } else if (skip_value(f, 1) < 0) {
+                        return -1;
+                    }
+                    continue;
+                }
                 /* The key's unescaped copy is not needed past this point. */
                 f->scratch.len = key.off;
-                if (f->seen[c] || !take(f, ':') || read_column(f, c) < 0)
+                if (!take(f, ':'))
                     return -1;
-                f->seen[c] = true;
-                continue;
             }
-            if (key.escaped || note_key(f, 0, key.raw, key.raw_len) < 0 || !take(f, ':'))
+            /* The one call of read_column, which the compiler then inlines. */
+            if (f->seen[c] || read_column(f, c) < 0)
                 return -1;
-            if (s->timestamp_col < 0 && key.len == 7 && strncasecmp(name, "ROWTIME", 7) == 0) {
-                num_tok nt;
-                sl_value v;
-                skip_space(f);
-                if (f->p < f->end && *f->p == 'n') {
-                    if (read_literal(f, &v) < 0 || v.type != SL_T_NULL)
-                        return -1;
-                } else if (f->p >= f->end || read_number(f, &nt) < 0 || !nt.is_int) {
-                    return -1;
-                } else {
-                    rowtime = nt.i;
-                }
-            } else if (skip_value(f, 1) < 0) {
-                return -1;
-            }
+            f->seen[c] = true;
         } while (take(f, ','));
         if (!take(f, '}'))
             return -1;
     }
-    for (int c = 0; c < s->ncols; c++)
-        if (f->str_off[c])
-            f->vals[c].u.s.ptr = f->scratch.data + f->str_off[c] - 1;
+    /* Escaped strings are pointed at scratch now, and again once it stops moving (see
+     * esc). */
+    for (int c = 0; c < s->ncols; c++) {
+        if (!f->str_off[c])
+            continue;
+        f->vals[c].u.s.ptr = f->scratch.data + f->str_off[c] - 1;
+        if (f->nesc + 2 > f->esc_cap) {
+            f->esc_cap = f->esc_cap ? f->esc_cap * 2 : 16;
+            f->esc = sl_xrealloc(f->esc, f->esc_cap * sizeof(*f->esc));
+        }
+        f->esc[f->nesc++] = f->list.n * (size_t)s->ncols + (size_t)c;
+        f->esc[f->nesc++] = f->str_off[c] - 1;
+    }
     if (s->timestamp_col >= 0 &&
         rowtime_from_column(s, &f->vals[s->timestamp_col], 0, &rowtime, NULL) < 0)
         return -1;
-    if (f->nrows == f->rows_cap) {
-        f->rows_cap = f->rows_cap ? f->rows_cap * 2 : 16;
-        f->rows = sl_xrealloc(f->rows, f->rows_cap * sizeof(*f->rows));
-    }
-    f->rows[f->nrows++] = sl_row_make(rowtime, (uint32_t)s->ncols, f->vals);
+    memcpy(row_list_add(&f->list, rowtime), f->vals, (size_t)s->ncols * sizeof(*f->vals));
     return 0;
 }
 
@@ -1262,7 +1465,7 @@ static int fast_body(fast *f, const char *body, size_t len, bool ndjson, int64_t
                 return -1;
             line = f->end + 1;
         }
-        return f->nrows > 0 ? 0 : -1;
+        return f->list.n > 0 ? 0 : -1;
     }
     f->p = body;
     f->end = end;
@@ -1286,8 +1489,8 @@ int sl_json_decode_fast(const char *body, size_t len, bool ndjson, const sl_sche
                         int64_t now_ms, sl_row ***rows, size_t *n)
 {
     size_t ncols = schema->ncols > 0 ? (size_t)schema->ncols : 1;
-    fast f = {.s = schema, .scratch = SL_BUF_INIT};
-    size_t fold_len = 0;
+    fast f = {.s = schema, .scratch = SL_BUF_INIT, .list = {.ncols = (uint32_t)schema->ncols}};
+    size_t fold_len = 0, member_len = 0;
     int rc;
 
     *rows = NULL;
@@ -1297,10 +1500,14 @@ int sl_json_decode_fast(const char *body, size_t len, bool ndjson, const sl_sche
     f.seen = sl_xcalloc(ncols, sizeof(*f.seen));
     f.str_off = sl_xcalloc(ncols, sizeof(*f.str_off));
     f.fold_off = sl_xcalloc(ncols, sizeof(*f.fold_off));
+    f.member_off = sl_xcalloc(ncols, sizeof(*f.member_off));
+    f.member_len = sl_xcalloc(ncols, sizeof(*f.member_len));
     for (int c = 0; c < schema->ncols; c++) {
         f.col_len[c] = strlen(schema->cols[c].name);
         f.fold_off[c] = fold_len;
         fold_len += 2 * f.col_len[c];
+        f.member_off[c] = member_len;
+        member_len += f.col_len[c] + 3;
     }
     f.fold = sl_xmalloc(fold_len + 1);
     for (int c = 0; c < schema->ncols; c++) {
@@ -1313,22 +1520,43 @@ int sl_json_decode_fast(const char *body, size_t len, bool ndjson, const sl_sche
             mask[i] = letter ? 0x20 : 0;
         }
     }
+    f.member = sl_xmalloc(member_len + 1);
+    for (int c = 0; c < schema->ncols; c++) {
+        const char *lower = f.fold + f.fold_off[c];
+        char *m = f.member + f.member_off[c];
+        bool plain = true;
+        for (size_t i = 0; i < f.col_len[c]; i++)
+            plain &= lower[i] >= 0x20 && lower[i] < 0x7F && lower[i] != '"' && lower[i] != '\\';
+        m[0] = '"';
+        memcpy(m + 1, lower, f.col_len[c]);
+        m[f.col_len[c] + 1] = '"';
+        m[f.col_len[c] + 2] = ':';
+        f.member_len[c] = plain ? f.col_len[c] + 3 : 0;
+    }
     f.guessable = schema->ncols <= FAST_MAX_GUESS_COLS;
     for (int a = 0; f.guessable && a < schema->ncols; a++)
         for (int b = a + 1; f.guessable && b < schema->ncols; b++)
             if (f.col_len[a] == f.col_len[b] &&
                 strcasecmp(schema->cols[a].name, schema->cols[b].name) == 0)
                 f.guessable = false;
+    row_list_reserve(&f.list, len / FAST_BYTES_PER_EVENT < FAST_RESERVE_EVENTS
+                                  ? len / FAST_BYTES_PER_EVENT + 1
+                                  : FAST_RESERVE_EVENTS);
     rc = fast_body(&f, body, len, ndjson, now_ms);
     if (rc == 0) {
-        *rows = f.rows;
-        *n = f.nrows;
-    } else {
-        sl_json_rows_free(f.rows, f.nrows);
+        for (size_t i = 0; i < f.nesc; i += 2)
+            f.list.vals[f.esc[i]].u.s.ptr = f.scratch.data + f.esc[i + 1];
+        *rows = rows_block(&f.list);
+        *n = f.list.n;
     }
+    row_list_free(&f.list);
+    free(f.esc);
     free(f.col_len);
     free(f.fold);
     free(f.fold_off);
+    free(f.member);
+    free(f.member_off);
+    free(f.member_len);
     free(f.vals);
     free(f.seen);
     free(f.str_off);

@@ -48,7 +48,9 @@ int sl_json_decode_fast(const char *body, size_t len, bool ndjson, const sl_sche
 int sl_json_decode_reference(const char *body, size_t len, bool ndjson, const sl_schema *schema,
                              int64_t now_ms, sl_row ***rows, size_t *n, sl_error *err);
 
-/* Frees n rows and the array. Accepts NULL. */
+/* Frees the n rows and the array of a decoder above: one allocation holds them all (a
+ * malloc and a free per body, not per event), so n only documents the call.  Accepts
+ * NULL. */
 void sl_json_rows_free(sl_row **rows, size_t n);
 
 /* Parses an ISO-8601 date-time, "YYYY-MM-DDTHH:MM:SS[.fff][Z|+hh:mm|-hh:mm]" (no offset

@@ -7,6 +7,7 @@
 
 #include "base64.h"
 #include "decimal.h"
+#include "mem.h"
 #include "nested.h"
 
 #include <math.h>
@@ -16,32 +17,9 @@
 
 #define MS_PER_DAY 86400000ll
 
-/* sl_buf_append and sl_buf_putc without a call when the bytes fit (the encoding of every
- * result row goes through these). */
-static inline void put_bytes(sl_buf *b, const void *p, size_t n)
-{
-    if (b->data && b->len + n < b->cap) {
-        memcpy(b->data + b->len, p, n);
-        b->len += n;
-        b->data[b->len] = '\0';
-    } else {
-        sl_buf_append(b, p, n);
-    }
-}
-
-static inline void put_char(sl_buf *b, char c)
-{
-    if (b->data && b->len + 1 < b->cap) {
-        b->data[b->len++] = c;
-        b->data[b->len] = '\0';
-    } else {
-        sl_buf_putc(b, c);
-    }
-}
-
 static inline void put_cstr(sl_buf *b, const char *s)
 {
-    put_bytes(b, s, strlen(s));
+    sl_json_raw(b, s, strlen(s));
 }
 
 size_t sl_json_utf8_len(const unsigned char *s, size_t n)
@@ -96,7 +74,7 @@ void sl_json_str(sl_buf *b, const char *s, size_t len)
         while (run < len && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' && p[run] != '\\')
             run++;
         if (run > i) {
-            put_bytes(b, p + i, run - i);
+            sl_json_raw(b, p + i, run - i);
             i = run;
             continue;
         }
@@ -141,7 +119,7 @@ void sl_json_str(sl_buf *b, const char *s, size_t len)
         }
         i++;
     }
-    put_char(b, '"');
+    sl_json_rawc(b, '"');
 }
 
 void sl_json_cstr(sl_buf *b, const char *s)
@@ -149,18 +127,21 @@ void sl_json_cstr(sl_buf *b, const char *s)
     sl_json_str(b, s, strlen(s));
 }
 
-/* Appends v in decimal, preceded by '-' when neg. */
+/* Appends u in decimal, preceded by '-' when neg: its length first, then the digits
+ * written in place from the last. */
 static void put_decimal(sl_buf *b, bool neg, uint64_t u)
 {
-    char tmp[24], *p = tmp + sizeof(tmp);
+    size_t n = (size_t)sl_decimal_u64_width(u) + (neg ? 1 : 0);
+    char *p;
 
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    if (!b->data || b->len + n >= b->cap)
+        sl_buf_reserve(b, n);
+    p = b->data + b->len + n;
+    b->len += n;
+    *p = '\0';
+    p = sl_decimal_u64_digits(p, u);
     if (neg)
         *--p = '-';
-    put_bytes(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 static void put_int(sl_buf *b, int64_t v)
@@ -344,7 +325,7 @@ void sl_json_double(sl_buf *b, double d)
             back = strtod(text, NULL) == d;
         }
         if (back) {
-            put_bytes(b, text, (size_t)len);
+            sl_json_raw(b, text, (size_t)len);
             return;
         }
     }
@@ -352,7 +333,7 @@ void sl_json_double(sl_buf *b, double d)
         double_by_printf(b, d);
         return;
     }
-    put_bytes(b, text, (size_t)format_g(text, d < 0, m, x, 17));
+    sl_json_raw(b, text, (size_t)format_g(text, d < 0, m, x, 17));
 }
 
 /* Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm). */
@@ -413,9 +394,9 @@ void sl_json_timestamp(sl_buf *b, int64_t ms)
         put_int(b, ms);
         return;
     }
-    put_char(b, '"');
-    put_bytes(b, text, 24);
-    put_char(b, '"');
+    sl_json_rawc(b, '"');
+    sl_json_raw(b, text, 24);
+    sl_json_rawc(b, '"');
 }
 
 /* An ARRAY as a JSON array, a MAP or STRUCT as an object (every field of a STRUCT
@@ -427,24 +408,24 @@ static void put_nested(sl_buf *b, const sl_value *v, const sl_typedesc *d)
     int i = 0;
 
     sl_nested_open(&rd, v);
-    put_char(b, v->type == SL_T_ARRAY ? '[' : '{');
+    sl_json_rawc(b, v->type == SL_T_ARRAY ? '[' : '{');
     while (sl_nested_next(&rd, &item)) {
         if (i)
-            put_char(b, ',');
+            sl_json_rawc(b, ',');
         if (v->type == SL_T_MAP) {
             sl_json_str(b, item.u.s.ptr, item.u.s.len);
-            put_char(b, ':');
+            sl_json_rawc(b, ':');
             sl_nested_next(&rd, &item);
         } else if (v->type == SL_T_STRUCT) {
             if (i >= d->nfields)
                 break;
             sl_json_cstr(b, d->fields[i].name);
-            put_char(b, ':');
+            sl_json_rawc(b, ':');
         }
         sl_json_value(b, &item, v->type == SL_T_STRUCT ? d->fields[i].type : d->elem);
         i++;
     }
-    put_char(b, v->type == SL_T_ARRAY ? ']' : '}');
+    sl_json_rawc(b, v->type == SL_T_ARRAY ? ']' : '}');
 }
 
 void sl_json_value(sl_buf *b, const sl_value *v, const sl_typedesc *desc)
@@ -463,7 +444,7 @@ void sl_json_value(sl_buf *b, const sl_value *v, const sl_typedesc *desc)
     case SL_T_DECIMAL: {
         /* Exactly, every digit of its scale kept: 12.30. */
         char text[SL_DECIMAL_TEXT];
-        put_bytes(b, text, sl_decimal_format(v, text));
+        sl_json_raw(b, text, sl_decimal_format(v, text));
         break;
     }
     case SL_T_VARCHAR:
@@ -473,9 +454,9 @@ void sl_json_value(sl_buf *b, const sl_value *v, const sl_typedesc *desc)
         sl_json_timestamp(b, v->u.i);
         break;
     case SL_T_BYTES:
-        put_char(b, '"');
+        sl_json_rawc(b, '"');
         sl_base64_encode(b, v->u.s.ptr, v->u.s.len);
-        put_char(b, '"');
+        sl_json_rawc(b, '"');
         break;
     case SL_T_ARRAY:
     case SL_T_MAP:
@@ -495,15 +476,51 @@ void sl_json_value(sl_buf *b, const sl_value *v, const sl_typedesc *desc)
 
 void sl_json_row(sl_buf *b, const sl_row *row, int ncols, const sl_outcol *cols)
 {
-    put_char(b, '{');
+    sl_json_rawc(b, '{');
     for (int i = 0; i < ncols && (uint32_t)i < row->ncols; i++) {
         if (i)
-            put_char(b, ',');
+            sl_json_rawc(b, ',');
         sl_json_cstr(b, cols[i].name);
-        put_char(b, ':');
+        sl_json_rawc(b, ':');
         sl_json_value(b, &row->v[i], cols[i].desc);
     }
-    put_char(b, '}');
+    sl_json_rawc(b, '}');
+}
+
+void sl_json_names_init(sl_json_names *n, int ncols, const sl_outcol *cols)
+{
+    n->ncols = ncols;
+    n->cols = cols;
+    n->text = (sl_buf)SL_BUF_INIT;
+    n->end = sl_xcalloc(ncols > 0 ? (size_t)ncols : 1, sizeof(*n->end));
+    for (int i = 0; i < ncols; i++) {
+        sl_buf_putc(&n->text, i ? ',' : '{');
+        sl_json_cstr(&n->text, cols[i].name);
+        sl_buf_putc(&n->text, ':');
+        n->end[i] = n->text.len;
+    }
+}
+
+void sl_json_names_free(sl_json_names *n)
+{
+    sl_buf_free(&n->text);
+    free(n->end);
+    n->end = NULL;
+}
+
+void sl_json_row_named(sl_buf *b, const sl_row *row, const sl_json_names *n)
+{
+    size_t from = 0;
+    int i;
+
+    for (i = 0; i < n->ncols && (uint32_t)i < row->ncols; i++) {
+        sl_json_raw(b, n->text.data + from, n->end[i] - from);
+        from = n->end[i];
+        sl_json_value(b, &row->v[i], n->cols[i].desc);
+    }
+    if (i == 0)
+        sl_json_rawc(b, '{');
+    sl_json_rawc(b, '}');
 }
 
 void sl_json_row_key(sl_buf *b, const sl_row *row, const sl_plan *plan)

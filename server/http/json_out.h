@@ -25,6 +25,30 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+/* sl_buf_append and sl_buf_putc without a call when the bytes fit (the encoding of every
+ * result row goes through these). */
+static inline void sl_json_raw(sl_buf *b, const void *p, size_t n)
+{
+    if (b->data && b->len + n < b->cap) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+    } else {
+        sl_buf_append(b, p, n);
+    }
+}
+
+static inline void sl_json_rawc(sl_buf *b, char c)
+{
+    if (b->data && b->len + 1 < b->cap) {
+        b->data[b->len++] = c;
+        b->data[b->len] = '\0';
+    } else {
+        sl_buf_putc(b, c);
+    }
+}
 
 /* s[0..len) as a quoted, escaped JSON string (s need not be NUL-terminated). */
 void sl_json_str(sl_buf *b, const char *s, size_t len);
@@ -47,6 +71,21 @@ int sl_json_format_iso8601(int64_t ms, char out[32]);
 
 /* {"COL":value,...} over the row's first ncols values, named by cols (borrowed). */
 void sl_json_row(sl_buf *b, const sl_row *row, int ncols, const sl_outcol *cols);
+
+/* The member names of a row's columns, encoded once: what sl_json_row writes before
+ * each value ('{' or ',', the quoted name, ':'), for writers of many rows of one
+ * layout.  Owns its bytes; cols is borrowed and must outlive it. */
+typedef struct sl_json_names {
+    int ncols;
+    const sl_outcol *cols;
+    sl_buf text;
+    size_t *end; /* the text before value i ends at end[i] (starts at end[i - 1], or 0) */
+} sl_json_names;
+
+void sl_json_names_init(sl_json_names *n, int ncols, const sl_outcol *cols);
+void sl_json_names_free(sl_json_names *n);
+/* Exactly sl_json_row(b, row, n->ncols, n->cols). */
+void sl_json_row_named(sl_buf *b, const sl_row *row, const sl_json_names *n);
 /* {"KEY":value,...} over the plan's key columns only (all columns when it has none):
  * the body of a delete. */
 void sl_json_row_key(sl_buf *b, const sl_row *row, const sl_plan *plan);

@@ -127,7 +127,8 @@ struct subscriber {
     fanout *fo; /* NULL once detached */
     struct MHD_Connection *conn;
     sl_framing framing;
-    sl_plan_ref *plan; /* held for encoding on the reader's thread */
+    sl_plan_ref *plan;   /* held for encoding on the reader's thread */
+    sl_json_names names; /* of the plan's columns, encoded once */
     bool late;
     /* The reader's own (no lock). */
     sl_buf out;
@@ -510,20 +511,26 @@ static size_t drain(sl_buf *out, size_t *off, char *buf, size_t max)
 /* --- encoding -------------------------------------------------------------------------- */
 
 /* Appends {"seq":n,"row":{...}} or {"seq":n,"delete":{key}} to obj. */
-static void encode_change(sl_buf *obj, const sl_plan *plan, uint64_t seq, sl_change change,
-                          const sl_row *row)
+/* names, when not NULL, are those of plan's columns. */
+static void encode_change(sl_buf *obj, const sl_plan *plan, const sl_json_names *names,
+                          uint64_t seq, sl_change change, const sl_row *row)
 {
-    sl_buf_puts(obj, "{\"seq\":");
+    static const char seq_key[] = "{\"seq\":", delete_key[] = ",\"delete\":",
+                      row_key[] = ",\"row\":";
+
+    sl_json_raw(obj, seq_key, sizeof(seq_key) - 1);
     sl_json_uint(obj, seq);
-    sl_buf_putc(obj, ',');
     if (change == SL_CHANGE_DELETE) {
-        sl_buf_puts(obj, "\"delete\":");
+        sl_json_raw(obj, delete_key, sizeof(delete_key) - 1);
         sl_json_row_key(obj, row, plan);
     } else {
-        sl_buf_puts(obj, "\"row\":");
-        sl_json_row(obj, row, plan->ncols, plan->cols);
+        sl_json_raw(obj, row_key, sizeof(row_key) - 1);
+        if (names)
+            sl_json_row_named(obj, row, names);
+        else
+            sl_json_row(obj, row, plan->ncols, plan->cols);
     }
-    sl_buf_putc(obj, '}');
+    sl_json_rawc(obj, '}');
 }
 
 static const char *change_event(sl_change change)
@@ -532,16 +539,17 @@ static const char *change_event(sl_change change)
 }
 
 /* Encodes and frames one change straight into out (no scratch copy). */
-static void frame_change(sl_buf *out, sl_framing framing, const sl_plan *plan, const ref *f)
+static void frame_change(sl_buf *out, sl_framing framing, const sl_plan *plan,
+                         const sl_json_names *names, const ref *f)
 {
     if (framing == SL_FRAME_NDJSON) {
-        encode_change(out, plan, f->seq, f->change, f->row);
-        sl_buf_putc(out, '\n');
+        encode_change(out, plan, names, f->seq, f->change, f->row);
+        sl_json_rawc(out, '\n');
         return;
     }
     sl_buf_puts(out,
                 f->change == SL_CHANGE_DELETE ? "event: delete\ndata: " : "event: row\ndata: ");
-    encode_change(out, plan, f->seq, f->change, f->row);
+    encode_change(out, plan, names, f->seq, f->change, f->row);
     sl_buf_puts(out, "\nid: ");
     sl_json_uint(out, f->seq);
     sl_buf_puts(out, "\n\n");
@@ -732,7 +740,7 @@ static bool queue_one(replay_ctx *rc, uint64_t seq, sl_change change, const sl_r
     if (rc->late)
         encode_late(obj, rc->plan, seq, row);
     else
-        encode_change(obj, rc->plan, seq, change, row);
+        encode_change(obj, rc->plan, NULL, seq, change, row);
     if (unsent(s) + obj->len + FRAME_SLACK > s->r->limit) {
         if (unsent(s) == 0)
             overloaded(s); /* One change larger than the bound: it can never be sent. */
@@ -870,7 +878,7 @@ static ssize_t sub_read(void *cls, uint64_t pos, char *buf, size_t max)
                 sl_kept_release(s->held);
                 s->held = f->block;
             }
-            frame_change(&s->out, s->framing, plan, f);
+            frame_change(&s->out, s->framing, plan, &s->names, f);
             if (!f->block)
                 sl_row_free((sl_row *)f->row);
         }
@@ -896,6 +904,7 @@ static void sub_free(void *cls)
     refs_clear(s);
     sl_kept_release(s->held);
     coal_clear(&s->coal);
+    sl_json_names_free(&s->names);
     sl_plan_ref_release(s->plan);
     free(s->refs);
     free(s->take);
@@ -918,6 +927,7 @@ static void sub_discard(subscriber *s)
 {
     refs_clear(s);
     coal_clear(&s->coal);
+    sl_json_names_free(&s->names);
     sl_plan_ref_release(s->plan);
     free(s->refs);
     free(s->owned_query);
@@ -951,6 +961,7 @@ int sl_results_subscribe(sl_results *r, struct MHD_Connection *conn, sl_live *q,
     s->coalesce = opts->coalesce;
     s->active = true;
     s->plan = sl_live_plan_hold(q);
+    sl_json_names_init(&s->names, plan->ncols, plan->cols);
     atomic_init(&s->unsent_out, 0);
 
     sl_buf_reset(obj);
@@ -1060,13 +1071,17 @@ static bool before(const struct timespec *a, const struct timespec *b)
     return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
-void sl_results_wait_behind(sl_results *r, unsigned max_ms)
+bool sl_results_wait_behind(sl_results *r, unsigned max_ms)
 {
     struct timespec now, deadline, until;
 
     clock_gettime(CLOCK_MONOTONIC, &now);
     deadline = after_ms(now, max_ms);
-    while (!r->closing && before(&now, &deadline) && any_behind(r)) {
+    for (;;) {
+        if (r->closing || !any_behind(r))
+            return true;
+        if (!before(&now, &deadline))
+            return false;
         /* A reader signals when it takes queued bytes; a client that stops reading
          * meanwhile (its socket fills, its reader is not called) or goes signals
          * nothing, so the subscribers are looked at again every BEHIND_RECHECK_MS. */

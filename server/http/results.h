@@ -76,8 +76,10 @@ void sl_results_heartbeat(sl_results *r);
  * not come round to it yet; at most max_ms.  The ingest committer calls it before
  * storing a group, so that the server's own threads falling behind slows ingest down
  * instead of cutting off clients that keep up (a client that stops reading fills its
- * socket and is cut off at its bound as before: it never holds ingest up). */
-void sl_results_wait_behind(sl_results *r, unsigned max_ms);
+ * socket and is cut off at its bound as before: it never holds ingest up).  Returns
+ * true when no such subscriber is behind any more, false when max_ms ran out first
+ * (with max_ms 0 it only looks). */
+bool sl_results_wait_behind(sl_results *r, unsigned max_ms);
 
 /* Ends every result stream with a last {"error":...} line (why), detaches every
  * fan-out, and refuses new subscribers from now on. */

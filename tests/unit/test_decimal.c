@@ -747,14 +747,127 @@ static void test_properties(void **state)
     }
 }
 
+/* The text of v digit by digit, the way the format is defined: the magnitude's digits
+ * with the point scale digits from the right, a 0 before a leading point. */
+static void reference_text(const sl_value *v, char *out)
+{
+    unsigned __int128 x = ((unsigned __int128)(uint64_t)v->u.dec.hi << 64) | v->u.dec.lo;
+    bool neg = v->u.dec.hi < 0;
+    char digits[48];
+    int nd = 0, n = 0;
+
+    if (neg)
+        x = (unsigned __int128)0 - x;
+    do {
+        digits[nd++] = (char)('0' + (int)(x % 10));
+        x /= 10;
+    } while (x);
+    while (nd <= v->scale)
+        digits[nd++] = '0';
+    if (neg)
+        out[n++] = '-';
+    for (int k = nd - 1; k >= 0; k--) {
+        out[n++] = digits[k];
+        if (k == v->scale && k > 0)
+            out[n++] = '.';
+    }
+    out[n] = '\0';
+}
+
+/* sl_decimal_format (two digits per 64-bit division, 128-bit divisions only above
+ * 2^64) against the definition: every scale, both signs, magnitudes around 2^64 and up
+ * to 10^38 - 1. */
+static void test_format_digits(void **state)
+{
+    char got[SL_DECIMAL_TEXT], want[SL_DECIMAL_TEXT];
+    const uint64_t his[] = {0, 1, 5421010862427522170ull}; /* 5421010862427522170 * 2^64 ~ 10^38 */
+    const uint64_t los[] = {0,
+                            1,
+                            9,
+                            10,
+                            99,
+                            100,
+                            UINT64_MAX,
+                            UINT64_MAX - 1,
+                            10000000000000000000ull,
+                            687399551400673279ull};
+
+    (void)state;
+    for (size_t h = 0; h < sizeof(his) / sizeof(his[0]); h++) {
+        for (size_t l = 0; l < sizeof(los) / sizeof(los[0]); l++) {
+            unsigned __int128 m = ((unsigned __int128)his[h] << 64) | los[l];
+            for (int neg = 0; neg <= 1; neg++) {
+                unsigned __int128 x = neg ? (unsigned __int128)0 - m : m;
+                for (int sc = 0; sc <= 38; sc++) {
+                    sl_value v = sl_decimal_make((int64_t)(uint64_t)(x >> 64), (uint64_t)x, sc);
+                    reference_text(&v, want);
+                    assert_int_equal(sl_decimal_format(&v, got), strlen(want));
+                    assert_string_equal(got, want);
+                }
+            }
+        }
+    }
+    for (int k = 0; k < 20000; k++) {
+        int p, sc;
+        sl_value v = random_decimal(&p, &sc);
+        reference_text(&v, want);
+        assert_int_equal(sl_decimal_format(&v, got), strlen(want));
+        assert_string_equal(got, want);
+    }
+}
+
+/* Multiplication at the operands' natural scale (one 64 x 64-bit product when both fit)
+ * equals the general path's result, which a scale one larger takes: signs, zeros (never
+ * negative), and the precision bound. */
+/* a * b as DECIMAL(p, s). */
+static const char *mul_at(const char *a, int pa, int sa, const char *b, int pb, int sb, int p,
+                          int s)
+{
+    sl_value x = dec(a, pa, sa), y = dec(b, pb, sb);
+
+    return text(sl_decimal_arith(SL_DECIMAL_MUL, &x, &y, p, s));
+}
+
+static void test_mul_natural_scale(void **state)
+{
+    (void)state;
+    assert_string_equal(mul_at("0.908", 3, 3, "1234567", 7, 0, 10, 3), "1120986.836");
+    assert_string_equal(mul_at("-0.908", 3, 3, "1234567", 7, 0, 10, 3), "-1120986.836");
+    assert_string_equal(mul_at("-0.908", 3, 3, "-2", 1, 0, 10, 3), "1.816");
+    assert_string_equal(mul_at("-0.908", 3, 3, "0", 1, 0, 10, 3), "0.000");
+    assert_string_equal(mul_at("999", 3, 0, "999", 3, 0, 6, 0), "998001");
+    assert_string_equal(mul_at("999", 3, 0, "999", 3, 0, 5, 0), "NULL");
+    assert_string_equal(mul_at("9999999999999999999", 19, 0, "-9999999999999999999", 19, 0, 38, 0),
+                        "-99999999999999999980000000000000000001");
+    assert_string_equal(mul_at("18446744073709551615", 20, 0, "18446744073709551615", 20, 0, 38, 0),
+                        "NULL");
+    for (int k = 0; k < 20000; k++) {
+        int pa, sa, pb, sb, p, s;
+        sl_value a = random_decimal(&pa, &sa), b = random_decimal(&pb, &sb);
+        sl_decimal_result_type(SL_DECIMAL_MUL, pa, sa, pb, sb, &p, &s);
+        if (s != sa + sb || s >= 38)
+            continue;
+        sl_value fast = sl_decimal_arith(SL_DECIMAL_MUL, &a, &b, 38, sa + sb);
+        sl_value slow = sl_decimal_arith(SL_DECIMAL_MUL, &a, &b, 38, sa + sb + 1);
+        if (slow.type == SL_T_NULL) {
+            /* Only when the extra digit is what does not fit. */
+            continue;
+        }
+        assert_int_equal(fast.type, SL_T_DECIMAL);
+        assert_int_equal(sl_decimal_cmp(&fast, &slow), 0);
+        assert_true(sl_decimal_sign(&fast) != 0 || fast.u.dec.hi == 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse),       cmocka_unit_test(test_parse_literal),
-        cmocka_unit_test(test_format),      cmocka_unit_test(test_result_types),
-        cmocka_unit_test(test_arith),       cmocka_unit_test(test_arith_table),
-        cmocka_unit_test(test_round),       cmocka_unit_test(test_cmp),
-        cmocka_unit_test(test_conversions), cmocka_unit_test(test_properties),
+        cmocka_unit_test(test_parse),         cmocka_unit_test(test_parse_literal),
+        cmocka_unit_test(test_format),        cmocka_unit_test(test_result_types),
+        cmocka_unit_test(test_arith),         cmocka_unit_test(test_arith_table),
+        cmocka_unit_test(test_round),         cmocka_unit_test(test_cmp),
+        cmocka_unit_test(test_conversions),   cmocka_unit_test(test_properties),
+        cmocka_unit_test(test_format_digits), cmocka_unit_test(test_mul_natural_scale),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -297,6 +297,104 @@ static void test_row_and_key(void **state)
     sl_row_free(row);
 }
 
+/* Integers are written two digits at a time into a length counted first: every
+ * length, both signs and the extremes read as snprintf writes them. */
+static void test_integers(void **state)
+{
+    char want[32];
+    uint64_t p10 = 1;
+
+    (void)state;
+    for (int k = 0; k <= 19; k++, p10 *= 10) {
+        const int64_t edge[] = {(int64_t)p10 - 1, (int64_t)p10, (int64_t)p10 + 1};
+        for (int e = 0; e < 3; e++) {
+            if (k == 19 && e > 0)
+                break; /* 10^19 is past INT64_MAX */
+            for (int sign = 1; sign >= -1; sign -= 2) {
+                int64_t v = sign * edge[e];
+                snprintf(want, sizeof(want), "%lld", (long long)v);
+                assert_string_equal(value_json(sl_int(SL_T_BIGINT, v)), want);
+            }
+        }
+    }
+    assert_string_equal(value_json(sl_int(SL_T_BIGINT, 0)), "0");
+    assert_string_equal(value_json(sl_int(SL_T_BIGINT, INT64_MAX)), "9223372036854775807");
+    assert_string_equal(value_json(sl_int(SL_T_BIGINT, INT64_MIN)), "-9223372036854775808");
+    sl_buf_reset(&out);
+    sl_json_uint(&out, UINT64_MAX);
+    assert_string_equal(out.data, "18446744073709551615");
+    sl_buf_reset(&out);
+    sl_json_uint(&out, 0);
+    assert_string_equal(out.data, "0");
+    /* Random values of every width, appended after text already in the buffer (the
+     * digits are written in place, growing it). */
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    sl_buf all = SL_BUF_INIT, want_all = SL_BUF_INIT;
+    for (int i = 0; i < 100000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int64_t v = (int64_t)x >> (i % 64);
+        sl_buf_reset(&out);
+        sl_json_value(&out, &(sl_value){.type = SL_T_BIGINT, .u.i = v}, NULL);
+        sl_buf_append(&all, out.data, out.len);
+        sl_buf_printf(&want_all, "%lld", (long long)v);
+        sl_buf_putc(&all, ',');
+        sl_buf_putc(&want_all, ',');
+    }
+    assert_int_equal(all.len, want_all.len);
+    assert_memory_equal(all.data, want_all.data, all.len);
+    assert_int_equal(all.data[all.len], '\0');
+    sl_buf_free(&all);
+    sl_buf_free(&want_all);
+}
+
+/* sl_json_row_named writes what sl_json_row writes: names with escapes, nulls, rows
+ * shorter than the layout, no columns at all. */
+static void test_row_named(void **state)
+{
+    static const sl_typedesc dec38_38 = {.kind = SL_T_DECIMAL, .precision = 38, .scale = 38};
+    sl_outcol oc[] = {{"A", SL_T_BIGINT, NULL},
+                      {"we\"ird\\na\x01me\xc3\xa9", SL_T_VARCHAR, NULL},
+                      {"", SL_T_DECIMAL, &dec38_38},
+                      {"D", SL_T_DOUBLE, NULL}};
+    sl_value dec;
+    assert_int_equal(
+        sl_decimal_parse("-0.99999999999999999999999999999999999999", 41, 38, 38, true, &dec), 0);
+    sl_value v[] = {sl_int(SL_T_BIGINT, INT64_MIN), sl_str("x\"\n\x80", 4), dec, sl_null()};
+    sl_buf want = SL_BUF_INIT;
+
+    (void)state;
+    for (uint32_t nv = 0; nv <= 4; nv++) {
+        sl_row *row = sl_row_make(1, nv, v);
+        for (int nc = 0; nc <= 4; nc++) {
+            sl_json_names names;
+            sl_json_names_init(&names, nc, oc);
+            sl_buf_reset(&want);
+            sl_buf_puts(&want, "[");
+            sl_json_row(&want, row, nc, oc);
+            sl_buf_reset(&out);
+            sl_buf_puts(&out, "[");
+            sl_json_row_named(&out, row, &names);
+            assert_string_equal(out.data, want.data);
+            sl_json_names_free(&names);
+        }
+        sl_row_free(row);
+    }
+    sl_row *row = sl_row_make(1, 4, v);
+    sl_json_names names;
+    sl_json_names_init(&names, 4, oc);
+    sl_buf_reset(&out);
+    sl_json_row_named(&out, row, &names);
+    assert_string_equal(out.data,
+                        "{\"A\":-9223372036854775808,\"we\\\"ird\\\\na\\u0001me\xc3\xa9\":"
+                        "\"x\\\"\\n\xef\xbf\xbd\",\"\":-0."
+                        "99999999999999999999999999999999999999,\"D\":null}");
+    sl_json_names_free(&names);
+    sl_row_free(row);
+    sl_buf_free(&want);
+}
+
 static void test_schema_columns(void **state)
 {
     sl_column two[] = {{"ID", SL_T_INT, true, false, NULL},
@@ -1155,6 +1253,109 @@ static void test_decode_fast_common(void **state)
     assert_false(check_body(&schema, "{\"id\":1,\"id\":2}", 15, false));
 }
 
+/* Integers of INT, BIGINT and TIMESTAMP columns, which the fast decoder reads eight
+ * digits at a time: every length, signs, leading zeros, the int64 and int32 limits,
+ * and numbers that are not integers; both decoders agree, and the values are exact. */
+static void test_decode_fast_integers(void **state)
+{
+    sl_column icols[] = {{"I", SL_T_INT, false, false, NULL},
+                         {"B", SL_T_BIGINT, false, false, NULL},
+                         {"T", SL_T_TIMESTAMP, false, false, NULL}};
+    sl_schema is = {"N", false, 3, icols, -1, SL_DEFAULT_RETENTION_MS, 0, NULL};
+    const char *texts[] = {"0",
+                           "-0",
+                           "00",
+                           "-00",
+                           "012345678",
+                           "-",
+                           "1",
+                           "-1",
+                           "12345678",
+                           "-12345678",
+                           "99999999",
+                           "123456789",
+                           "1234567a",
+                           "12345678a",
+                           "2147483647",
+                           "2147483648",
+                           "-2147483648",
+                           "-2147483649",
+                           "1700000000123",
+                           "999999999999999999",
+                           "-999999999999999999",
+                           "1000000000000000000",
+                           "9223372036854775807",
+                           "-9223372036854775808",
+                           "9223372036854775808",
+                           "-9223372036854775809",
+                           "12345678901234567890",
+                           "12345678.5",
+                           "12345678e1",
+                           "12345678E+1",
+                           "1.0",
+                           "1e2",
+                           "123456789012.0"};
+    char body[256];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        for (int c = 0; c < 3; c++) {
+            const char *key = c == 0 ? "i" : c == 1 ? "b" : "t";
+            /* Alone, followed by another member, and at the end of an NDJSON line. */
+            snprintf(body, sizeof(body), "{\"%s\":%s}", key, texts[i]);
+            check_body(&is, body, strlen(body), false);
+            snprintf(body, sizeof(body), "{\"%s\":%s,\"x\":1}\n{\"%s\":%s}", key, texts[i], key,
+                     texts[i]);
+            check_body(&is, body, strlen(body), true);
+        }
+    }
+    const char *ok = "{\"i\":-2147483648,\"b\":-9223372036854775808,\"t\":1700000000123}\n"
+                     "{\"i\":12345678,\"b\":999999999999999999,\"t\":-0}";
+    const int64_t want[2][3] = {{INT32_MIN, INT64_MIN, 1700000000123},
+                                {12345678, 999999999999999999, 0}};
+    sl_row **rows;
+    size_t n;
+    assert_int_equal(sl_json_decode_fast(ok, strlen(ok), true, &is, NOW, &rows, &n), 0);
+    assert_int_equal(n, 2);
+    for (size_t r = 0; r < n; r++)
+        for (int c = 0; c < 3; c++)
+            assert_int_equal(rows[r]->v[c].u.i, want[r][c]);
+    sl_json_rows_free(rows, n);
+}
+
+/* The rows of a body are made at its end, in one allocation: strings unescaped into the
+ * scratch buffer of earlier events stay right however often it grew, with a VARCHAR
+ * timestamp column among them. */
+static void test_decode_many_escapes(void **state)
+{
+    sl_column scols[] = {{"ID", SL_T_BIGINT, false, false, NULL},
+                         {"AT", SL_T_VARCHAR, false, false, NULL},
+                         {"S", SL_T_VARCHAR, false, false, NULL}};
+    sl_schema ss = {"U", false, 3, scols, 1, SL_DEFAULT_RETENTION_MS, 0, NULL};
+    sl_buf body = SL_BUF_INIT;
+    char want[64];
+    sl_row **rows;
+    size_t n;
+
+    (void)state;
+    for (int i = 0; i < 3000; i++)
+        sl_buf_printf(&body,
+                      "{\"id\":%d,\"at\":\"2026-11-24T10:00:00.%03dZ\",\"s\":\"%s\\u00e9\\n%d\"}\n",
+                      i, i % 1000, i % 2 ? "plain" : "\\\"q\\\"", i);
+    assert_true(check_body(&ss, body.data, body.len, true));
+    assert_int_equal(sl_json_decode_fast(body.data, body.len, true, &ss, NOW, &rows, &n), 0);
+    assert_int_equal(n, 3000);
+    for (size_t i = 0; i < n; i++) {
+        int len = snprintf(want, sizeof(want), "%s\xc3\xa9\n%zu", i % 2 ? "plain" : "\"q\"", i);
+        assert_int_equal(rows[i]->v[0].u.i, (int64_t)i);
+        assert_int_equal(rows[i]->rowtime, 1795514400000 + (int64_t)(i % 1000));
+        assert_int_equal(rows[i]->v[2].u.s.len, len);
+        assert_memory_equal(rows[i]->v[2].u.s.ptr, want, (size_t)len);
+    }
+    sl_json_rows_free(rows, n);
+    sl_buf_free(&body);
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -1172,6 +1373,8 @@ int main(void)
         cmocka_unit_test(test_timestamp_out),
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_row_and_key),
+        cmocka_unit_test(test_integers),
+        cmocka_unit_test(test_row_named),
         cmocka_unit_test(test_schema_columns),
         cmocka_unit_test(test_error_json),
         cmocka_unit_test(test_decode_object),
@@ -1184,6 +1387,8 @@ int main(void)
         cmocka_unit_test(test_sql_request),
         cmocka_unit_test(test_decode_decimal),
         cmocka_unit_test(test_decode_fast_common),
+        cmocka_unit_test(test_decode_fast_integers),
+        cmocka_unit_test(test_decode_many_escapes),
         cmocka_unit_test(test_decode_differential),
     };
 
