@@ -867,8 +867,9 @@ static int idempotency_key(struct MHD_Connection *conn, const request *req, bool
 }
 
 /* POST /v1/streams/{name}/events: handed to the ingest pipeline, which decodes the body
- * on this thread without the lock and answers once a group commit stored it (the
- * connection is suspended until then: see on_request).  Errors found before that (a bad
+ * on this thread without the lock and answers once a group commit stored it: at once
+ * when this thread stored it (the leader path), else with the connection suspended
+ * until the committer did (see on_request).  Errors found before that (a bad
  * Idempotency-Key, an unknown stream, a bad body) are answered at once. */
 static void do_events(sl_http *h, struct MHD_Connection *conn, request *req)
 {
@@ -892,6 +893,7 @@ static void do_events(sl_http *h, struct MHD_Connection *conn, request *req)
     job->stream = req->arg;
     job->body = req->body.data;
     job->len = req->body.len;
+    job->may_lead = sl_listener_alone(h->listener, conn);
     if (sl_ingest_submit(h->ingest, job) < 0) {
         set_error(req, &job->req.err);
         sl_ingest_job_clear(job);
@@ -971,6 +973,7 @@ static void do_metrics(sl_http *h, request *req)
     };
     sl_buf b = SL_BUF_INIT;
     sl_stream_info info;
+    uint64_t commits, led;
 
     pthread_mutex_lock(&h->lock);
     size_t nstreams = sl_instance_stream_count(h->in);
@@ -978,6 +981,14 @@ static void do_metrics(sl_http *h, request *req)
     prom_family(&b, "sluice_events_ingested_total", "counter",
                 "Events accepted by ingest since the server started.");
     sl_buf_printf(&b, "sluice_events_ingested_total %" PRIu64 "\n", sl_ingest_events(h->ingest));
+    commits = sl_ingest_commits(h->ingest, &led);
+    prom_family(&b, "sluice_ingest_commits_total", "counter",
+                "Commits of ingest requests (one per group of requests stored together).");
+    sl_buf_printf(&b, "sluice_ingest_commits_total %" PRIu64 "\n", commits);
+    prom_family(&b, "sluice_ingest_led_total", "counter",
+                "Of those, requests stored by the thread that received them (nothing "
+                "else waiting, no other connection on that thread).");
+    sl_buf_printf(&b, "sluice_ingest_led_total %" PRIu64 "\n", led);
     pthread_mutex_lock(&h->pending_lock);
     prom_family(&b, "sluice_pending_bodies", "gauge",
                 "POST bodies being received or processed (--max-pending-bodies).");
@@ -1528,12 +1539,12 @@ static void ingest_finished(void *ctx, sl_ingest_job *job)
 }
 
 /* Before each group commit: result streams that the polling threads fell behind on
- * catch up first (see sl_results_wait_behind). */
-static void ingest_pace(void *ctx)
+ * catch up first (see sl_results_wait_behind); without wait, only whether none is. */
+static bool ingest_pace(void *ctx, bool wait)
 {
     sl_http *h = ctx;
 
-    sl_results_wait_behind(h->results, PACE_MAX_MS);
+    return sl_results_wait_behind(h->results, wait ? PACE_MAX_MS : 0);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,

@@ -1,13 +1,19 @@
 /* ingest.c: the ingest pipeline: decoding outside the server lock on the threads that
- * receive requests, a cache of stream schemas for it, and the committer thread that
- * stores queued requests with one commit per group (see ingest.h).
+ * receive requests, a cache of stream schemas for it, the leader path, and the
+ * committer thread that stores queued requests with one commit per group (see
+ * ingest.h).
  *
- * Only the committer thread stores groups (so the connection threads never wait for a
- * commit: while one runs they decode and queue the next group, which is what makes
- * groups larger than one request).
+ * One commit at a time (ing->busy): a request that finds none running and nothing
+ * queued is stored by the thread that received it when that thread serves no other
+ * connection (the leader path, a group of one: a thread that commits reads none of its
+ * other connections meanwhile, which shrank the groups of many clients);
+ * every other request is queued, and the committer stores the queue as one group once
+ * the running commit is done.  So a connection thread commits only when nothing else
+ * waits, and while it does, the other threads decode and queue the next group.
  *
  * Invariants (under ing->mu): a job is in the queue exactly while queued and not yet
- * taken into a group; done is set once, after the job's group was stored and
+ * taken into a group; busy is true exactly while a group (the committer's or a
+ * leader's) is being stored; done is set once, after the job's group was stored and
  * published; suspended is true exactly while its connection is suspended and nobody
  * resumed it, so MHD_resume_connection is called once per suspend; an abandoned job is
  * finished by the committer and never touched by the access handler again.  A cached
@@ -42,7 +48,7 @@ struct sl_ingest {
     sl_instance *in;
     pthread_mutex_t *lock; /* the server lock (borrowed) */
     void (*finish)(void *ctx, sl_ingest_job *job);
-    void (*pace)(void *ctx);
+    bool (*pace)(void *ctx, bool wait);
     void *ctx;
     pthread_t committer;
     bool started;
@@ -50,11 +56,15 @@ struct sl_ingest {
     pthread_mutex_t mu;
     pthread_cond_t wake;
     bool stopping;
+    bool busy;                  /* a group is being stored */
     sl_ingest_job *head, *tail; /* the queue */
     sl_schema_ref *cache;
     size_t ncached;
 
     uint64_t events; /* under the server lock */
+    /* Commits made (groups stored), and of them the leader path's; under the server
+     * lock. */
+    uint64_t commits, led;
 };
 
 int sl_ingest_stream_lookup(sl_instance *in, const char *name, sl_stream_info *info)
@@ -201,6 +211,12 @@ uint64_t sl_ingest_events(const sl_ingest *ing)
     return ing->events;
 }
 
+uint64_t sl_ingest_commits(const sl_ingest *ing, uint64_t *led)
+{
+    *led = ing->led;
+    return ing->commits;
+}
+
 /* --- the committer ----------------------------------------------------------------------- */
 
 /* Under the server lock: a job whose schema copy is older than the catalog is decoded
@@ -220,15 +236,13 @@ static int job_refresh(sl_ingest *ing, sl_ingest_job *job, uint64_t version)
     return job_decode(ing, job, info.schema);
 }
 
-/* Stores one group (jobs linked through next, n of them) with one commit. */
-static void commit_group(sl_ingest *ing, sl_ingest_job *group, size_t n)
+/* Under the server lock, paced already: stores one group (jobs linked through next, n
+ * of them) with one commit. */
+static void store_group(sl_ingest *ing, sl_ingest_job *group, size_t n)
 {
-    sl_ingest_req **reqs = sl_xcalloc(n, sizeof(*reqs));
+    sl_ingest_req *one, **reqs = n == 1 ? &one : sl_xcalloc(n, sizeof(*reqs));
     size_t nreqs = 0;
 
-    pthread_mutex_lock(ing->lock);
-    if (ing->pace)
-        ing->pace(ing->ctx);
     uint64_t version = sl_instance_catalog_version(ing->in);
     for (sl_ingest_job *j = group; j; j = j->next) {
         if (job_refresh(ing, j, version) == 0)
@@ -237,11 +251,22 @@ static void commit_group(sl_ingest *ing, sl_ingest_job *group, size_t n)
             j->req.rc = -1;
     }
     sl_instance_ingest_group(ing->in, reqs, nreqs);
+    ing->commits++;
     for (size_t i = 0; i < nreqs; i++)
         if (reqs[i]->rc == 0)
             ing->events += reqs[i]->n;
+    if (reqs != &one)
+        free(reqs);
+}
+
+/* Stores one group with one commit, once the result streams caught up (pace). */
+static void commit_group(sl_ingest *ing, sl_ingest_job *group, size_t n)
+{
+    pthread_mutex_lock(ing->lock);
+    if (ing->pace)
+        ing->pace(ing->ctx, true);
+    store_group(ing, group, n);
     pthread_mutex_unlock(ing->lock);
-    free(reqs);
 }
 
 /* Takes a group from the queue (up to GROUP_MAX_EVENTS, at least one job), stores it and
@@ -261,6 +286,7 @@ static void commit_round(sl_ingest *ing)
     if (!ing->head)
         ing->tail = NULL;
     last->next = NULL;
+    ing->busy = true;
     pthread_mutex_unlock(&ing->mu);
 
     commit_group(ing, group, n);
@@ -268,6 +294,7 @@ static void commit_round(sl_ingest *ing)
     /* The rows are in the log and through the queries: answer (the thread that made
      * them frees them, with the job). */
     pthread_mutex_lock(&ing->mu);
+    ing->busy = false;
     for (sl_ingest_job *j = group, *next; j; j = next) {
         next = j->next;
         ref_drop(j->schema);
@@ -298,7 +325,8 @@ static void *committer_main(void *arg)
 
     pthread_mutex_lock(&ing->mu);
     for (;;) {
-        while (!ing->head && !ing->stopping)
+        /* A leader's commit running: it wakes the committer when it is done. */
+        while (ing->busy || (!ing->head && !ing->stopping))
             pthread_cond_wait(&ing->wake, &ing->mu);
         if (!ing->head)
             break;
@@ -309,6 +337,50 @@ static void *committer_main(void *arg)
 }
 
 /* --- submitting ----------------------------------------------------------------------- */
+
+/* Appends a job to the queue (under ing->mu); the committer is woken unless a commit
+ * runs (whoever runs it looks at the queue when it is done). */
+static void enqueue(sl_ingest *ing, sl_ingest_job *job)
+{
+    if (ing->tail)
+        ing->tail->next = job;
+    else
+        ing->head = job;
+    ing->tail = job;
+    if (!ing->busy)
+        pthread_cond_signal(&ing->wake);
+}
+
+/* The leader path, called with ing->mu held when no commit runs and nothing is queued:
+ * stores the job on this thread as a group of one, so that it is answered without
+ * suspending its connection.  Returns true with ing->mu released and the job done;
+ * false, ing->mu held and nothing done, when a result stream is behind (the committer
+ * then stores the job, after waiting for it: this thread may be the one that has to
+ * send it). */
+static bool lead(sl_ingest *ing, sl_ingest_job *job)
+{
+    ing->busy = true;
+    pthread_mutex_unlock(&ing->mu);
+    pthread_mutex_lock(ing->lock);
+    bool paced = !ing->pace || ing->pace(ing->ctx, false);
+    if (paced) {
+        store_group(ing, job, 1);
+        ing->led++;
+    }
+    pthread_mutex_unlock(ing->lock);
+    pthread_mutex_lock(&ing->mu);
+    ing->busy = false;
+    if (!paced)
+        return false;
+    ref_drop(job->schema);
+    job->schema = NULL;
+    job->done = true;
+    /* Requests queued meanwhile make the committer's next group. */
+    if (ing->head || ing->stopping)
+        pthread_cond_signal(&ing->wake);
+    pthread_mutex_unlock(&ing->mu);
+    return true;
+}
 
 /* True when the catalog changed since r was copied (then the cache is emptied). */
 static bool schema_stale(sl_ingest *ing, const sl_schema_ref *r)
@@ -361,12 +433,9 @@ int sl_ingest_submit(sl_ingest *ing, sl_ingest_job *job)
     job->schema = r;
     job->queued = true;
     job->next = NULL;
-    if (ing->tail)
-        ing->tail->next = job;
-    else
-        ing->head = job;
-    ing->tail = job;
-    pthread_cond_signal(&ing->wake);
+    if (job->may_lead && !ing->busy && !ing->head && lead(ing, job))
+        return 0;
+    enqueue(ing, job);
     pthread_mutex_unlock(&ing->mu);
     return 0;
 }
@@ -374,8 +443,8 @@ int sl_ingest_submit(sl_ingest *ing, sl_ingest_job *job)
 /* --- start and stop ------------------------------------------------------------------------ */
 
 sl_ingest *sl_ingest_new(sl_instance *in, pthread_mutex_t *lock,
-                         void (*finish)(void *ctx, sl_ingest_job *job), void (*pace)(void *ctx),
-                         void *ctx)
+                         void (*finish)(void *ctx, sl_ingest_job *job),
+                         bool (*pace)(void *ctx, bool wait), void *ctx)
 {
     sl_ingest *ing = sl_xcalloc(1, sizeof(*ing));
     pthread_mutexattr_t ma;

@@ -270,6 +270,19 @@ unsigned sl_listener_open(sl_listener *l, unsigned *per_thread, unsigned n)
     return open;
 }
 
+bool sl_listener_alone(sl_listener *l, struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
+    bool alone = false;
+
+    pthread_mutex_lock(&l->mu);
+    for (unsigned i = 0; ci && i < l->nworkers; i++)
+        if (l->workers[i].daemon == ci->daemon)
+            alone = l->workers[i].open == 1;
+    pthread_mutex_unlock(&l->mu);
+    return alone;
+}
+
 void sl_listener_quiesce(sl_listener *l)
 {
     pthread_mutex_lock(&l->mu);

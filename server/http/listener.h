@@ -10,6 +10,7 @@
 #define SL_LISTENER_H
 
 #include <microhttpd.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -38,6 +39,10 @@ unsigned sl_listener_threads(const sl_listener *l);
 /* Connections open now (accepted and not yet closed), all threads together; the share
  * of each of the first n threads goes to per_thread[] (may be NULL when n is 0). */
 unsigned sl_listener_open(sl_listener *l, unsigned *per_thread, unsigned n);
+
+/* True when conn (a connection of one of l's threads) is the only one its thread
+ * serves now. */
+bool sl_listener_alone(sl_listener *l, struct MHD_Connection *conn);
 
 /* Stops accepting and closes the listening socket; open connections go on. */
 void sl_listener_quiesce(sl_listener *l);

@@ -101,15 +101,31 @@ class KeptConnection:
         self.get("/health")
 
     def get(self, path):
-        self.conn.request("GET", path)
+        return self.call("GET", path)
+
+    def call(self, method, path, body=None):
+        """The body of the answer, which must be 200."""
+        self.conn.request(method, path, body, {"Content-Type": "application/json"})
         r = self.conn.getresponse()
-        body = r.read()
+        answer = r.read()
         if r.status != 200:
-            raise AssertionError("GET %s: %d %r" % (path, r.status, body))
-        return body.decode()
+            raise AssertionError("%s %s: %d %r" % (method, path, r.status, answer))
+        return answer.decode()
 
     def close(self):
         self.conn.close()
+
+
+def thread_shares(via):
+    """(all open connections, the polling threads' shares sorted) as /metrics shows
+    them, read over the KeptConnection via."""
+    total, per = None, []
+    for line in via.get("/metrics").splitlines():
+        if st.re.match(r'sluice_thread_connections\{thread="\d+"\} \d+$', line):
+            per.append(int(line.split()[1]))
+        elif line.startswith("sluice_connections "):
+            total = int(line.split()[1])
+    return total, sorted(per)
 
 
 class BalanceTest(st.SluiceTestCase):
@@ -118,34 +134,72 @@ class BalanceTest(st.SluiceTestCase):
 
     server_args = ["--http-threads", "2"]
 
-    def shares(self, via):
-        """(all open connections, the threads' shares sorted) as /metrics shows them."""
-        total, per = None, []
-        for line in via.get("/metrics").splitlines():
-            if st.re.match(r'sluice_thread_connections\{thread="\d+"\} \d+$', line):
-                per.append(int(line.split()[1]))
-            elif line.startswith("sluice_connections "):
-                total = int(line.split()[1])
-        return total, sorted(per)
-
     def test_connections_go_to_the_least_busy_thread(self):
         m = KeptConnection(self.server)
         kept = []
         try:
             # Once the server has seen earlier connections close, m is alone.
-            self.assertEqual(st.wait_for(lambda: self.shares(m), (1, [0, 1])), (1, [0, 1]))
+            self.assertEqual(st.wait_for(lambda: thread_shares(m), (1, [0, 1])), (1, [0, 1]))
             kept.append(KeptConnection(self.server))
-            self.assertEqual(self.shares(m), (2, [1, 1]))
+            self.assertEqual(thread_shares(m), (2, [1, 1]))
             kept.pop().close()
-            self.assertEqual(st.wait_for(lambda: self.shares(m), (1, [0, 1])), (1, [0, 1]))
+            self.assertEqual(st.wait_for(lambda: thread_shares(m), (1, [0, 1])), (1, [0, 1]))
             # In turn, the next connection would go to m's thread; it goes to the idle one.
             kept.append(KeptConnection(self.server))
-            self.assertEqual(self.shares(m), (2, [1, 1]))
+            self.assertEqual(thread_shares(m), (2, [1, 1]))
             kept += [KeptConnection(self.server) for _ in range(4)]
-            self.assertEqual(self.shares(m), (6, [3, 3]))
+            self.assertEqual(thread_shares(m), (6, [3, 3]))
         finally:
             m.close()
             for c in kept:
+                c.close()
+
+
+class LeaderTest(st.SluiceTestCase):
+    """A request on a connection that is alone on its polling thread, with nothing else
+    waiting, is stored by that thread (the leader path: no hand-off to the committer);
+    a connection that shares its thread always hands off, as its thread would not read
+    the other connection meanwhile.  /metrics counts both."""
+
+    server_args = ["--http-threads", "2"]
+
+    def counters(self, via):
+        """(commits, led, events) as /metrics shows them."""
+        want = ("sluice_ingest_commits_total", "sluice_ingest_led_total",
+                "sluice_events_ingested_total")
+        got = {}
+        for line in via.get("/metrics").splitlines():
+            name, _, value = line.partition(" ")
+            if name in want:
+                got[name] = int(value)
+        return tuple(got[n] for n in want)
+
+    def post(self, conn, n, first):
+        for i in range(first, first + n):
+            self.assertEqual(conn.call("POST", "/v1/streams/lead/events",
+                                       '{"ROWTIME": %d, "K": %d}' % (i, i)), '{"accepted":1}')
+
+    def test_alone_on_its_thread_leads(self):
+        self.server.statements("CREATE STREAM lead (k INT);")
+        m = KeptConnection(self.server)
+        conns = []
+        try:
+            self.assertEqual(st.wait_for(lambda: thread_shares(m)[0], 1), 1)
+            # The posting connection goes to the idle thread: alone there.
+            conns.append(KeptConnection(self.server))
+            commits, led, events = self.counters(m)
+            self.post(conns[0], 5, 0)
+            self.assertEqual(self.counters(m), (commits + 5, led + 5, events + 5))
+            # Two more connections: every thread serves two, so none leads.
+            conns += [KeptConnection(self.server) for _ in range(2)]
+            self.assertEqual(thread_shares(m), (4, [2, 2]))
+            for c in conns:
+                self.post(c, 2, 100 + 10 * conns.index(c))
+            self.assertEqual(self.counters(m), (commits + 11, led + 5, events + 11))
+            self.assertEqual(self.server.count("lead"), 11)
+        finally:
+            m.close()
+            for c in conns:
                 c.close()
 
 
