@@ -47,15 +47,6 @@ bool sl_type_is_numeric(sl_type t)
     return t == SL_T_INT || t == SL_T_BIGINT || t == SL_T_DOUBLE || t == SL_T_DECIMAL;
 }
 
-bool sl_type_has_bytes(sl_type t)
-{
-    /* One test instead of five: every row copy and encoding asks this per column. */
-    const unsigned mask = 1u << SL_T_VARCHAR | 1u << SL_T_BYTES | 1u << SL_T_ARRAY |
-                          1u << SL_T_MAP | 1u << SL_T_STRUCT;
-
-    return (unsigned)t < 32 && (mask >> (unsigned)t & 1u);
-}
-
 static bool is_integer(sl_type t)
 {
     return t == SL_T_INT || t == SL_T_BIGINT || t == SL_T_TIMESTAMP;
