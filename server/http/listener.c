@@ -52,7 +52,9 @@ struct sl_listener {
     bool accepting; /* the accepting thread runs (until sl_listener_quiesce joins it) */
     pthread_t acceptor;
     unsigned nworkers;
-    unsigned next; /* where the search for the least busy worker starts */
+    unsigned next;    /* where the search for the least busy worker starts */
+    int accept_errno; /* why accept() failed last, until it works again (0: it works);
+                       * the accepting thread's own */
     worker *workers;
 };
 
@@ -141,8 +143,18 @@ static int accept_ready(sl_listener *l)
                 continue;
             if (e == EAGAIN || e == EWOULDBLOCK)
                 return 0;
-            sl_log(SL_LOG_WARN, "cannot accept a connection: %s", strerror(e));
+            /* Said once, not at every retry, until accepting works again. */
+            if (e != l->accept_errno)
+                sl_log(SL_LOG_WARN,
+                       "cannot accept a connection: %s (new clients wait; retrying every "
+                       "%d ms)",
+                       strerror(e), ACCEPT_RETRY_MS);
+            l->accept_errno = e;
             return ACCEPT_RETRY_MS;
+        }
+        if (l->accept_errno) {
+            sl_log(SL_LOG_INFO, "accepting connections again");
+            l->accept_errno = 0;
         }
         /* libmicrohttpd owns the socket from here, and closes it if it refuses it. */
         if (MHD_add_connection(w->daemon, c, (struct sockaddr *)&peer, len) != MHD_YES) {

@@ -5,6 +5,7 @@ state limits, retention, and errors at start and on a full disk."""
 
 import json
 import os
+import resource
 import sys
 import unittest
 
@@ -239,6 +240,59 @@ class BoundedIngestTest(st.SluiceTestCase):
             waiting.close()
             for c in idle:
                 c.close()
+
+
+def sockets(pid):
+    """How many sockets the process pid has open."""
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            n += os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:")
+        except OSError:
+            pass  # closed meanwhile
+    return n
+
+
+class OutOfDescriptorsTest(st.ServerPerTestCase):
+    """When the server runs out of file descriptors, accept() fails: new clients wait in
+    the listen queue (said once in the log, not at every retry) and are served as soon
+    as a connection closes; nothing else breaks."""
+
+    @unittest.skipIf(st.WRAPPER, "valgrind keeps descriptors of its own under the limit")
+    def test_new_clients_wait_until_a_descriptor_is_free(self):
+        s = self.new_server()
+        s.statements(SCHEMA)
+        pid = s.proc.pid
+        # Once the statement's connection is closed, the listening socket is the only
+        # socket; then room for two more descriptors: two connections, and accept() fails.
+        self.assertEqual(st.wait_for(lambda: sockets(pid), 1), 1)
+        used = len(os.listdir("/proc/%d/fd" % pid))
+        _, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (used + 2, hard))
+        held = [st.socket.create_connection((st.HOST, s.port)) for _ in range(2)]
+        waiting = st.socket.create_connection((st.HOST, s.port), timeout=1.0)
+        try:
+            for c in held:
+                c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                c.settimeout(st.IO_TIMEOUT)
+                self.assertIn(b"200 OK", c.recv(4096))
+            waiting.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            with self.assertRaises(st.socket.timeout):
+                waiting.recv(100)
+            log = open(s.stderr_path).read()
+            self.assertEqual(log.count("cannot accept a connection: Too many open files"), 1, log)
+            held.pop().close()
+            waiting.settimeout(st.IO_TIMEOUT)
+            r = st.read_answer(waiting)
+            self.assertEqual((r.status, r.json()), (200, {"status": "ok"}))
+        finally:
+            waiting.close()
+            for c in held:
+                c.close()
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (hard, hard))
+        s.ingest("orders", [{"ID": 1, "AMOUNT": 1}])
+        self.assertEqual(s.count("orders"), 1)
+        self.assertIn("accepting connections again", open(s.stderr_path).read())
 
 
 class StateLimitTest(st.SluiceTestCase):
