@@ -227,19 +227,28 @@ class BoundedIngestTest(st.SluiceTestCase):
         waits in the kernel's listen queue, unanswered, until another one closes."""
         s = self.server
         idle = [st.socket.create_connection((st.HOST, s.port)) for _ in range(8)]
-        waiting = st.socket.create_connection((st.HOST, s.port), timeout=1.0)
-        try:
-            waiting.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            with self.assertRaises(st.socket.timeout):
-                waiting.recv(100)
-            idle.pop().close()
-            waiting.settimeout(st.IO_TIMEOUT)
-            r = st.read_answer(waiting)
-            self.assertEqual((r.status, r.json()), (200, {"status": "ok"}))
-        finally:
-            waiting.close()
-            for c in idle:
-                c.close()
+        assert_waits_for_a_close(self, s, idle)
+
+
+def assert_waits_for_a_close(test, server, held, meanwhile=None):
+    """A new client's request goes unanswered for a second (it waits in the listen
+    queue), then meanwhile() runs; once one of the held connections closes, the client
+    is served.  Closes every connection."""
+    waiting = st.socket.create_connection((st.HOST, server.port), timeout=1.0)
+    try:
+        waiting.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        with test.assertRaises(st.socket.timeout):
+            waiting.recv(100)
+        if meanwhile:
+            meanwhile()
+        held.pop().close()
+        waiting.settimeout(st.IO_TIMEOUT)
+        r = st.read_answer(waiting)
+        test.assertEqual((r.status, r.json()), (200, {"status": "ok"}))
+    finally:
+        waiting.close()
+        for c in held:
+            c.close()
 
 
 def sockets(pid):
@@ -270,25 +279,16 @@ class OutOfDescriptorsTest(st.ServerPerTestCase):
         _, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
         resource.prlimit(pid, resource.RLIMIT_NOFILE, (used + 2, hard))
         held = [st.socket.create_connection((st.HOST, s.port)) for _ in range(2)]
-        waiting = st.socket.create_connection((st.HOST, s.port), timeout=1.0)
-        try:
-            for c in held:
-                c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-                c.settimeout(st.IO_TIMEOUT)
-                self.assertIn(b"200 OK", c.recv(4096))
-            waiting.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            with self.assertRaises(st.socket.timeout):
-                waiting.recv(100)
+        for c in held:
+            c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            c.settimeout(st.IO_TIMEOUT)
+            self.assertIn(b"200 OK", c.recv(4096))
+
+        def said_once():
             log = open(s.stderr_path).read()
             self.assertEqual(log.count("cannot accept a connection: Too many open files"), 1, log)
-            held.pop().close()
-            waiting.settimeout(st.IO_TIMEOUT)
-            r = st.read_answer(waiting)
-            self.assertEqual((r.status, r.json()), (200, {"status": "ok"}))
-        finally:
-            waiting.close()
-            for c in held:
-                c.close()
+
+        assert_waits_for_a_close(self, s, held, said_once)
         resource.prlimit(pid, resource.RLIMIT_NOFILE, (hard, hard))
         s.ingest("orders", [{"ID": 1, "AMOUNT": 1}])
         self.assertEqual(s.count("orders"), 1)

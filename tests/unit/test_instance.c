@@ -1069,6 +1069,19 @@ static void test_dropped_query_checkpoint_is_gone(void **state)
 static const char *const IDLE_PV = "CREATE STREAM pv (ts BIGINT, page VARCHAR) WITH "
                                    "(TIMESTAMP='ts', IDLE_TIMEOUT='5 SECONDS');";
 
+/* The stream pv with IDLE_TIMEOUT, and the persistent query q1 (QUERY) over it; the
+ * query is borrowed from the instance. */
+static sl_live *idle_pv_query(fixture *f)
+{
+    sl_live *q = NULL;
+    sl_error err;
+
+    exec_sql(f, IDLE_PV);
+    assert_int_equal(
+        sl_instance_query_create(f->in, "q1", QUERY, strlen(QUERY), true, true, &q, &err), 0);
+    return q;
+}
+
 /* Runs a batch query to its end, its rows as on_change lines (seq 0). */
 static void run_batch(fixture *f, const char *sql, collected *c)
 {
@@ -1102,9 +1115,7 @@ static void test_idle_advance_replayed(void **state)
     shown before, after, fresh;
     sl_error err;
 
-    exec_sql(f, IDLE_PV);
-    assert_int_equal(
-        sl_instance_query_create(f->in, "q1", QUERY, strlen(QUERY), true, true, &q, &err), 0);
+    q = idle_pv_query(f);
     f->now = 100000;
     assert_int_equal(ingest(f, 1000, "a", &err), 0);
     assert_int_equal(ingest(f, 2000, "b", &err), 0);
@@ -1159,9 +1170,7 @@ static void test_idle_advance_after_last_event(void **state)
     shown before, after;
     sl_error err;
 
-    exec_sql(f, IDLE_PV);
-    assert_int_equal(
-        sl_instance_query_create(f->in, "q1", QUERY, strlen(QUERY), true, true, &q, &err), 0);
+    q = idle_pv_query(f);
     f->now = 100000;
     assert_int_equal(ingest(f, 1000, "a", &err), 0);
     f->now = 105000;
@@ -1192,9 +1201,7 @@ static void test_idle_advance_checkpoint_and_new_queries(void **state)
     sl_live_stats st;
     sl_error err;
 
-    exec_sql(f, IDLE_PV);
-    assert_int_equal(
-        sl_instance_query_create(f->in, "q1", QUERY, strlen(QUERY), true, true, &q1, &err), 0);
+    q1 = idle_pv_query(f);
     f->now = 100000;
     sl_instance_tick(f->in); /* to 95000, an empty stream */
     assert_int_equal(table_rows(f, "idle_advances"), 0);
